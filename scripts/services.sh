@@ -1,0 +1,74 @@
+# Sourced by scripts/test: make sure PostgreSQL and Redis answer; start throwaway ones if not.
+# Exports PRIVACYOPS_TEST_POSTGRES_URL and PRIVACYOPS_TEST_REDIS_URL; stop_services cleans up.
+
+_throwaway=""
+
+_need_debian_package() {  # command, package
+  if command -v "$1" >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/"$1" >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing Debian package $2 for the tests…"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2") >/dev/null
+  else
+    echo "The tests need $2: install it with 'sudo apt-get install $2' and run again." >&2
+    exit 1
+  fi
+}
+
+_pg_answers() {
+  "$PY" - "$1" <<'PYEOF' >/dev/null 2>&1
+import sys, psycopg
+psycopg.connect(sys.argv[1].replace("+psycopg", ""), connect_timeout=3).close()
+PYEOF
+}
+
+ensure_postgres() {
+  local url="${PRIVACYOPS_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
+  if _pg_answers "$url"; then
+    export PRIVACYOPS_TEST_POSTGRES_URL="$url"; return 0
+  fi
+  _need_debian_package initdb postgresql
+  local bin dir port=54329
+  bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n 1)")
+  dir=$(mktemp -d /tmp/privacyops-pg.XXXXXX)
+  local run=()
+  if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; run=(runuser -u postgres --); fi
+  echo "No PostgreSQL answered at $url: starting a throwaway one on port $port."
+  "${run[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust >/dev/null
+  "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" -l "$dir/log" -w start >/dev/null
+  _throwaway="$_throwaway pg:$dir"
+  export PRIVACYOPS_TEST_POSTGRES_URL="postgresql://postgres@127.0.0.1:$port/postgres"
+}
+
+ensure_redis() {
+  local url="${PRIVACYOPS_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
+  if "$PY" -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_timeout=3).ping()" "$url" >/dev/null 2>&1; then
+    export PRIVACYOPS_TEST_REDIS_URL="$url"; return 0
+  fi
+  _need_debian_package redis-server redis-server
+  local port=63799
+  echo "No Redis answered at $url: starting a throwaway one on port $port."
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+    --pidfile "/tmp/privacyops-redis-$port.pid" >/dev/null
+  _throwaway="$_throwaway redis:$port"
+  export PRIVACYOPS_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+}
+
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] || _need_debian_package chromium chromium
+}
+
+stop_services() {
+  local item
+  for item in $_throwaway; do
+    case "$item" in
+      pg:*) local d="${item#pg:}"; local bin
+            bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)")
+            if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$bin/pg_ctl" -D "$d/data" -m immediate stop >/dev/null 2>&1
+            else "$bin/pg_ctl" -D "$d/data" -m immediate stop >/dev/null 2>&1; fi
+            rm -rf "$d" ;;
+      redis:*) redis-cli -p "${item#redis:}" shutdown nosave >/dev/null 2>&1 || true ;;
+    esac
+  done
+}

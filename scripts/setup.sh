@@ -1,0 +1,16 @@
+# Sourced: create .venv with Python 3.11+ and install PrivacyOps into it (quietly, once).
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "PrivacyOps needs Python 3.11 or newer; '$PYTHON' is $("$PYTHON" --version 2>&1). Set PYTHON=/path/to/python3.11." >&2
+  exit 1
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+PY="$PWD/.venv/bin/python"
+_stamp=".venv/.installed-$1-$(cat pyproject.toml | "$PY" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:12])')"
+if [ ! -f "$_stamp" ]; then
+  echo "Installing PrivacyOps ($1) into .venv…"
+  "$PY" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+  if [ "$1" = dev ]; then "$PY" -m pip install -q --disable-pip-version-check -e ".[dev]"
+  else "$PY" -m pip install -q --disable-pip-version-check -e .; fi
+  touch "$_stamp"
+fi

@@ -1,0 +1,1 @@
+"""PrivacyOps: data-subject requests, legal holds and a tamper-evident audit log."""

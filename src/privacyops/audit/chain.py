@@ -1,0 +1,79 @@
+"""Canonical serialisation and hashing of audit events; verification of the chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+
+# Column order of the canonical form: changing it breaks every existing chain.
+CANONICAL_FIELDS = (
+    "seq", "created_at", "tenant_id", "actor_type", "actor_id", "actor_label",
+    "action", "target_type", "target_id", "outcome", "metadata",
+)
+
+
+def canonical(values: dict[str, Any]) -> bytes:
+    row = [values[name] for name in CANONICAL_FIELDS]
+    created = row[1]
+    if isinstance(created, datetime):
+        row[1] = created.isoformat(timespec="microseconds")
+    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def event_hash(prev_hash: str, values: dict[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical(values)).hexdigest()
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    count: int
+    broken_seq: int | None = None
+    reason: str = ""
+
+    def sentence(self) -> str:
+        if self.ok:
+            return f"OK: {self.count} events, chain intact."
+        return f"BROKEN at event #{self.broken_seq}: {self.reason}"
+
+
+def verify_rows(rows: Iterable[tuple[Any, ...]], *, head: tuple[int, str] | None) -> VerifyResult:
+    """Check rows of (*CANONICAL_FIELDS, prev_hash, hash) in seq order against each other."""
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    count = 0
+    sha256 = hashlib.sha256
+    dumps = json.dumps
+    for row in rows:
+        seq = row[0]
+        if seq != expected_seq:
+            missing = "missing" if seq > expected_seq else "repeated or out of order"
+            return VerifyResult(
+                False, count, expected_seq, f"event #{expected_seq} is {missing} (found #{seq})."
+            )
+        prev_hash, stored_hash = row[-2], row[-1]
+        if prev_hash != expected_prev:
+            return VerifyResult(
+                False, count, seq, "its previous-hash does not match the event before it."
+            )
+        fields = list(row[:-2])
+        fields[1] = fields[1].isoformat(timespec="microseconds")
+        body = dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if sha256(prev_hash.encode() + body.encode()).hexdigest() != stored_hash:
+            return VerifyResult(False, count, seq, "its content does not match its hash (edited).")
+        expected_prev = stored_hash
+        expected_seq += 1
+        count += 1
+    if head is not None and (head[0] != count or (count and head[1] != expected_prev)):
+        return VerifyResult(
+            False, count, count + 1,
+            f"the chain head records {head[0]} events but {count} are stored (events removed "
+            "from the end).",
+        )
+    return VerifyResult(True, count)

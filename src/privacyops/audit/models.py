@@ -1,0 +1,74 @@
+"""The append-only, hash-chained audit log."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, NoReturn
+
+from django.db import models
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success", "Success"
+    FAILURE = "failure", "Failure"
+
+
+class AppendOnlyQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise TypeError("Audit events are append-only: they cannot be updated.")
+
+    def delete(self) -> NoReturn:  # type: ignore[override]
+        raise TypeError("Audit events are append-only: they cannot be deleted.")
+
+
+class AuditEvent(models.Model):
+    """One audit event. `hash` covers the canonical form of the event and `prev_hash`.
+
+    Subjects are referenced by id (never email), so erasure never rewrites the chain.
+    `tenant_id` is a plain integer so that purging a tenant cannot cascade into its evidence.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    created_at = models.DateTimeField(db_index=True)
+    tenant_id = models.BigIntegerField(null=True, blank=True)
+    actor_type = models.CharField(max_length=20)
+    actor_id = models.CharField(max_length=100)
+    actor_label = models.CharField(max_length=200, blank=True, default="")
+    action = models.CharField(max_length=60)
+    target_type = models.CharField(max_length=40, blank=True, default="")
+    target_id = models.CharField(max_length=200, blank=True, default="")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SUCCESS)
+    metadata = models.JSONField(default=dict)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects: ClassVar[AppendOnlyQuerySet] = AppendOnlyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar = ["-seq"]
+        indexes: ClassVar = [
+            models.Index(fields=["tenant_id", "-seq"], name="audit_tenant_seq"),
+            models.Index(fields=["action", "-seq"], name="audit_action_seq"),
+            models.Index(fields=["target_type", "target_id"], name="audit_target"),
+            models.Index(fields=["actor_type", "actor_id"], name="audit_actor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.outcome}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise TypeError("Audit events are append-only: they cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("Audit events are append-only: they cannot be deleted.")
+
+
+class AuditChainHead(models.Model):
+    """The single row every append locks: the last sequence number and hash of the chain."""
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"head #{self.seq}"

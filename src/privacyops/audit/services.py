@@ -1,0 +1,75 @@
+"""Writing the audit log. Every state-changing service calls `audit_record` in its transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from privacyops.audit.chain import event_hash
+from privacyops.audit.models import AuditChainHead, AuditEvent, Outcome
+from privacyops.errors import DomainError
+from privacyops.tenancy.actors import Actor
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    action: str,
+    tenant_id: int | None,
+    target_type: str = "",
+    target_id: str | int = "",
+    outcome: str = Outcome.SUCCESS,
+    metadata: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain. Must run inside the caller's transaction."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_record must run inside the transaction of the state change.")
+    head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+    values: dict[str, Any] = {
+        "seq": head.seq + 1,
+        "created_at": timezone.now(),
+        "tenant_id": tenant_id,
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "actor_label": actor.label,
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id),
+        "outcome": str(outcome),
+        "metadata": metadata or {},
+    }
+    digest = event_hash(head.hash, values)
+    event = AuditEvent.objects.create(prev_hash=head.hash, hash=digest, **values)
+    head.seq, head.hash = event.seq, digest
+    head.save(update_fields=["seq", "hash"])
+    return event
+
+
+@contextmanager
+def refusals_recorded(
+    *,
+    actor: Actor,
+    action: str,
+    tenant_id: int | None = None,
+    target_type: str = "",
+    target_id: str | int = "",
+) -> Iterator[None]:
+    """Record a refused attempt (a DomainError) as a `failure` event, then re-raise it.
+
+    The refused service's own transaction has rolled back by then, so the failure event is
+    written in a transaction of its own.
+    """
+    try:
+        yield
+    except DomainError as error:
+        with transaction.atomic():
+            audit_record(
+                actor=actor, action=action, tenant_id=tenant_id, target_type=target_type,
+                target_id=target_id, outcome=Outcome.FAILURE,
+                metadata={"code": error.code, "message": error.message},
+            )
+        raise

@@ -1,0 +1,51 @@
+"""`privacyops`: the one console command (Django management underneath)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+COMMANDS = {
+    "serve": "start the web server and a job worker together (--host, --port)",
+    "worker": "run a job worker (claims jobs with a lease; re-enqueues lost ones)",
+    "migrate": "create or upgrade the control database",
+    "createadmin": "create a platform staff account (interactive, or --email/--password)",
+    "audit": "audit verify: check the hash chain and name the first broken event",
+    "demo": "build the demo datastore, data map, tenants, accounts and sample jobs",
+    "datamap": "datamap check FILE | datamap draft --url URL",
+    "manage": "any Django management command (privacyops manage shell)",
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: privacyops COMMAND [options]", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {text}" for name, text in COMMANDS.items()]
+    lines += ["", "Run `privacyops COMMAND --help` for the options of one command.",
+              "Settings come from PRIVACYOPS_* environment variables (see README.md)."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "privacyops.settings")
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(usage())
+        return
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        print(f"privacyops: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        sys.exit(2)
+    from django.core.management import execute_from_command_line
+
+    if command == "manage":
+        execute_from_command_line(["privacyops", *rest])
+    elif command == "migrate":
+        execute_from_command_line(["privacyops", "migrate", *rest])
+        execute_from_command_line(["privacyops", "createcachetable"])
+    else:
+        execute_from_command_line(["privacyops", command, *rest])
+
+
+if __name__ == "__main__":
+    main()

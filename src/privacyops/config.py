@@ -1,0 +1,100 @@
+"""Every setting PrivacyOps reads from the environment, in one place.
+
+Each variable is documented here and listed in README.md. Embedded defaults are safe for a
+single machine; a production deployment (``PRIVACYOPS_ENV=production``) must set its secrets
+explicitly and fails at boot with a sentence naming the variable otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str
+    help: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("PRIVACYOPS_ENV", "development", "`development` or `production` (secrets required)."),
+    Variable("PRIVACYOPS_DATA_DIR", "./data", "Folder of the embedded default: SQLite, artifacts, keys."),
+    Variable("PRIVACYOPS_DATABASE_URL", "sqlite:///<data dir>/control.sqlite3",
+             "Control DB URL; `postgres://user@host/db` for the scale profile."),
+    Variable("PRIVACYOPS_SECRET_KEY", "generated into <data dir>/secret.key",
+             "Django secret key (signing, sessions)."),
+    Variable("PRIVACYOPS_ARTIFACT_KEY", "generated into <data dir>/artifact.key",
+             "Long random secret from which the AES-256 key of export artifacts is derived."),
+    Variable("PRIVACYOPS_DEBUG", "0", "`1` shows Django debug pages (never in production)."),
+    Variable("PRIVACYOPS_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]", "Comma-separated host names."),
+    Variable("PRIVACYOPS_BASE_URL", "http://127.0.0.1:8000", "Public URL used in emailed links."),
+    Variable("PRIVACYOPS_EMAIL_HOST", "", "SMTP host; empty prints emails to the console."),
+    Variable("PRIVACYOPS_EMAIL_PORT", "25", "SMTP port."),
+    Variable("PRIVACYOPS_EMAIL_USER", "", "SMTP user."),
+    Variable("PRIVACYOPS_EMAIL_PASSWORD", "", "SMTP password."),
+    Variable("PRIVACYOPS_EMAIL_USE_TLS", "0", "`1` for STARTTLS."),
+    Variable("PRIVACYOPS_FROM_EMAIL", "privacy@privacyops.invalid", "Sender of every email."),
+    Variable("PRIVACYOPS_TASKS_BACKEND", "db",
+             "`db` (django-tasks-db), `rq` (Redis, needs PRIVACYOPS_REDIS_URL) or `immediate`."),
+    Variable("PRIVACYOPS_REDIS_URL", "", "Redis URL for the queue and shared rate limits."),
+    Variable("PRIVACYOPS_DATAMAP_DIR", "<data dir>/datamaps", "Folder of the data-map YAML files."),
+    Variable("PRIVACYOPS_JOB_LEASE_SECONDS", "60", "A worker's lease on a job; renewed by heartbeat."),
+    Variable("PRIVACYOPS_JOB_MAX_ATTEMPTS", "3", "Attempts before a job ends Failed."),
+    Variable("PRIVACYOPS_DOWNLOAD_LINK_DAYS", "7", "Lifetime of a signed export download link."),
+    Variable("PRIVACYOPS_TRUSTED_PROXY_COUNT", "0", "Reverse proxies in front (X-Forwarded-For)."),
+    Variable("PRIVACYOPS_DEMO_PASSWORD", "", "Password of the demo accounts; generated if empty."),
+)
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env(name, "1" if default else "0").lower()
+    return value in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    raw = env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {raw!r}.") from None
+
+
+def is_production() -> bool:
+    return env("PRIVACYOPS_ENV", "development") == "production"
+
+
+def data_dir() -> Path:
+    path = Path(env("PRIVACYOPS_DATA_DIR", "./data")).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def secret(name: str, file_name: str, *, generate: bool = True) -> str:
+    """Read a secret from the environment, or from/into the data folder in development."""
+    value = env(name)
+    if value:
+        return value
+    if is_production():
+        raise ImproperlyConfigured(
+            f"{name} is not set. Set it to a long random value "
+            f"(python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+        )
+    path = data_dir() / file_name
+    if path.exists():
+        return path.read_text().strip()
+    if not generate:
+        return ""
+    value = secrets.token_urlsafe(48)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value

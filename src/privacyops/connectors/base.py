@@ -1,0 +1,134 @@
+"""The connector protocol: what the execution layer asks of a datastore, in plain frozen values.
+
+Connectors never see settings, Django models or jobs: the caller passes a :class:`Target`
+and callbacks, and gets result dataclasses back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a job acts on: a scope declared in the data map (``subject``, ``tenant``, ``issuer``…),
+    the id of the object in that scope, and the tenant it lives in (None only for a datastore
+    that is not shared by tenants). For ``scope="tenant"`` the id is the tenant key itself."""
+
+    scope: str
+    id: str
+    tenant_key: str | None
+
+
+@dataclass(frozen=True)
+class PreconditionFailure:
+    """A data-map precondition that refuses an ERASE, with its rendered sentence."""
+
+    name: str
+    count: int
+    message: str
+
+
+class ExportSection(NamedTuple):
+    """One export section: its name, column names, and a stream of JSON-ready rows.
+
+    Consume ``rows`` before moving to the next section; the stream shares one connection.
+    """
+
+    name: str
+    columns: list[str]
+    rows: Iterator[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class TableChange:
+    """Rows an ERASE changed (or would change) in one table, and which columns."""
+
+    table: str
+    rows: int
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EraseResult:
+    tables: tuple[TableChange, ...]
+    dry_run: bool
+
+    @property
+    def rows_changed(self) -> int:
+        return sum(change.rows for change in self.tables)
+
+    def by_table(self) -> dict[str, int]:
+        return {change.table: change.rows for change in self.tables}
+
+
+@dataclass(frozen=True)
+class PurgeProgress:
+    """Reported after each committed chunk: this table's progress and the running total."""
+
+    table: str
+    deleted: int
+    table_total: int
+    total_deleted: int
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """Rows deleted (or, on a dry run, that would be) per table, in delete order."""
+
+    deleted: dict[str, int] = field(default_factory=dict)
+    dry_run: bool = False
+
+    @property
+    def rows_deleted(self) -> int:
+        return sum(self.deleted.values())
+
+
+class ConnectorError(Exception):
+    """A request the datastore cannot serve, with a sentence saying why."""
+
+
+class TargetNotFound(ConnectorError):
+    """The target does not exist in this datastore (or not in the given tenant)."""
+
+
+class PreconditionsFailed(ConnectorError):
+    """ERASE refused by the data map's preconditions; ``failures`` has one entry per condition."""
+
+    def __init__(self, failures: list[PreconditionFailure]) -> None:
+        self.failures = failures
+        super().__init__("; ".join(failure.message for failure in failures))
+
+
+class Datastore(Protocol):
+    """What the execution layer needs from any datastore (SQL today, HTTP webhooks later)."""
+
+    def exists(self, target: Target) -> bool: ...
+
+    def reaches(self, target: Target, scope: str, scope_id: str) -> bool: ...
+
+    def check_preconditions(self, target: Target) -> list[PreconditionFailure]: ...
+
+    def iter_export(self, target: Target) -> Iterator[ExportSection]: ...
+
+    def section_counts(self, target: Target) -> dict[str, int]: ...
+
+    def erase(
+        self,
+        target: Target,
+        *,
+        dry_run: bool = False,
+        before_commit: Callable[[], None] | None = None,
+    ) -> EraseResult: ...
+
+    def purge(
+        self,
+        target: Target,
+        *,
+        chunk_size: int = 1000,
+        before_chunk_commit: Callable[[], None] | None = None,
+        on_progress: Callable[[PurgeProgress], None] | None = None,
+        dry_run: bool = False,
+    ) -> PurgeResult: ...

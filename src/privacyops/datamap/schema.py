@@ -1,0 +1,342 @@
+"""The data-map schema: what one datastore holds about people, and how to export, erase and purge it.
+
+A data map is the only thing the platform knows about an organisation's database, so it is
+validated strictly (unknown keys are errors, not silently ignored) and every error names the
+path of the offending key. Structural checks live here (pydantic); checks across sections
+(relation targets, column references, reachability, delete order) live in ``loader``.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Category = Literal[
+    "identity",
+    "contact",
+    "employment",
+    "credential",
+    "behavioral",
+    "free_text",
+    "technical",
+    "other",
+]
+DisplayRole = Literal[
+    "name", "email", "employee_id", "job_title", "department", "status", "last_login"
+]
+EraseKind = Literal["null", "set", "pseudonym", "hash", "keep"]
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+PSEUDONYM_PLACEHOLDERS = frozenset({"id", "tenant"})
+ERASE_HELP = (
+    'expected one of: null, keep, hash, {set: <value>} or {pseudonym: "erased-user-{id}@erased.local"}'
+)
+
+
+def _identifier(value: str, what: str) -> str:
+    if not IDENTIFIER.match(value):
+        raise ValueError(
+            f"{what} {value!r} is not a plain SQL identifier; use letters, digits and underscores"
+        )
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EraseAction(_Strict):
+    """What ERASE writes into one column: ``null``, a fixed value, a pseudonym, an HMAC or nothing."""
+
+    kind: EraseKind
+    value: Any = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> EraseAction:
+        if isinstance(raw, EraseAction):
+            return raw
+        if raw is None or raw == "null":
+            return cls(kind="null")
+        if raw in ("hash", "keep"):
+            return cls(kind=raw)
+        if isinstance(raw, dict) and len(raw) == 1:
+            ((key, value),) = raw.items()
+            if key == "set":
+                if isinstance(value, dict | list):
+                    raise ValueError("`set` takes a single value (text, number, boolean or null)")
+                return cls(kind="set", value=value)
+            if key == "pseudonym":
+                if not isinstance(value, str):
+                    raise ValueError('`pseudonym` takes a text template such as "erased-{id}"')
+                names = {n for _, n, _, _ in string.Formatter().parse(value) if n is not None}
+                unknown = names - PSEUDONYM_PLACEHOLDERS
+                if unknown:
+                    raise ValueError(
+                        f"pseudonym template uses {sorted(unknown)}; only {{id}} (the subject's id)"
+                        " and {tenant} are available"
+                    )
+                return cls(kind="pseudonym", value=value)
+        raise ValueError(f"{raw!r} is not an erase action; {ERASE_HELP}")
+
+    def pseudonym_for(self, subject_id: str, tenant_key: str | None) -> str:
+        return str(self.value).format(id=subject_id, tenant=tenant_key or "")
+
+
+class FieldSpec(_Strict):
+    """One column holding data about a person. Columns not declared are never read or written."""
+
+    category: Category
+    export: bool = True
+    erase: EraseAction = Field(default_factory=lambda: EraseAction(kind="keep"))
+
+    @field_validator("erase", mode="before")
+    @classmethod
+    def _parse_erase(cls, raw: Any) -> EraseAction:
+        return EraseAction.parse(raw)
+
+
+class Relation(_Strict):
+    """Ownership: rows of this entity belong to the ``to`` row their ``via`` column(s) point at.
+
+    Several ``via`` columns mean OR (an activity row belongs to its actor and to its subject).
+    Ownership is what PURGE follows: purging the parent deletes these rows.
+    """
+
+    to: str
+    via: list[str] = Field(min_length=1)
+
+    @field_validator("via", mode="before")
+    @classmethod
+    def _one_or_many(cls, raw: Any) -> Any:
+        return [raw] if isinstance(raw, str) else raw
+
+    @field_validator("via")
+    @classmethod
+    def _identifiers(cls, via: list[str]) -> list[str]:
+        return [_identifier(column, "column") for column in via]
+
+
+class Reference(_Strict):
+    """A nullable pointer that is *not* ownership (``people.manager_id``, ``orders.shipping_address_id``).
+
+    PURGE never deletes a row because of a reference; it sets the column to NULL on rows that
+    point at a purged row (before deleting it), so other people's records survive intact.
+    """
+
+    to: str
+    via: str
+    on_purge: Literal["set_null"] = "set_null"
+
+    @field_validator("via")
+    @classmethod
+    def _identifier(cls, via: str) -> str:
+        return _identifier(via, "column")
+
+
+class EntitySpec(_Strict):
+    """One table. ``tenant_column`` overrides the datastore's (``null``: this table has none)."""
+
+    table: str
+    primary_key: str
+    tenant_column: str | None = None
+    relations: list[Relation] = Field(default_factory=list)
+    references: list[Reference] = Field(default_factory=list)
+    fields: dict[str, FieldSpec] = Field(default_factory=dict)
+
+    @field_validator("table", "primary_key")
+    @classmethod
+    def _plain(cls, value: str) -> str:
+        return _identifier(value, "name")
+
+    @property
+    def declares_tenant_column(self) -> bool:
+        return "tenant_column" in self.model_fields_set
+
+
+class MarkerSpec(_Strict):
+    """A column ERASE fills to mark a row (``value: now`` writes the current UTC time)."""
+
+    column: str
+    value: Any = "now"
+
+
+class SubjectSpec(_Strict):
+    """The data subject: the entity whose rows are people, and how to find and show them."""
+
+    entity: str
+    identity_fields: list[str] = Field(min_length=1)
+    display_fields: dict[DisplayRole, str] = Field(default_factory=dict)
+    erased_marker: MarkerSpec
+    soft_delete: MarkerSpec | None = None
+
+
+class PerTenantConnection(_Strict):
+    url_env_template: str
+
+    @field_validator("url_env_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if "{tenant}" not in value or not ENV_VAR.match(value.replace("{tenant}", "X")):
+            raise ValueError(
+                "expected an environment variable name containing {tenant}, "
+                'such as "SHOP_DB_{tenant}" (upper-case letters, digits, underscores)'
+            )
+        return value
+
+
+class ConnectionSpec(_Strict):
+    """Where the datastore is: an environment variable holding its URL, never the URL itself."""
+
+    url_env: str | None = None
+    url: str | None = None
+    per_tenant: PerTenantConnection | None = None
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_VAR.match(value):
+            raise ValueError(
+                f"{value!r} is not an environment variable name; write the variable's name "
+                "(upper-case letters, digits, underscores), such as SHOP_DATABASE_URL"
+            )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _sqlite_only(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("sqlite:"):
+            raise ValueError(
+                "a literal url is only allowed for sqlite: files, because any other database URL "
+                "carries credentials; put the URL in an environment variable and write "
+                "`url_env: SHOP_DATABASE_URL` instead"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ConnectionSpec:
+        given = [k for k in ("url_env", "url", "per_tenant") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of url_env (an environment variable with the URL), url (sqlite: "
+                f"files only) or per_tenant (a database per tenant); found {given or 'none'}"
+            )
+        return self
+
+
+class LookupSpec(_Strict):
+    """Columns of a parent row shown next to each exported row (the asset's tag on an assignment)."""
+
+    via: str
+    entity: str
+    columns: dict[str, str] = Field(min_length=1)
+
+
+class SectionSpec(_Strict):
+    """One section of the export document, in document order."""
+
+    name: str
+    entity: str
+    order_by: str | None = None
+    limit: int | None = Field(default=None, gt=0)
+    fields: list[str] | None = None
+    lookups: list[LookupSpec] = Field(default_factory=list)
+
+    @field_validator("order_by")
+    @classmethod
+    def _order(cls, value: str | None) -> str | None:
+        if value is not None:
+            _identifier(value.removeprefix("-"), "order_by column")
+        return value
+
+    @property
+    def order_column(self) -> str | None:
+        return None if self.order_by is None else self.order_by.removeprefix("-")
+
+    @property
+    def descending(self) -> bool:
+        return bool(self.order_by and self.order_by.startswith("-"))
+
+
+class PreconditionSpec(_Strict):
+    """Rows that refuse an ERASE while they exist (``{count}`` in the message is their number)."""
+
+    name: str
+    entity: str
+    where: dict[str, Any] = Field(default_factory=dict)
+    message: str
+
+    @field_validator("where")
+    @classmethod
+    def _conditions(cls, where: dict[str, Any]) -> dict[str, Any]:
+        for column, condition in where.items():
+            if isinstance(condition, dict) and (
+                len(condition) != 1 or next(iter(condition)) not in ("not", "in")
+            ):
+                raise ValueError(
+                    f"condition on {column!r} must be a value, null, {{not: <value or null>}} "
+                    "or {in: [<values>]}"
+                )
+            if isinstance(condition, list):
+                raise ValueError(f"condition on {column!r}: write a list as {{in: [...]}}")
+        return where
+
+
+class DataMap(_Strict):
+    """One datastore: its connection, tenancy, subject, entities, export sections, preconditions."""
+
+    version: Literal[1] = 1
+    name: str
+    description: str | None = None
+    connection: ConnectionSpec
+    tenant_column: str | None = None
+    subject: SubjectSpec
+    scopes: dict[str, str] = Field(default_factory=dict)
+    entities: dict[str, EntitySpec] = Field(min_length=1)
+    sections: list[SectionSpec] = Field(default_factory=list)
+    preconditions: list[PreconditionSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _tenancy(self) -> DataMap:
+        if self.connection.per_tenant is not None and self.tenant_column is not None:
+            raise ValueError(
+                "a database per tenant (connection.per_tenant) has no tenant column; "
+                "remove tenant_column or connect with url_env to a shared database"
+            )
+        return self
+
+    @property
+    def is_shared(self) -> bool:
+        """Whether tenants share this datastore, so every query must filter on the tenant."""
+        return self.tenant_column is not None
+
+    def scope_entities(self) -> dict[str, str | None]:
+        """Every scope a job may target, mapped to its entity (``tenant`` may have none)."""
+        scopes: dict[str, str | None] = {"subject": self.subject.entity, "tenant": None}
+        scopes.update(self.scopes)
+        return scopes
+
+    def tenant_column_of(self, entity: str) -> str | None:
+        """The column holding the tenant key on this entity's table, on a shared datastore."""
+        if not self.is_shared:
+            return None
+        spec = self.entities[entity]
+        if spec.declares_tenant_column:
+            return spec.tenant_column
+        if self.scopes.get("tenant") == entity:
+            return spec.primary_key
+        return self.tenant_column
+
+    def known_columns(self, entity: str) -> set[str]:
+        """Columns a data map may mention on an entity: fields, keys, relation columns."""
+        spec = self.entities[entity]
+        columns = {spec.primary_key, *spec.fields}
+        columns.update(column for relation in spec.relations for column in relation.via)
+        columns.update(reference.via for reference in spec.references)
+        tenant_column = self.tenant_column_of(entity)
+        if tenant_column:
+            columns.add(tenant_column)
+        return columns

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class HoldsConfig(AppConfig):
+    name = "privacyops.holds"
+    label = "holds"

@@ -1,0 +1,102 @@
+"""Placing and releasing legal holds, and the per-tenant hold lock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from privacyops.audit.services import audit_record, refusals_recorded
+from privacyops.errors import Conflict, NotFound, ValidationFailed
+from privacyops.holds.models import LegalHold
+from privacyops.tenancy.actors import Actor, acting_user
+from privacyops.tenancy.models import Tenant
+from privacyops.tenancy.policy import require
+
+
+def tenant_hold_lock(tenant_id: int) -> Tenant:
+    """Take the per-tenant hold lock; must run inside a transaction.
+
+    Placing a hold and committing a destructive chunk both take it, so once `hold_place`
+    has returned, every later chunk sees the hold. On SQLite the IMMEDIATE write transaction
+    already serialises writers; on PostgreSQL this is a row lock on the tenant.
+    """
+    try:
+        return Tenant.objects.select_for_update().get(pk=tenant_id)
+    except Tenant.DoesNotExist:
+        raise NotFound(f"Tenant {tenant_id} does not exist.") from None
+
+
+def _clean_text(value: str, field: str, *, limit: int = 2000) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValidationFailed(f"A {field} is required.", field=field)
+    if len(value) > limit:
+        raise ValidationFailed(f"The {field} is longer than {limit} characters.", field=field)
+    return value
+
+
+@transaction.atomic(durable=True)
+def _hold_place(
+    *, tenant_id: int, scope_type: str, scope_id: str, reason: str,
+    expires_at: datetime | None, actor: Actor,
+) -> LegalHold:
+    tenant = tenant_hold_lock(tenant_id)
+    user = acting_user(actor)
+    require(user, "hold.place", tenant)
+    scope_type = _clean_text(scope_type, "scope type", limit=40)
+    scope_id = _clean_text(scope_id, "scope id", limit=200)
+    reason = _clean_text(reason, "reason")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationFailed("The expiry date is in the past; choose a future date or none.",
+                               field="expires_at")
+    hold = LegalHold.objects.create(
+        tenant=tenant, scope_type=scope_type, scope_id=scope_id, reason=reason,
+        created_by=user, expires_at=expires_at,
+    )
+    audit_record(
+        actor=actor, action="hold.placed", tenant_id=tenant.pk, target_type="hold",
+        target_id=hold.pk,
+        metadata={"scope_type": scope_type, "scope_id": scope_id, "reason": reason,
+                  "expires_at": expires_at.isoformat() if expires_at else None},
+    )
+    return hold
+
+
+def hold_place(
+    *, tenant_id: int, scope_type: str, scope_id: str, reason: str,
+    expires_at: datetime | None = None, actor: Actor,
+) -> LegalHold:
+    """Place a hold. Once this returns, no ERASE or PURGE chunk writes to the held data."""
+    with refusals_recorded(actor=actor, action="hold.placed", tenant_id=tenant_id,
+                           target_type=scope_type, target_id=scope_id):
+        return _hold_place(tenant_id=tenant_id, scope_type=scope_type, scope_id=scope_id,
+                           reason=reason, expires_at=expires_at, actor=actor)
+
+
+@transaction.atomic(durable=True)
+def _hold_release(*, hold_id: int, reason: str, actor: Actor) -> LegalHold:
+    try:
+        hold = LegalHold.objects.select_for_update().select_related("tenant").get(pk=hold_id)
+    except LegalHold.DoesNotExist:
+        raise NotFound(f"Legal hold {hold_id} does not exist.") from None
+    user = acting_user(actor)
+    require(user, "hold.release", hold.tenant)
+    reason = _clean_text(reason, "release reason")
+    if not hold.active:
+        raise Conflict(f"Legal hold #{hold.pk} was already released on {hold.released_at:%Y-%m-%d}.")
+    hold.active = False
+    hold.released_by = user
+    hold.released_at = timezone.now()
+    hold.release_reason = reason
+    hold.save(update_fields=["active", "released_by", "released_at", "release_reason"])
+    audit_record(actor=actor, action="hold.released", tenant_id=hold.tenant_id,
+                 target_type="hold", target_id=hold.pk, metadata={"reason": reason})
+    return hold
+
+
+def hold_release(*, hold_id: int, reason: str, actor: Actor) -> LegalHold:
+    with refusals_recorded(actor=actor, action="hold.released", target_type="hold",
+                           target_id=hold_id):
+        return _hold_release(hold_id=hold_id, reason=reason, actor=actor)

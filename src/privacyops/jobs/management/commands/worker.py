@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from argparse import ArgumentParser
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
+
+from privacyops.execution.runner import worker_id
+from privacyops.jobs.services import jobs_reconcile
+
+logger = logging.getLogger("privacyops.worker")
+
+
+def reconcile_forever(interval: float, stop: threading.Event) -> None:
+    """Re-ring the doorbell for approved jobs nobody holds and for expired leases."""
+    while not stop.wait(interval):
+        try:
+            close_old_connections()
+            count = jobs_reconcile(stale_after=timedelta(seconds=max(5.0, interval)))
+            if count:
+                logger.info("re-enqueued %s job(s) that no worker held", count)
+        except Exception:
+            logger.exception("reconciler pass failed; trying again in %ss", interval)
+        finally:
+            close_old_connections()
+
+
+class Command(BaseCommand):
+    help = "Run a job worker: executes queued jobs and re-enqueues jobs the queue lost."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--interval", type=float, default=0.2,
+                            help="seconds between polls of an empty queue (default 0.2)")
+        parser.add_argument("--reconcile-every", type=float, default=15.0,
+                            help="seconds between reconciler passes (default 15)")
+        parser.add_argument("--batch", action="store_true",
+                            help="exit when the queue is empty (for scripts and tests)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        stop = threading.Event()
+        threading.Thread(
+            target=reconcile_forever, args=(options["reconcile_every"], stop), daemon=True
+        ).start()
+        backend = settings.TASKS["default"]["BACKEND"]
+        try:
+            if backend == "django_tasks_db.DatabaseBackend":
+                self._run_db_worker(options)
+            elif backend == "django_tasks_rq.RQBackend":
+                from django.core.management import call_command
+
+                call_command("rqworker", "default", with_scheduler=False,
+                             burst=options["batch"])
+            else:
+                raise CommandError(
+                    f"The {backend} tasks backend runs jobs in the web process; no worker "
+                    "is needed. Set PRIVACYOPS_TASKS_BACKEND=db or rq to use workers."
+                )
+        finally:
+            stop.set()
+
+    def _run_db_worker(self, options: dict[str, Any]) -> None:
+        from django_tasks_db.management.commands.db_worker import Worker
+
+        worker = Worker(
+            queue_names=["default"], interval=options["interval"], batch=options["batch"],
+            backend_name="default", startup_delay=not options["batch"], max_tasks=None,
+            worker_id=worker_id(), excluded_queue_names=[],
+        )
+        worker.configure_signals()
+        self.stdout.write(f"Worker {worker.worker_id} started; waiting for jobs.")
+        started = time.monotonic()
+        worker.run()
+        logger.info("worker stopped after %.0fs", time.monotonic() - started)

@@ -1,0 +1,114 @@
+"""A data-lifecycle job is a domain model, not a queue row: the row is the source of truth."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+
+from privacyops.tenancy.models import Tenant
+
+
+class JobType(models.TextChoices):
+    EXPORT = "EXPORT", "Export"
+    ERASE = "ERASE", "Erase"
+    PURGE = "PURGE", "Purge"
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "Pending", "Pending"
+    APPROVED = "Approved", "Approved"
+    PROCESSING = "Processing", "Processing"
+    COMPLETED = "Completed", "Completed"
+    FAILED = "Failed", "Failed"
+    REJECTED = "Rejected", "Rejected"
+
+
+# The whole state machine. Processing → Processing is a worker taking over an expired lease.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    JobStatus.PENDING: frozenset({JobStatus.APPROVED, JobStatus.REJECTED}),
+    JobStatus.APPROVED: frozenset({JobStatus.PROCESSING}),
+    JobStatus.PROCESSING: frozenset({JobStatus.COMPLETED, JobStatus.FAILED}),
+    JobStatus.FAILED: frozenset({JobStatus.APPROVED}),
+    JobStatus.COMPLETED: frozenset(),
+    JobStatus.REJECTED: frozenset(),
+}
+
+
+class JobSource(models.TextChoices):
+    OPERATOR = "operator", "Operator"
+    API = "api", "API"
+    INTAKE = "intake", "Public intake form"
+    PRIVACY_CENTER = "privacy_center", "Privacy center"
+    GDPR_SCREEN = "gdpr_screen", "Workspace GDPR screen"
+
+
+class Job(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="jobs")
+    job_type = models.CharField(max_length=10, choices=JobType.choices)
+    target_type = models.CharField(max_length=40)
+    target_id = models.CharField(max_length=200)
+    reason = models.TextField(blank=True, default="")
+    source = models.CharField(max_length=20, choices=JobSource.choices, default=JobSource.OPERATOR)
+    status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.PENDING)
+    requires_approval = models.BooleanField(default=True)
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+",
+    )
+    requested_by_label = models.CharField(max_length=200, blank=True, default="")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+",
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    rejected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+",
+    )
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.TextField(blank=True, default="")
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Earliest moment a worker may start it (a privacy-center deletion's grace period).
+    not_before = models.DateTimeField(null=True, blank=True)
+
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_owner = models.CharField(max_length=100, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    progress = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    blocking_hold = models.ForeignKey(
+        "holds.LegalHold", on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="blocked_jobs",
+    )
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+        indexes: ClassVar = [
+            models.Index(fields=["status", "-created_at"], name="job_status_created"),
+            models.Index(fields=["tenant", "status", "-created_at"], name="job_tenant_status"),
+            models.Index(fields=["job_type", "-created_at"], name="job_type_created"),
+            models.Index(fields=["target_id"], name="job_target_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_type} #{self.pk} {self.target_type}:{self.target_id}"
+
+    @property
+    def is_destructive(self) -> bool:
+        return self.job_type in {JobType.ERASE, JobType.PURGE}
+
+    @property
+    def progress_percent(self) -> int:
+        done, total = self.progress.get("done", 0), self.progress.get("total", 0)
+        if not total:
+            return 0
+        return min(100, int(100 * done / total))

@@ -1,0 +1,72 @@
+"""Reading jobs, always scoped to the tenants the viewer may see."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+
+from privacyops.errors import NotFound, ValidationFailed
+from privacyops.jobs.models import Job, JobStatus, JobType
+from privacyops.tenancy.models import User
+from privacyops.tenancy.policy import tenants_visible_to
+
+
+def jobs_visible_to(viewer: User) -> QuerySet[Job]:
+    if viewer.is_authenticated and viewer.is_staff:
+        return Job.objects.all()
+    return Job.objects.filter(tenant__in=tenants_visible_to(viewer, "job.view"))
+
+
+def jobs_filtered(
+    viewer: User, *, search: str = "", status: str = "", job_type: str = "",
+    tenant_id: int | None = None,
+) -> QuerySet[Job]:
+    jobs = jobs_visible_to(viewer)
+    if status:
+        if status not in JobStatus.values:
+            raise ValidationFailed(
+                f"Unknown status {status!r}; use one of {', '.join(JobStatus.values)}.",
+                field="status",
+            )
+        jobs = jobs.filter(status=status)
+    if job_type:
+        if job_type.upper() not in JobType.values:
+            raise ValidationFailed(
+                f"Unknown job type {job_type!r}; use EXPORT, ERASE or PURGE.", field="type"
+            )
+        jobs = jobs.filter(job_type=job_type.upper())
+    if tenant_id is not None:
+        jobs = jobs.filter(tenant_id=tenant_id)
+    search = search.strip()
+    if search:
+        match = Q(tenant__name__icontains=search) | Q(target_id=search)
+        digits = search.lstrip("#")
+        if digits.isdigit():
+            match |= Q(pk=int(digits))
+        jobs = jobs.filter(match)
+    return jobs.select_related("tenant", "requested_by").order_by("-created_at", "-id")
+
+
+def job_get(viewer: User, job_id: int) -> Job:
+    """A job the viewer may see; another tenant's job is indistinguishable from a missing one."""
+    job = (
+        jobs_visible_to(viewer)
+        .select_related("tenant", "requested_by", "approved_by", "rejected_by", "blocking_hold")
+        .filter(pk=job_id)
+        .first()
+    )
+    if job is None:
+        raise NotFound(f"Job {job_id} does not exist.")
+    return job
+
+
+def job_counts(viewer: User, *, tenant_id: int | None = None) -> dict[str, int]:
+    """Total and per-status counts, for the stat cards."""
+    jobs = jobs_visible_to(viewer)
+    if tenant_id is not None:
+        jobs = jobs.filter(tenant_id=tenant_id)
+    rows = jobs.order_by().values("status").annotate(n=Count("id"))
+    counts = {status: 0 for status in JobStatus.values}
+    for row in rows:
+        counts[row["status"]] = row["n"]
+    counts["total"] = sum(counts[s] for s in JobStatus.values)
+    return counts

@@ -1,0 +1,352 @@
+"""The job state machine. Every transition and its audit event commit in one transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from privacyops.audit.models import Outcome
+from privacyops.audit.services import audit_record, refusals_recorded
+from privacyops.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from privacyops.jobs.models import TRANSITIONS, Job, JobSource, JobStatus, JobType
+from privacyops.tenancy.actors import Actor, acting_user
+from privacyops.tenancy.models import Tenant
+from privacyops.tenancy.policy import require
+
+REASON_LIMIT = 1000
+
+
+def _enqueue_after_commit(job_id: int) -> None:
+    from privacyops.jobs.tasks import run_job
+
+    transaction.on_commit(lambda: run_job.enqueue(job_id=job_id))
+
+
+def _transition(job: Job, to: str) -> None:
+    if to not in TRANSITIONS[job.status]:
+        allowed = ", ".join(sorted(TRANSITIONS[job.status])) or "none (final status)"
+        raise InvalidTransition(
+            f"Job #{job.pk} is {job.status}; it cannot become {to}. Allowed from "
+            f"{job.status}: {allowed}.",
+            status=job.status,
+            requested=to,
+        )
+    job.status = to
+
+
+def _require_status(job: Job, expected: str, verb: str, hint: str = "") -> None:
+    if job.status != expected:
+        raise InvalidTransition(
+            f"Job #{job.pk} is {job.status}; only {expected} jobs can be {verb}.{hint}",
+            status=job.status,
+        )
+
+
+def _locked_job(job_id: int) -> Job:
+    try:
+        return Job.objects.select_for_update().select_related("tenant").get(pk=job_id)
+    except Job.DoesNotExist:
+        raise NotFound(f"Job {job_id} does not exist.") from None
+
+
+def requires_approval(tenant: Tenant, job_type: str) -> bool:
+    return job_type in (tenant.approval_required_types or [])
+
+
+def _validate_target(tenant: Tenant, job_type: str, target_type: str, target_id: str) -> None:
+    from privacyops.execution.registry import target_types_for
+
+    if job_type not in JobType.values:
+        raise ValidationFailed(
+            f"Unknown job type {job_type!r}; use EXPORT, ERASE or PURGE.", field="job_type"
+        )
+    allowed = target_types_for(tenant)
+    if target_type not in allowed:
+        raise ValidationFailed(
+            f"Unknown target type {target_type!r} for tenant {tenant.slug}; the data map "
+            f"declares: {', '.join(allowed)}.",
+            field="target_type",
+        )
+    if not target_id.strip() or len(target_id) > 200:
+        raise ValidationFailed("A target id of 1 to 200 characters is required.",
+                               field="target_id")
+
+
+@transaction.atomic(durable=True)
+def _job_create(
+    *, tenant_id: int, job_type: str, target_type: str, target_id: str, reason: str,
+    actor: Actor, source: str, not_before: datetime | None, check_permission: bool,
+    approval_required: bool | None,
+) -> Job:
+    try:
+        tenant = Tenant.objects.get(pk=tenant_id)
+    except Tenant.DoesNotExist:
+        raise NotFound(f"Tenant {tenant_id} does not exist.") from None
+    if check_permission:
+        require(acting_user(actor), f"job.create.{job_type}" if job_type in JobType.values
+                else "job.create.EXPORT", tenant)
+    target_id = (target_id or "").strip()
+    _validate_target(tenant, job_type, target_type, target_id)
+    reason = (reason or "").strip()
+    if len(reason) > REASON_LIMIT:
+        raise ValidationFailed(f"The reason is longer than {REASON_LIMIT} characters.",
+                               field="reason")
+    needs_approval = (
+        requires_approval(tenant, job_type) if approval_required is None else approval_required
+    )
+    job = Job.objects.create(
+        tenant=tenant, job_type=job_type, target_type=target_type, target_id=target_id,
+        reason=reason, source=source,
+        status=JobStatus.PENDING if needs_approval else JobStatus.APPROVED,
+        requires_approval=needs_approval,
+        requested_by=actor.user, requested_by_label=actor.label, not_before=not_before,
+    )
+    audit_record(
+        actor=actor, action="job.created", tenant_id=tenant.pk, target_type="job",
+        target_id=job.pk,
+        metadata={"job_type": job_type, "target_type": target_type, "target_id": target_id,
+                  "source": source, "requires_approval": needs_approval},
+    )
+    if not needs_approval:
+        _enqueue_after_commit(job.pk)
+    return job
+
+
+def job_create(
+    *, tenant_id: int, job_type: str, target_type: str, target_id: str, reason: str = "",
+    actor: Actor, source: str = JobSource.OPERATOR, not_before: datetime | None = None,
+    check_permission: bool = True, approval_required: bool | None = None,
+) -> Job:
+    """Create a job; it starts Pending when the tenant's policy requires approval, else Approved.
+
+    `check_permission=False` is for intake and privacy-center flows, whose callers have
+    already proven who the subject is; `approval_required` overrides the tenant policy for
+    flows that carry their own approval (the GDPR screen's typed confirmation).
+    """
+    with refusals_recorded(actor=actor, action="job.created", tenant_id=tenant_id,
+                           target_type=target_type, target_id=target_id):
+        return _job_create(
+            tenant_id=tenant_id, job_type=job_type, target_type=target_type,
+            target_id=target_id, reason=reason, actor=actor, source=source,
+            not_before=not_before, check_permission=check_permission,
+            approval_required=approval_required,
+        )
+
+
+@transaction.atomic(durable=True)
+def _job_approve(*, job_id: int, actor: Actor) -> Job:
+    job = _locked_job(job_id)
+    user = acting_user(actor)
+    require(user, "job.approve", job.tenant)
+    if not job.requires_approval:
+        raise InvalidTransition(f"Job #{job.pk} does not require approval.")
+    _require_status(job, JobStatus.PENDING, "approved",
+                    " A Failed job is sent back with retry." if job.status == "Failed" else "")
+    if job.requested_by_id == user.pk:
+        raise PermissionDenied(
+            f"You requested job #{job.pk}; another approver must approve or reject it."
+        )
+    _transition(job, JobStatus.APPROVED)
+    job.approved_by, job.approved_at = user, timezone.now()
+    job.save()
+    audit_record(actor=actor, action="job.approved", tenant_id=job.tenant_id,
+                 target_type="job", target_id=job.pk)
+    _enqueue_after_commit(job.pk)
+    return job
+
+
+def job_approve(*, job_id: int, actor: Actor) -> Job:
+    with refusals_recorded(actor=actor, action="job.approved", target_type="job",
+                           target_id=job_id):
+        return _job_approve(job_id=job_id, actor=actor)
+
+
+@transaction.atomic(durable=True)
+def _job_reject(*, job_id: int, reason: str, actor: Actor) -> Job:
+    job = _locked_job(job_id)
+    user = acting_user(actor)
+    require(user, "job.reject", job.tenant)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("A reason is required to reject a job; the requester reads it.",
+                               field="reason")
+    if len(reason) > REASON_LIMIT:
+        raise ValidationFailed(f"The reason is longer than {REASON_LIMIT} characters.",
+                               field="reason")
+    if job.requested_by_id == user.pk:
+        raise PermissionDenied(
+            f"You requested job #{job.pk}; another approver must approve or reject it."
+        )
+    _require_status(job, JobStatus.PENDING, "rejected")
+    _transition(job, JobStatus.REJECTED)
+    job.rejected_by, job.rejected_at, job.rejection_reason = user, timezone.now(), reason
+    job.save()
+    audit_record(actor=actor, action="job.rejected", tenant_id=job.tenant_id,
+                 target_type="job", target_id=job.pk, metadata={"reason": reason})
+    from privacyops.jobs.notifications import notify_rejected
+
+    transaction.on_commit(lambda: notify_rejected(job))
+    return job
+
+
+def job_reject(*, job_id: int, reason: str, actor: Actor) -> Job:
+    """Reject a Pending job with a reason; the requester is emailed after commit."""
+    with refusals_recorded(actor=actor, action="job.rejected", target_type="job",
+                           target_id=job_id):
+        return _job_reject(job_id=job_id, reason=reason, actor=actor)
+
+
+@transaction.atomic(durable=True)
+def _job_retry(*, job_id: int, actor: Actor) -> Job:
+    job = _locked_job(job_id)
+    require(acting_user(actor), "job.retry", job.tenant)
+    _require_status(job, JobStatus.FAILED, "retried")
+    _transition(job, JobStatus.APPROVED)
+    job.attempts = 0
+    job.error_code = job.error_message = ""
+    job.blocking_hold = None
+    job.lease_owner, job.lease_expires_at = "", None
+    job.finished_at = None
+    job.save()
+    audit_record(actor=actor, action="job.retried", tenant_id=job.tenant_id,
+                 target_type="job", target_id=job.pk)
+    _enqueue_after_commit(job.pk)
+    return job
+
+
+def job_retry(*, job_id: int, actor: Actor) -> Job:
+    """Send a Failed job back to Approved; a half-done purge resumes where it stopped."""
+    with refusals_recorded(actor=actor, action="job.retried", target_type="job",
+                           target_id=job_id):
+        return _job_retry(job_id=job_id, actor=actor)
+
+
+# --- worker side -------------------------------------------------------------------------
+
+def _claimable() -> Q:
+    now = timezone.now()
+    return (
+        (Q(status=JobStatus.APPROVED) | Q(status=JobStatus.PROCESSING, lease_expires_at__lt=now))
+        & (Q(not_before__isnull=True) | Q(not_before__lte=now))
+    )
+
+
+@transaction.atomic(durable=True)
+def job_claim(*, job_id: int, worker_id: str) -> Job | None:
+    """Take the job with a lease, or return None if another worker holds it or it is done.
+
+    A conditional UPDATE is race-free on every database: two workers never both win.
+    """
+    now = timezone.now()
+    lease_until = now + timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    claimed = Job.objects.filter(_claimable(), pk=job_id).update(
+        status=JobStatus.PROCESSING, lease_owner=worker_id, lease_expires_at=lease_until,
+        attempts=F("attempts") + 1, started_at=now, updated_at=now,
+    )
+    if not claimed:
+        return None
+    job = Job.objects.select_related("tenant").get(pk=job_id)
+    if job.attempts > settings.JOB_MAX_ATTEMPTS:
+        _finish_failed(
+            job, code="attempts_exhausted",
+            message=f"The job was started {job.attempts - 1} times without finishing "
+            f"(limit {settings.JOB_MAX_ATTEMPTS}); the last worker stopped before it ended. "
+            "Check the worker logs, then retry.",
+        )
+        return None
+    audit_record(actor=Actor.system(worker_id), action="job.started", tenant_id=job.tenant_id,
+                 target_type="job", target_id=job.pk, metadata={"attempt": job.attempts})
+    return job
+
+
+def job_heartbeat(*, job_id: int, worker_id: str, progress: dict[str, Any] | None = None) -> bool:
+    """Renew the lease (and record progress). False: the lease was lost; stop working."""
+    now = timezone.now()
+    changes: dict[str, Any] = {
+        "lease_expires_at": now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
+        "updated_at": now,
+    }
+    if progress is not None:
+        changes["progress"] = progress
+    with transaction.atomic():
+        return bool(
+            Job.objects.filter(
+                pk=job_id, status=JobStatus.PROCESSING, lease_owner=worker_id
+            ).update(**changes)
+        )
+
+
+def _owned_job(job_id: int, worker_id: str) -> Job | None:
+    job = Job.objects.select_for_update().select_related("tenant").filter(pk=job_id).first()
+    if job is None or job.status != JobStatus.PROCESSING or job.lease_owner != worker_id:
+        return None
+    return job
+
+
+def _finish_failed(job: Job, *, code: str, message: str, hold_id: int | None = None) -> None:
+    _transition(job, JobStatus.FAILED)
+    job.error_code, job.error_message = code, message
+    job.blocking_hold_id = hold_id
+    job.finished_at = timezone.now()
+    job.lease_owner, job.lease_expires_at = "", None
+    job.save()
+    audit_record(
+        actor=Actor.system("worker"), action="job.failed", tenant_id=job.tenant_id,
+        target_type="job", target_id=job.pk, outcome=Outcome.FAILURE,
+        metadata={"code": code, "message": message, "hold_id": hold_id},
+    )
+
+
+@transaction.atomic(durable=True)
+def job_complete(*, job_id: int, worker_id: str, result: dict[str, Any]) -> bool:
+    job = _owned_job(job_id, worker_id)
+    if job is None:
+        return False
+    _transition(job, JobStatus.COMPLETED)
+    job.result = result
+    job.finished_at = timezone.now()
+    job.lease_owner, job.lease_expires_at = "", None
+    if job.progress.get("total"):
+        job.progress = {**job.progress, "done": job.progress["total"]}
+    job.save()
+    audit_record(actor=Actor.system(worker_id), action="job.completed",
+                 tenant_id=job.tenant_id, target_type="job", target_id=job.pk,
+                 metadata={"job_type": job.job_type})
+    return True
+
+
+@transaction.atomic(durable=True)
+def job_fail(
+    *, job_id: int, worker_id: str, code: str, message: str, hold_id: int | None = None
+) -> bool:
+    job = _owned_job(job_id, worker_id)
+    if job is None:
+        return False
+    _finish_failed(job, code=code, message=message, hold_id=hold_id)
+    return True
+
+
+def jobs_needing_a_worker(*, stale_after: timedelta) -> list[int]:
+    """Approved jobs nobody took for a while, and Processing jobs whose lease expired."""
+    now = timezone.now()
+    return list(
+        Job.objects.filter(
+            _claimable(), Q(status=JobStatus.PROCESSING) | Q(updated_at__lt=now - stale_after)
+        ).values_list("pk", flat=True)[:500]
+    )
+
+
+def jobs_reconcile(*, stale_after: timedelta = timedelta(seconds=30)) -> int:
+    """Re-ring the doorbell for jobs the queue lost. Returns how many were re-enqueued."""
+    from privacyops.jobs.tasks import run_job
+
+    job_ids = jobs_needing_a_worker(stale_after=stale_after)
+    for job_id in job_ids:
+        Job.objects.filter(pk=job_id).update(updated_at=timezone.now())
+        run_job.enqueue(job_id=job_id)
+    return len(job_ids)

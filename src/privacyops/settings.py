@@ -1,0 +1,178 @@
+"""The one settings module; every value comes from an environment variable (see config.py)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import dj_database_url
+
+from privacyops.config import data_dir, env, env_bool, env_int, is_production, secret
+
+DATA_DIR = data_dir()
+SECRET_KEY = secret("PRIVACYOPS_SECRET_KEY", "secret.key")
+DEBUG = env_bool("PRIVACYOPS_DEBUG") and not is_production()
+ALLOWED_HOSTS = [h for h in env("PRIVACYOPS_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
+BASE_URL = env("PRIVACYOPS_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_tasks",
+    "django_tasks_db",
+    "privacyops.tenancy",
+    "privacyops.audit",
+    "privacyops.holds",
+    "privacyops.jobs",
+    "privacyops.execution",
+    "privacyops.intake",
+    "privacyops.privacy_center",
+    "privacyops.workspace",
+    "privacyops.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "privacyops.errors.DomainErrorMiddleware",
+]
+
+ROOT_URLCONF = "privacyops.urls"
+WSGI_APPLICATION = "privacyops.wsgi.application"
+AUTH_USER_MODEL = "tenancy.User"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/platform/privacy/"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "privacyops.web.context.navigation",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict[str, object]:
+    url = env("PRIVACYOPS_DATABASE_URL") or f"sqlite:///{DATA_DIR / 'control.sqlite3'}"
+    config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=60))
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # IMMEDIATE: every write transaction takes the write lock at BEGIN, so claims and
+        # chain appends serialise instead of failing with "database is locked" mid-way.
+        config["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+        # Tests use a real file too (a live server in another thread or process shares it).
+        config["TEST"] = {"NAME": str(DATA_DIR / "test_control.sqlite3")}
+        config["CONN_MAX_AGE"] = 0
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "artifacts")},
+    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = is_production()
+CSRF_COOKIE_SECURE = is_production()
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+_email_host = env("PRIVACYOPS_EMAIL_HOST")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if _email_host
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST = _email_host or "localhost"
+EMAIL_PORT = env_int("PRIVACYOPS_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("PRIVACYOPS_EMAIL_USER")
+EMAIL_HOST_PASSWORD = env("PRIVACYOPS_EMAIL_PASSWORD")
+EMAIL_USE_TLS = env_bool("PRIVACYOPS_EMAIL_USE_TLS")
+DEFAULT_FROM_EMAIL = env("PRIVACYOPS_FROM_EMAIL", "privacy@privacyops.invalid")
+
+REDIS_URL = env("PRIVACYOPS_REDIS_URL")
+_tasks_backend = env("PRIVACYOPS_TASKS_BACKEND", "db")
+TASKS: dict[str, dict[str, object]]
+if _tasks_backend == "rq":
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    RQ_QUEUES = {"default": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0"}}
+elif _tasks_backend == "immediate":
+    TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+else:
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+DATAMAP_DIR = env("PRIVACYOPS_DATAMAP_DIR") or str(DATA_DIR / "datamaps")
+JOB_LEASE_SECONDS = env_int("PRIVACYOPS_JOB_LEASE_SECONDS", 60)
+JOB_MAX_ATTEMPTS = env_int("PRIVACYOPS_JOB_MAX_ATTEMPTS", 3)
+DOWNLOAD_LINK_DAYS = env_int("PRIVACYOPS_DOWNLOAD_LINK_DAYS", 7)
+TRUSTED_PROXY_COUNT = env_int("PRIVACYOPS_TRUSTED_PROXY_COUNT", 0)
+# 32 bytes for AES-256-GCM, derived from a long random secret.
+ARTIFACT_KEY = hashlib.sha256(secret("PRIVACYOPS_ARTIFACT_KEY", "artifact.key").encode()).digest()
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("PRIVACYOPS_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+              "LOCATION": "privacyops_cache"}
+    )
+}
+LOGIN_FAILURE_LIMIT = 5
+LOGIN_FAILURE_WINDOW_SECONDS = 900

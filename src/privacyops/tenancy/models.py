@@ -1,0 +1,123 @@
+"""Tenants, people who log in, their roles per tenant, and API tokens."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+
+
+class Role(models.TextChoices):
+    SUPER_ADMIN = "super-admin", "Super admin"
+    ADMIN = "admin", "Admin"
+    IT_ADMIN = "it-admin", "IT admin"
+    MEMBER = "member", "Member"
+
+
+ADMIN_ROLES = frozenset({Role.SUPER_ADMIN, Role.ADMIN, Role.IT_ADMIN})
+
+
+def new_hash_key() -> bytes:
+    return secrets.token_bytes(32)
+
+
+class Tenant(models.Model):
+    """A customer organisation (workspace). Its row is also the per-tenant hold lock."""
+
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    # The tenant's key in its datastores (value of the data map's tenant column).
+    datastore_key = models.CharField(max_length=200, blank=True, default="")
+    datamap_name = models.CharField(max_length=100, blank=True, default="")
+    approval_required_types = models.JSONField(default=list)
+    super_admins_can_approve = models.BooleanField(default=False)
+    response_deadline_days = models.PositiveSmallIntegerField(default=30)
+    deletion_grace_hours = models.PositiveSmallIntegerField(default=72)
+    audit_retention_days = models.PositiveIntegerField(default=3650)
+    privacy_contact_email = models.EmailField(blank=True, default="")
+    # HMAC key of the `hash` erase action; destroyed when the tenant is purged.
+    hash_key = models.BinaryField(default=new_hash_key, null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.approval_required_types and self._state.adding:
+            self.approval_required_types = ["ERASE", "PURGE"]
+        super().save(*args, **kwargs)
+
+
+class EmailUserManager(UserManager["User"]):
+    def create_user(  # type: ignore[override]
+        self, email: str, password: str | None = None, **extra: Any
+    ) -> User:
+        email = self.normalize_email(email).lower()
+        user = self.model(email=email, **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(  # type: ignore[override]
+        self, email: str, password: str | None = None, **extra: Any
+    ) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    """Someone who logs in. `is_staff` marks platform staff, who act across tenants."""
+
+    username = None  # type: ignore[assignment]
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=200, blank=True, default="")
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+    objects: ClassVar[EmailUserManager] = EmailUserManager()  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.email
+
+
+class Membership(models.Model):
+    """A user's role in one tenant."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="one_role_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.role} @ {self.tenant}"
+
+
+class ApiToken(models.Model):
+    """A per-user (or per-tenant application) API token, stored as a SHA-256 hash."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens", null=True)
+    # A tenant application token acts for the tenant's privacy center, not for a person.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, null=True, blank=True)
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -1,0 +1,70 @@
+"""Sign-in (throttled), sign-out and the landing redirect."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import cast
+
+from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from privacyops.audit.models import Outcome
+from privacyops.audit.services import audit_record
+from privacyops.tenancy.actors import Actor
+from privacyops.tenancy.models import User
+from privacyops.web.client_ip import client_ip
+
+
+def _throttle_key(request: HttpRequest, email: str) -> str:
+    raw = f"{settings.SECRET_KEY}|{client_ip(request)}|{email.lower()}"
+    return "login-fail:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}):
+        next_url = ""
+    form = AuthenticationForm(request, data=request.POST or None)
+    status = 200
+    if request.method == "POST":
+        email = request.POST.get("username", "")
+        key = _throttle_key(request, email)
+        failures = int(cache.get(key, 0))
+        if failures >= settings.LOGIN_FAILURE_LIMIT:
+            form.add_error(None, "Too many failed sign-ins for this account from your address. "
+                                 "Wait 15 minutes, then try again.")
+            status = 429
+        elif form.is_valid():
+            user = form.get_user()
+            auth.login(request, user)
+            cache.delete(key)
+            with transaction.atomic():
+                audit_record(actor=Actor.for_user(cast(User, user)), action="auth.login", tenant_id=None,
+                             target_type="user", target_id=user.pk)
+            return HttpResponseRedirect(next_url or settings.LOGIN_REDIRECT_URL)
+        else:
+            cache.set(key, failures + 1, settings.LOGIN_FAILURE_WINDOW_SECONDS)
+            with transaction.atomic():
+                audit_record(actor=Actor.system("login"), action="auth.login_failed",
+                             tenant_id=None, target_type="login", outcome=Outcome.FAILURE)
+            status = 401
+    return render(request, "web/login.html", {"form": form, "next": next_url}, status=status)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    auth.logout(request)
+    return redirect("login")
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect("login")
+    return redirect(settings.LOGIN_REDIRECT_URL)
