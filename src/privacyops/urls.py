@@ -1,6 +1,7 @@
-from django.urls import path
+from django.urls import include, path
 
 from privacyops.api import api
+from privacyops.execution import views as execution_views
 from privacyops.web import views as web_views
 
 urlpatterns = [
@@ -8,4 +9,6 @@ urlpatterns = [
     path("login/", web_views.login_view, name="login"),
     path("logout/", web_views.logout_view, name="logout"),
     path("api/v1/", api.urls),
+    path("downloads/<str:token>/", execution_views.artifact_download, name="artifact-download"),
+    path("platform/privacy/", include("privacyops.web.platform_urls")),
 ]

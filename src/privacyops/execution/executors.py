@@ -1,0 +1,140 @@
+"""EXPORT, ERASE and PURGE: the bridge between a job row and its tenant's datastore."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.core import signing
+from django.db import transaction
+from django.urls import reverse
+
+from privacyops.connectors import (
+    ConnectorError,
+    PreconditionFailure,
+    PreconditionsFailed,
+    PurgeProgress,
+    TargetNotFound,
+)
+from privacyops.execution.guards import hold_guard, refuse_if_held
+from privacyops.execution.packaging import build_package
+from privacyops.execution.registry import datastore_for, target_for
+from privacyops.execution.errors import JobBlocked, LeaseLost
+from privacyops.execution.storage import artifact_store, artifacts_delete_for_target
+from privacyops.jobs.models import Job
+from privacyops.jobs.services import job_heartbeat
+from privacyops.tenancy.models import Tenant
+
+DOWNLOAD_SALT = "privacyops.download"
+
+
+def signed_download_path(artifact_id: str) -> str:
+    token = signing.TimestampSigner(salt=DOWNLOAD_SALT).sign(artifact_id)
+    return reverse("artifact-download", kwargs={"token": token})
+
+
+def _not_found(job: Job, error: ConnectorError) -> JobBlocked:
+    return JobBlocked(f"{job.target_type} {job.target_id} was not found: {error}. Check the "
+                      "target id and tenant.", code="target_not_found")
+
+
+def run_export(job: Job, worker: str) -> dict[str, Any]:
+    datastore = datastore_for(job.tenant)
+    target = target_for(job.tenant, job.target_type, job.target_id)
+    if not datastore.exists(target):
+        raise _not_found(job, ConnectorError("no such row in the datastore"))
+    header = {"exported_at": datetime.now(tz=UTC).isoformat(), "job_id": job.pk,
+              "target_type": job.target_type, "target_id": job.target_id,
+              "datastore": datastore.datamap.name}
+    with tempfile.TemporaryDirectory(prefix="privacyops-export-") as workdir:
+        package = build_package(datastore.iter_export(target), Path(workdir), header)
+        if not job_heartbeat(job_id=job.pk, worker_id=worker):
+            raise LeaseLost(job.pk)
+        stamp = datetime.now(tz=UTC).strftime("%Y%m%d-%H%M%S")
+        artifact = artifact_store(
+            job=job, package=package,
+            file_name=f"export-{job.target_type}-{job.target_id}-{stamp}.zip",
+        )
+    return {
+        "download_url": signed_download_path(str(artifact.pk)),
+        "expires_at": artifact.expires_at.isoformat(),
+        "sections": package.sections,
+        "size": package.size,
+        "sha256": package.sha256,
+        "file_name": artifact.file_name,
+    }
+
+
+def precondition_sentence(failures: list[PreconditionFailure]) -> str:
+    return "Refused. " + " ".join(f"The person {f.message}" for f in failures)
+
+
+def run_erase(job: Job, worker: str) -> dict[str, Any]:
+    datastore = datastore_for(job.tenant)
+    target = target_for(job.tenant, job.target_type, job.target_id)
+    refuse_if_held(tenant_id=job.tenant_id, target=target, target_type=job.target_type,
+                   datastore=datastore)
+    failures = datastore.check_preconditions(target)
+    if failures:
+        raise JobBlocked(precondition_sentence(failures),
+                         code="precondition")
+    try:
+        with hold_guard(tenant_id=job.tenant_id, target=target, target_type=job.target_type,
+                        datastore=datastore):
+            result = datastore.erase(target)
+    except PreconditionsFailed as error:
+        raise JobBlocked(precondition_sentence(error.failures), code="precondition") from None
+    except TargetNotFound as error:
+        raise _not_found(job, error) from None
+    with transaction.atomic():
+        removed = artifacts_delete_for_target(tenant_id=job.tenant_id,
+                                              target_type=job.target_type,
+                                              target_id=job.target_id)
+    return {
+        "datastore": datastore.datamap.name,
+        "rows_changed": result.rows_changed,
+        "tables": {c.table: {"rows": c.rows, "columns": list(c.columns)} for c in result.tables},
+        "export_artifacts_deleted": removed,
+    }
+
+
+def run_purge(job: Job, worker: str) -> dict[str, Any]:
+    datastore = datastore_for(job.tenant)
+    target = target_for(job.tenant, job.target_type, job.target_id)
+    refuse_if_held(tenant_id=job.tenant_id, target=target, target_type=job.target_type,
+                   datastore=datastore)
+    totals = {"done": 0, "total": sum(datastore.purge(target, dry_run=True).deleted.values())}
+
+    def on_progress(progress: PurgeProgress) -> None:
+        totals["done"] = progress.total_deleted
+        state = {"done": progress.total_deleted, "total": max(totals["total"], progress.total_deleted),
+                 "table": progress.table, "table_done": progress.deleted,
+                 "table_total": progress.table_total}
+        if not job_heartbeat(job_id=job.pk, worker_id=worker, progress=state):
+            raise LeaseLost(job.pk)
+
+    job_heartbeat(job_id=job.pk, worker_id=worker, progress={"done": 0, "total": totals["total"]})
+    result = datastore.purge(
+        target,
+        chunk_guard=lambda: hold_guard(tenant_id=job.tenant_id, target=target,
+                                       target_type=job.target_type, datastore=datastore),
+        on_progress=on_progress,
+    )
+    with transaction.atomic():
+        removed = artifacts_delete_for_target(tenant_id=job.tenant_id,
+                                              target_type=job.target_type,
+                                              target_id=job.target_id)
+        if job.target_type == "tenant":
+            # Remaining HMAC hashes of this tenant can no longer be linked to anyone.
+            Tenant.objects.filter(pk=job.tenant_id).update(hash_key=None)
+    return {
+        "datastore": datastore.datamap.name,
+        "rows_deleted": result.rows_deleted,
+        "tables": result.deleted,
+        "export_artifacts_deleted": removed,
+    }
+
+
+EXECUTORS = {"EXPORT": run_export, "ERASE": run_erase, "PURGE": run_purge}

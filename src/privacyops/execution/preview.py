@@ -1,0 +1,57 @@
+"""Dry run of an ERASE or PURGE: what would change, per table, writing nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from privacyops.connectors import ConnectorError, PreconditionsFailed
+from privacyops.errors import DomainError, ValidationFailed
+from privacyops.execution.errors import JobBlocked
+from privacyops.execution.executors import precondition_sentence
+from privacyops.execution.guards import refuse_if_held
+from privacyops.execution.registry import datastore_for, target_for
+from privacyops.tenancy.models import Tenant
+
+
+@dataclass(frozen=True)
+class TablePreview:
+    table: str
+    rows: int
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DryRunPreview:
+    tables: list[TablePreview] = field(default_factory=list)
+    blocked: str | None = None
+
+    @property
+    def total_rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+
+def dry_run_preview(*, tenant: Tenant, job_type: str, target_type: str,
+                    target_id: str) -> DryRunPreview:
+    if job_type not in {"ERASE", "PURGE"}:
+        raise ValidationFailed("A dry run applies to ERASE and PURGE jobs.", field="job_type")
+    datastore = datastore_for(tenant)
+    target = target_for(tenant, target_type, target_id.strip())
+    blocked: str | None = None
+    try:
+        refuse_if_held(tenant_id=tenant.pk, target=target, target_type=target_type,
+                       datastore=datastore)
+    except JobBlocked as error:
+        blocked = error.message
+    try:
+        if job_type == "ERASE":
+            result = datastore.erase(target, dry_run=True)
+            tables = [TablePreview(c.table, c.rows, c.columns) for c in result.tables]
+        else:
+            purge = datastore.purge(target, dry_run=True)
+            tables = [TablePreview(t, n, ("all columns (row deleted)",))
+                      for t, n in purge.deleted.items()]
+    except PreconditionsFailed as error:
+        return DryRunPreview([], blocked or precondition_sentence(error.failures))
+    except ConnectorError as error:
+        raise DomainError(f"{target_type} {target_id}: {error}", code="target_not_found") from None
+    return DryRunPreview(tables, blocked)

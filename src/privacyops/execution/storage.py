@@ -1,0 +1,61 @@
+"""Export artifacts in Django storage (local folder by default, S3-compatible at scale).
+
+A package is encrypted into a local temporary file first and handed to storage whole; its
+Artifact row is written only afterwards, so a crash never leaves a listed half-written package.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from privacyops.execution.crypto import decrypt_stream, encrypt_stream
+from privacyops.execution.models import Artifact
+from privacyops.execution.packaging import Package
+from privacyops.jobs.models import Job
+
+
+def artifact_store(*, job: Job, package: Package, file_name: str) -> Artifact:
+    storage_name = f"exports/{job.tenant_id}/{job.pk}-{package.sha256[:16]}.zip.enc"
+    with tempfile.TemporaryFile() as encrypted:
+        with package.path.open("rb") as plain:
+            encrypt_stream(settings.ARTIFACT_KEY, plain, encrypted)
+        encrypted.seek(0)
+        if default_storage.exists(storage_name):
+            default_storage.delete(storage_name)
+        stored_name = default_storage.save(storage_name, File(encrypted, name=storage_name))
+    with transaction.atomic():
+        return Artifact.objects.create(
+            job=job, tenant_id=job.tenant_id, target_type=job.target_type,
+            target_id=job.target_id, storage_name=stored_name, file_name=file_name,
+            size=package.size, sha256=package.sha256,
+            expires_at=timezone.now() + timedelta(days=settings.DOWNLOAD_LINK_DAYS),
+        )
+
+
+def artifact_chunks(artifact: Artifact) -> Iterator[bytes]:
+    """The decrypted package, streamed."""
+    with default_storage.open(artifact.storage_name, "rb") as handle:
+        yield from decrypt_stream(settings.ARTIFACT_KEY, handle)
+
+
+def artifacts_delete_for_target(*, tenant_id: int, target_type: str, target_id: str) -> int:
+    """Delete the export packages of an erased or purged target (files first, then mark rows)."""
+    artifacts = Artifact.objects.filter(
+        tenant_id=tenant_id, deleted_at__isnull=True,
+        **({} if target_type == "tenant" else {"target_type": target_type, "target_id": target_id}),
+    )
+    count = 0
+    for artifact in artifacts:
+        if default_storage.exists(artifact.storage_name):
+            default_storage.delete(artifact.storage_name)
+        Artifact.objects.filter(pk=artifact.pk).update(deleted_at=timezone.now())
+        count += 1
+    return count
