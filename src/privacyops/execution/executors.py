@@ -18,10 +18,10 @@ from privacyops.connectors import (
     PurgeProgress,
     TargetNotFound,
 )
+from privacyops.execution.errors import JobBlocked, LeaseLost
 from privacyops.execution.guards import hold_guard, refuse_if_held
 from privacyops.execution.packaging import build_package
 from privacyops.execution.registry import datastore_for, target_for
-from privacyops.execution.errors import JobBlocked, LeaseLost
 from privacyops.execution.storage import artifact_store, artifacts_delete_for_target
 from privacyops.jobs.models import Job
 from privacyops.jobs.services import job_heartbeat

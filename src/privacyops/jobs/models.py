@@ -25,10 +25,11 @@ class JobStatus(models.TextChoices):
     REJECTED = "Rejected", "Rejected"
 
 
-# The whole state machine. Processing → Processing is a worker taking over an expired lease.
+# The whole state machine. A worker taking over an expired lease keeps the job Processing.
+# Approved → Rejected is only a data subject cancelling within the grace period (job_cancel).
 TRANSITIONS: dict[str, frozenset[str]] = {
     JobStatus.PENDING: frozenset({JobStatus.APPROVED, JobStatus.REJECTED}),
-    JobStatus.APPROVED: frozenset({JobStatus.PROCESSING}),
+    JobStatus.APPROVED: frozenset({JobStatus.PROCESSING, JobStatus.REJECTED}),
     JobStatus.PROCESSING: frozenset({JobStatus.COMPLETED, JobStatus.FAILED}),
     JobStatus.FAILED: frozenset({JobStatus.APPROVED}),
     JobStatus.COMPLETED: frozenset(),

@@ -39,11 +39,13 @@ def _transition(job: Job, to: str) -> None:
     job.status = to
 
 
-def _require_status(job: Job, expected: str, verb: str, hint: str = "") -> None:
+def _require_status(job: Job, expected: str, to: str, verb: str, hint: str = "") -> None:
     if job.status != expected:
         raise InvalidTransition(
-            f"Job #{job.pk} is {job.status}; only {expected} jobs can be {verb}.{hint}",
+            f"Job #{job.pk} is {job.status}; it cannot become {to}: only {expected} jobs can be "
+            f"{verb}.{hint}",
             status=job.status,
+            requested=to,
         )
 
 
@@ -52,6 +54,11 @@ def _locked_job(job_id: int) -> Job:
         return Job.objects.select_for_update().select_related("tenant").get(pk=job_id)
     except Job.DoesNotExist:
         raise NotFound(f"Job {job_id} does not exist.") from None
+
+
+def _tenant_of_job(job_id: int) -> int | None:
+    """The tenant a refused attempt on a job is recorded under, so its admins see it too."""
+    return Job.objects.filter(pk=job_id).values_list("tenant_id", flat=True).first()
 
 
 def requires_approval(tenant: Tenant, job_type: str) -> bool:
@@ -144,8 +151,12 @@ def _job_approve(*, job_id: int, actor: Actor) -> Job:
     user = acting_user(actor)
     require(user, "job.approve", job.tenant)
     if not job.requires_approval:
-        raise InvalidTransition(f"Job #{job.pk} does not require approval.")
-    _require_status(job, JobStatus.PENDING, "approved",
+        raise InvalidTransition(
+            f"Job #{job.pk} is {job.status} and does not require approval; it cannot become "
+            f"{JobStatus.APPROVED} by approval.",
+            status=job.status,
+        )
+    _require_status(job, JobStatus.PENDING, JobStatus.APPROVED, "approved",
                     " A Failed job is sent back with retry." if job.status == "Failed" else "")
     if job.requested_by_id == user.pk:
         raise PermissionDenied(
@@ -161,8 +172,8 @@ def _job_approve(*, job_id: int, actor: Actor) -> Job:
 
 
 def job_approve(*, job_id: int, actor: Actor) -> Job:
-    with refusals_recorded(actor=actor, action="job.approved", target_type="job",
-                           target_id=job_id):
+    with refusals_recorded(actor=actor, action="job.approved", tenant_id=_tenant_of_job(job_id),
+                           target_type="job", target_id=job_id):
         return _job_approve(job_id=job_id, actor=actor)
 
 
@@ -182,7 +193,7 @@ def _job_reject(*, job_id: int, reason: str, actor: Actor) -> Job:
         raise PermissionDenied(
             f"You requested job #{job.pk}; another approver must approve or reject it."
         )
-    _require_status(job, JobStatus.PENDING, "rejected")
+    _require_status(job, JobStatus.PENDING, JobStatus.REJECTED, "rejected")
     _transition(job, JobStatus.REJECTED)
     job.rejected_by, job.rejected_at, job.rejection_reason = user, timezone.now(), reason
     job.save()
@@ -196,8 +207,8 @@ def _job_reject(*, job_id: int, reason: str, actor: Actor) -> Job:
 
 def job_reject(*, job_id: int, reason: str, actor: Actor) -> Job:
     """Reject a Pending job with a reason; the requester is emailed after commit."""
-    with refusals_recorded(actor=actor, action="job.rejected", target_type="job",
-                           target_id=job_id):
+    with refusals_recorded(actor=actor, action="job.rejected", tenant_id=_tenant_of_job(job_id),
+                           target_type="job", target_id=job_id):
         return _job_reject(job_id=job_id, reason=reason, actor=actor)
 
 
@@ -205,7 +216,7 @@ def job_reject(*, job_id: int, reason: str, actor: Actor) -> Job:
 def _job_retry(*, job_id: int, actor: Actor) -> Job:
     job = _locked_job(job_id)
     require(acting_user(actor), "job.retry", job.tenant)
-    _require_status(job, JobStatus.FAILED, "retried")
+    _require_status(job, JobStatus.FAILED, JobStatus.APPROVED, "retried")
     _transition(job, JobStatus.APPROVED)
     job.attempts = 0
     job.error_code = job.error_message = ""
@@ -221,9 +232,38 @@ def _job_retry(*, job_id: int, actor: Actor) -> Job:
 
 def job_retry(*, job_id: int, actor: Actor) -> Job:
     """Send a Failed job back to Approved; a half-done purge resumes where it stopped."""
-    with refusals_recorded(actor=actor, action="job.retried", target_type="job",
-                           target_id=job_id):
+    with refusals_recorded(actor=actor, action="job.retried", tenant_id=_tenant_of_job(job_id),
+                           target_type="job", target_id=job_id):
         return _job_retry(job_id=job_id, actor=actor)
+
+
+@transaction.atomic(durable=True)
+def _job_cancel(*, job_id: int, actor: Actor, reason: str) -> Job:
+    job = _locked_job(job_id)
+    waiting = job.status == JobStatus.APPROVED and job.not_before and job.not_before > timezone.now()
+    if job.status != JobStatus.PENDING and not waiting:
+        raise InvalidTransition(
+            f"Job #{job.pk} is {job.status} and can no longer be cancelled; the grace period "
+            "is over or the job has started.", status=job.status,
+        )
+    _transition(job, JobStatus.REJECTED)
+    job.rejected_at = timezone.now()
+    job.rejection_reason = (reason or "Cancelled by the data subject").strip()[:REASON_LIMIT]
+    job.save()
+    audit_record(actor=actor, action="job.cancelled", tenant_id=job.tenant_id,
+                 target_type="job", target_id=job.pk, metadata={"reason": job.rejection_reason})
+    return job
+
+
+def job_cancel(*, job_id: int, actor: Actor, reason: str = "") -> Job:
+    """Withdraw a job that has not started: Pending, or Approved within its grace period.
+
+    Callers check who may cancel (the data subject's verified session, or the API token of
+    the subject's tenant); the job ends Rejected with the cancellation as its reason.
+    """
+    with refusals_recorded(actor=actor, action="job.cancelled", target_type="job",
+                           target_id=job_id):
+        return _job_cancel(job_id=job_id, actor=actor, reason=reason)
 
 
 # --- worker side -------------------------------------------------------------------------
