@@ -7,6 +7,7 @@ and callbacks, and gets result dataclasses back.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -131,4 +132,5 @@ class Datastore(Protocol):
         before_chunk_commit: Callable[[], None] | None = None,
         on_progress: Callable[[PurgeProgress], None] | None = None,
         dry_run: bool = False,
+        chunk_guard: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> PurgeResult: ...

@@ -154,7 +154,8 @@ class Traversal:
         column = self.reflected.tenant_column(entity)
         if column is None:
             return None
-        return column == coerce(column, self.tenant_key)
+        condition: ColumnElement[bool] = column == coerce(column, self.tenant_key)
+        return condition
 
     def condition(self, entity: str) -> ColumnElement[bool]:
         """A boolean expression true exactly on the rows of ``entity`` the target reaches."""

@@ -23,7 +23,6 @@ from sqlalchemy import (
     case,
     cast,
     delete,
-    distinct,
     func,
     or_,
     select,
@@ -134,7 +133,7 @@ def _hash_column(
     values = [
         value
         for (value,) in conn.execute(
-            select(distinct(column)).where(reached, item.needs_change)
+            select(column).distinct().where(reached, item.needs_change)
         )
         if not (isinstance(value, str) and DIGEST.match(value))
     ]
@@ -172,7 +171,7 @@ def detach_references(conn: Connection, traversal: Traversal, entity: str) -> in
             if graph.resolve(reference.to) != entity:
                 continue
             column = reflected.column(name, reference.via)
-            conditions = [column.in_(targets)]
+            conditions: list[ColumnElement[bool]] = [column.in_(targets)]
             tenant = traversal.tenant_filter(name)
             if tenant is not None:
                 conditions.append(tenant)

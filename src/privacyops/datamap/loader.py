@@ -187,7 +187,9 @@ def cross_reference_issues(datamap: DataMap) -> list[Issue]:
             column_issue(f"subject.identity_fields[{i}]", subject.entity, column)
         for role, column in subject.display_fields.items():
             column_issue(f"subject.display_fields.{role}", subject.entity, column)
-        column_issue("subject.erased_marker.column", subject.entity, subject.erased_marker.column)
+        if subject.erased_marker is not None:
+            column_issue("subject.erased_marker.column", subject.entity,
+                         subject.erased_marker.column)
         if subject.soft_delete is not None:
             column_issue("subject.soft_delete.column", subject.entity, subject.soft_delete.column)
 
@@ -223,12 +225,12 @@ def cross_reference_issues(datamap: DataMap) -> list[Issue]:
                     column_issue(f"{base}.lookups[{j}].columns.{alias}", lookup.entity, column)
             aliases.update(lookup.columns)
         for j, column in enumerate(section.fields or []):
-            field = spec.fields.get(column)
-            if field is None and column not in aliases:
+            declared = spec.fields.get(column)
+            if declared is None and column not in aliases:
                 issues.append((f"{base}.fields[{j}]", f"{column!r} is neither a field of "
                                f"{section.entity!r} nor a lookup column; declare it under "
                                f"entities.{section.entity}.fields"))
-            elif field is not None and not field.export:
+            elif declared is not None and not declared.export:
                 issues.append((f"{base}.fields[{j}]", f"{column!r} is declared `export: false`; "
                                "remove it from the section or set export: true"))
         if section.order_column:
@@ -256,11 +258,29 @@ def cross_reference_issues(datamap: DataMap) -> list[Issue]:
                        + " → ".join(cycle) + "), so PURGE can't delete children before parents; "
                        "declare one link under `references` (a pointer cleared on purge)"))
         return issues
-    scoped = {e for scope in scope_names if scope != "tenant" for e in graph.reachable(scope)}
-    for name in entities:
-        has_tenant = datamap.tenant_column_of(name) is not None or not datamap.is_shared
-        if name not in scoped and not has_tenant:
-            issues.append((f"entities.{name}", "no scope reaches this entity: it has no tenant "
+    for name in sorted(set(entities) - anchored_entities(datamap)):
+        issues.append((f"entities.{name}", "no scope reaches this entity: it has no tenant "
                            "column and no relation to the subject or another scope; add a "
                            "relation or a tenant_column"))
     return issues
+
+
+def anchored_entities(datamap: DataMap) -> set[str]:
+    """Entities whose rows a scope can reach: through a tenant column, the datastore being a
+    tenant's own, a scope's traversal, or an ownership relation to such an entity."""
+    graph = DataMapGraph(datamap)
+    anchored = {
+        name for name in datamap.entities
+        if not datamap.is_shared or datamap.tenant_column_of(name) is not None
+    }
+    for scope in datamap.scope_entities():
+        if scope != "tenant" and graph.resolve(scope) is not None:
+            anchored.update(graph.reachable(scope))
+    grew = True
+    while grew:
+        grew = False
+        for edge in graph.edges:
+            if edge.parent in anchored and edge.child not in anchored:
+                anchored.add(edge.child)
+                grew = True
+    return anchored

@@ -170,7 +170,7 @@ class SubjectSpec(_Strict):
     entity: str
     identity_fields: list[str] = Field(min_length=1)
     display_fields: dict[DisplayRole, str] = Field(default_factory=dict)
-    erased_marker: MarkerSpec
+    erased_marker: MarkerSpec | None = None
     soft_delete: MarkerSpec | None = None
 
 

@@ -21,12 +21,14 @@ import sys
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from bisect import bisect
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import accumulate
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from faker import Faker
 from sqlalchemy import (
@@ -41,7 +43,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import table as table_clause
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import CreateTable
 from tqdm import tqdm
 
 from privacyops.demo.schema import (
@@ -67,6 +71,7 @@ _DAY = 86_400
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 _Record = dict[str, Any]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,6 @@ _DEPARTMENTS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("IT", 5, ("IT Support Specialist", "Systems Administrator", "IT Manager")),
     ("Security", 3, ("Security Engineer", "Security Analyst")),
 )
-_DEPARTMENT_WEIGHTS = tuple(weight for _, weight, _ in _DEPARTMENTS)
 
 _PRIVILEGED_JOBS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "super-admin": (("IT", "IT Director"), ("Operations", "Chief Operating Officer")),
@@ -169,8 +173,6 @@ _SOFTWARE_CATALOGUE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Workday", ("HCM",)),
 )
 _USERNAME_ACCOUNTS = frozenset({"GitHub", "JetBrains", "Datadog"})
-_ACCESS_LEVELS = ("member", "editor", "viewer", "admin")
-_ACCESS_WEIGHTS = (70, 15, 12, 3)
 
 _HARDWARE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("laptop", ('MacBook Pro 14" (M3 Pro)', 'MacBook Air 13" (M2)', "Dell Latitude 7440",
@@ -181,7 +183,6 @@ _HARDWARE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("headset", ("Jabra Evolve2 65", "Poly Voyager Focus 2", "Sony WH-1000XM5")),
     ("dock", ("CalDigit TS4", "Dell WD22TB4")),
 )
-_ACCESSORY_WEIGHTS = (0, 35, 25, 8, 20, 12)
 _RETURN_CONDITIONS = ("excellent", "good", "good", "good", "fair", "fair", "damaged")
 
 _REQUEST_TITLES: Mapping[str, tuple[str, ...]] = {
@@ -194,8 +195,6 @@ _REQUEST_TITLES: Mapping[str, tuple[str, ...]] = {
     "replacement": ("Replacement charger", "Replacement laptop battery", "Replacement keyboard"),
     "repair": ("Cracked screen repair", "Laptop fan is very loud", "Dock drops the external display"),
 }
-_REQUEST_STATUSES = ("pending", "approved", "fulfilled", "rejected", "cancelled")
-_REQUEST_STATUS_WEIGHTS = (20, 15, 45, 10, 10)
 _JUSTIFICATIONS = (
     "My current laptop's battery no longer lasts through a meeting.",
     "I am joining the design review rotation next month.",
@@ -221,10 +220,37 @@ _PHONE_AREA_CODES = ("202", "212", "312", "415", "512", "617", "646", "720", "20
 _ARGON2_PARAMETERS = "$argon2id$v=19$m=65536,t=3,p=4$"
 _SERIAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 
+
+
+class _Weighted(Generic[_T]):
+    """A weighted choice with its cumulative weights computed once, not on every draw."""
+
+    def __init__(self, pairs: Sequence[tuple[_T, int]]) -> None:
+        self.values = tuple(value for value, _ in pairs)
+        self.cumulative = tuple(accumulate(weight for _, weight in pairs))
+
+    def draw(self, rng: random.Random) -> _T:
+        return self.values[bisect(self.cumulative, rng.random() * self.cumulative[-1])]
+
+
+_DEPARTMENT_PICK = _Weighted([(entry, entry[1]) for entry in _DEPARTMENTS])
+_ACCESSORY_KIND = _Weighted([(1, 35), (2, 25), (3, 8), (4, 20), (5, 12)])  # _HARDWARE indexes
+_ACTIVE_DEVICES = _Weighted([(1, 50), (2, 32), (3, 18)])
+_PAST_DEVICES_OF_HOLDER = _Weighted([(0, 70), (1, 22), (2, 8)])
+_PAST_DEVICES = _Weighted([(0, 20), (1, 45), (2, 25), (3, 10)])
+_PAST_LICENCES_OF_HOLDER = _Weighted([(0, 65), (1, 25), (2, 10)])
+_PAST_LICENCES = _Weighted([(0, 25), (1, 35), (2, 25), (3, 15)])
+_ACCESS_LEVEL = _Weighted([("member", 70), ("editor", 15), ("viewer", 12), ("admin", 3)])
+_REQUESTS_FILED = _Weighted([(0, 55), (1, 28), (2, 12), (3, 5)])
+_REQUEST_STATUS = _Weighted(
+    [("pending", 20), ("approved", 15), ("fulfilled", 45), ("rejected", 10), ("cancelled", 10)]
+)
+_EARLIER_LOGINS = _Weighted([(0, 55), (1, 30), (2, 15)])
+
 # Probability that a person still holds hardware or software, by employment status. The rest
 # hold nothing (only returned items, or none at all) and can be erased in the demo.
 _HOLDS_ASSETS = {"active": 0.68, "onboarding": 0.55, "inactive": 0.3, "offboarded": 0.0}
-_HAS_LOGGED_IN = {"active": 0.8, "onboarding": 0.3, "inactive": 0.6, "offboarded": 0.85}
+_HAS_LOGGED_IN = {"active": 0.72, "onboarding": 0.3, "inactive": 0.6, "offboarded": 0.85}
 
 
 # --------------------------------------------------------------------------- public API
@@ -270,11 +296,12 @@ def generate_demo_datastore(
     try:
         engine = _sqlite_engine(partial, bulk_load=True)
         try:
-            create_schema(engine)
+            _create_tables_for_bulk_load(engine)
             generator = _Generator(
                 engine, seed=seed, now_ts=int(now.timestamp()), progress=progress
             )
             result = generator.run(people=people, workspaces=workspaces)
+            create_schema(engine)  # the remaining indexes, built once over the loaded rows
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA analysis_limit=1000")
                 conn.exec_driver_sql("ANALYZE")
@@ -322,6 +349,8 @@ def datastore_is_populated(path: Path) -> bool:
                 probe = select(literal(1)).select_from(table_clause(name)).limit(1)
                 if conn.execute(probe).first() is not None:
                     return True
+    except DatabaseError:
+        return True  # a damaged database still holds something worth keeping
     finally:
         engine.dispose()
     return False
@@ -399,10 +428,24 @@ def _sqlite_engine(path: Path, *, bulk_load: bool = False) -> Engine:
             # The file is renamed into place only when complete, so a crash loses nothing.
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=OFF")
-            cursor.execute("PRAGMA cache_size=-32000")
+            cursor.execute("PRAGMA cache_size=-16000")  # KiB: bounds page cache and sorter
         cursor.close()
 
     return engine
+
+
+def _create_tables_for_bulk_load(engine: Engine) -> None:
+    """Create the tables with only the index generation reads (email uniqueness).
+
+    Inserting a million rows into random-key B-trees thrashes the page cache; building those
+    indexes after the load sorts once instead.
+    """
+    with engine.begin() as conn:
+        for table in demo_metadata.sorted_tables:
+            conn.execute(CreateTable(table))
+        for index in people.indexes:
+            if index.name == "ix_people_workspace_id_email":
+                index.create(conn)
 
 
 def _remove_sqlite_files(path: Path, *, main_file: bool = True) -> None:
@@ -497,6 +540,11 @@ def _slug(text: str) -> str:
     return "".join(char for char in ascii_text.lower() if char.isalnum())
 
 
+def _name_part(draw: Callable[[], str]) -> tuple[str, str]:
+    name = draw()
+    return name, _slug(name) or "person"
+
+
 class _Generator:
     """One generation run: a seeded random source, id counters and the rows of one batch."""
 
@@ -510,14 +558,9 @@ class _Generator:
         self.result = _Result()
         self.next_id: dict[str, int] = {table.name: 1 for table in demo_metadata.sorted_tables}
         self.asset_numbers: dict[int, int] = {}
-        pool_size = _NAME_POOL_SIZE
-        self.first_names = [self._name_part(self.faker.first_name) for _ in range(pool_size)]
-        self.last_names = [self._name_part(self.faker.last_name) for _ in range(pool_size)]
-
-    @staticmethod
-    def _name_part(draw: Any) -> tuple[str, str]:
-        name = str(draw())
-        return name, _slug(name) or "person"
+        # Faker draws names by real-world frequency but slowly; a pool keeps that and the speed.
+        self.first_names = [_name_part(self.faker.first_name) for _ in range(_NAME_POOL_SIZE)]
+        self.last_names = [_name_part(self.faker.last_name) for _ in range(_NAME_POOL_SIZE)]
 
     def _take_id(self, table: Table) -> int:
         value = self.next_id[table.name]
@@ -645,7 +688,7 @@ class _Generator:
                 "inactive" if draw < 0.92 else
                 "offboarded"
             )
-            department, _, titles = rng.choices(_DEPARTMENTS, weights=_DEPARTMENT_WEIGHTS)[0]
+            department, _, titles = _DEPARTMENT_PICK.draw(rng)
             job_title = rng.choice(titles)
 
         if status == "onboarding":
@@ -749,14 +792,10 @@ class _Generator:
             log(staff(), "person.created", draft.created_ts, role=draft.role)
 
         # Hardware: everyone who holds assets has at least one device; history is returned.
-        active_devices = rng.choices((1, 2, 3), weights=(50, 32, 18))[0] if holds else 0
-        returned_devices = rng.choices((0, 1, 2), weights=(70, 22, 8))[0]
-        if not holds:
-            returned_devices = rng.choices((0, 1, 2, 3), weights=(20, 45, 25, 10))[0]
+        active_devices = _ACTIVE_DEVICES.draw(rng) if holds else 0
+        returned_devices = (_PAST_DEVICES_OF_HOLDER if holds else _PAST_DEVICES).draw(rng)
         for device_index in range(active_devices + returned_devices):
-            kind_index = 0 if device_index == 0 else rng.choices(
-                range(len(_HARDWARE)), weights=_ACCESSORY_WEIGHTS
-            )[0]
+            kind_index = 0 if device_index == 0 else _ACCESSORY_KIND.draw(rng)
             kind, models = _HARDWARE[kind_index]
             asset_id, tag = self._add_asset(plan, kind, rng.choice(models), batch)
             assigned_ts = _between(rng, draft.created_ts, end_ts - _DAY)
@@ -784,10 +823,8 @@ class _Generator:
             self._add_asset(plan, kind, rng.choice(models), batch)  # spare in the stockroom
 
         # Software: distinct products from the workspace catalogue.
-        active_licences = rng.randint(1, 4) if holds else 0
-        revoked_licences = rng.choices((0, 1, 2), weights=(65, 25, 10))[0]
-        if not holds:
-            revoked_licences = rng.choices((0, 1, 2, 3), weights=(25, 35, 25, 15))[0]
+        active_licences = rng.randint(1, 3) if holds else 0
+        revoked_licences = (_PAST_LICENCES_OF_HOLDER if holds else _PAST_LICENCES).draw(rng)
         wanted = min(len(plan.software), active_licences + revoked_licences)
         local_part = draft.email.split("@", 1)[0]
         for licence_index, (software_id, product) in enumerate(rng.sample(plan.software, wanted)):
@@ -811,7 +848,7 @@ class _Generator:
                 "revoked_at": _ts(revoked_ts) if revoked_ts is not None else None,
                 "access_level": (
                     "admin" if draft.role != "member"
-                    else rng.choices(_ACCESS_LEVELS, weights=_ACCESS_WEIGHTS)[0]
+                    else _ACCESS_LEVEL.draw(rng)
                 ),
             })
             log(staff(), "software.assigned", assigned_ts, software=product)
@@ -819,7 +856,7 @@ class _Generator:
                 log(staff(), "software.revoked", revoked_ts, software=product)
 
         # Requests the person filed.
-        for _ in range(rng.choices((0, 1, 2, 3), weights=(55, 28, 12, 5))[0]):
+        for _ in range(_REQUESTS_FILED.draw(rng)):
             request_type = rng.choice(tuple(_REQUEST_TITLES))
             created_ts = _between(rng, draft.created_ts, end_ts)
             batch.asset_requests.append({
@@ -828,7 +865,7 @@ class _Generator:
                 "person_id": draft.id,
                 "title": rng.choice(_REQUEST_TITLES[request_type]),
                 "request_type": request_type,
-                "status": rng.choices(_REQUEST_STATUSES, weights=_REQUEST_STATUS_WEIGHTS)[0],
+                "status": _REQUEST_STATUS.draw(rng),
                 "justification": rng.choice(_JUSTIFICATIONS),
                 "created_at": _ts(created_ts),
             })
@@ -837,13 +874,13 @@ class _Generator:
         # Sign-ins, the last one matching people.last_login_at.
         if draft.last_login_ts is not None:
             method = "sso" if draft.uses_sso else "password"
-            for _ in range(rng.randint(0, 2)):
+            for _ in range(_EARLIER_LOGINS.draw(rng)):
                 login_ts = _between(rng, draft.created_ts, draft.last_login_ts)
                 log(draft.id, "auth.login", login_ts, method=method,
                     user_agent=rng.choice(_USER_AGENTS))
             log(draft.id, "auth.login", draft.last_login_ts, method=method,
                 user_agent=rng.choice(_USER_AGENTS))
-        if rng.random() < 0.3:
+        if rng.random() < 0.15:
             log(staff(), "person.updated", _between(rng, draft.created_ts, end_ts),
                 fields=rng.sample(("job_title", "department", "manager_id", "phone"), 2))
         if draft.leave_ts is not None:

@@ -194,5 +194,9 @@ TABLES_IN_DEPENDENCY_ORDER: tuple[Table, ...] = tuple(metadata.sorted_tables)
 
 
 def create_schema(engine: Engine) -> None:
-    """Create every demo table and index that does not exist yet."""
+    """Create every demo table and index that does not exist yet (indexes of existing tables too)."""
     metadata.create_all(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.urls import reverse
@@ -117,7 +118,7 @@ def run_purge(job: Job, worker: str) -> dict[str, Any]:
 
     job_heartbeat(job_id=job.pk, worker_id=worker, progress={"done": 0, "total": totals["total"]})
     result = datastore.purge(
-        target,
+        target, chunk_size=settings.PURGE_CHUNK_ROWS,
         chunk_guard=lambda: hold_guard(tenant_id=job.tenant_id, target=target,
                                        target_type=job.target_type, datastore=datastore),
         on_progress=on_progress,

@@ -11,7 +11,7 @@ from privacyops.connectors import Datastore, Target
 from privacyops.execution.errors import JobBlocked
 from privacyops.holds.models import LegalHold
 from privacyops.holds.selectors import holds_covering
-from privacyops.holds.services import tenant_hold_lock
+from privacyops.holds.services import tenant_hold_lock, wait_for_hold_intent
 
 
 def covering_holds(*, tenant_id: int, target: Target, target_type: str,
@@ -52,6 +52,7 @@ def hold_guard(*, tenant_id: int, target: Target, target_type: str,
     has happened, so a hold placed after this check waits for the commit, and a hold placed
     before it stops the chunk.
     """
+    wait_for_hold_intent(tenant_id)
     with transaction.atomic():
         tenant_hold_lock(tenant_id)
         refuse_if_held(tenant_id=tenant_id, target=target, target_type=target_type,

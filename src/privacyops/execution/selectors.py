@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core import signing
 
-from privacyops.errors import NotFound, PermissionDenied
+from privacyops.errors import NotFound
 from privacyops.execution.executors import DOWNLOAD_SALT
 from privacyops.execution.models import Artifact
 from privacyops.tenancy.models import Tenant, User
@@ -33,5 +33,6 @@ def artifact_for_viewer(token: str, viewer: User) -> Artifact:
     artifact = artifact_from_token(token)
     tenant = Tenant.objects.filter(pk=artifact.tenant_id).first()
     if tenant is None or not can(viewer, "job.view", tenant):
-        raise PermissionDenied("Your account may not download this export.")
+        # Another tenant's export is indistinguishable from a missing one.
+        raise NotFound("This export does not exist.")
     return artifact

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import BinaryIO, cast
 
 from django.conf import settings
 from django.core.files import File
@@ -43,7 +44,7 @@ def artifact_store(*, job: Job, package: Package, file_name: str) -> Artifact:
 def artifact_chunks(artifact: Artifact) -> Iterator[bytes]:
     """The decrypted package, streamed."""
     with default_storage.open(artifact.storage_name, "rb") as handle:
-        yield from decrypt_stream(settings.ARTIFACT_KEY, handle)
+        yield from decrypt_stream(settings.ARTIFACT_KEY, cast(BinaryIO, handle))
 
 
 def artifacts_delete_for_target(*, tenant_id: int, target_type: str, target_id: str) -> int:

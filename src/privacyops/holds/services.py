@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from privacyops.audit.services import audit_record, refusals_recorded
@@ -35,6 +40,39 @@ def _clean_text(value: str, field: str, *, limit: int = 2000) -> str:
     if len(value) > limit:
         raise ValidationFailed(f"The {field} is longer than {limit} characters.", field=field)
     return value
+
+
+def _intent_path(tenant_id: int) -> Path:
+    return Path(settings.DATA_DIR) / "locks" / f"hold-intent-{tenant_id}"
+
+
+@contextmanager
+def hold_intent(tenant_id: int) -> Iterator[None]:
+    """Announce a hold that is waiting for the per-tenant lock (SQLite control DB only).
+
+    SQLite has no fair queue for its write lock: a purge taking it chunk after chunk could
+    starve the hold. Destructive chunks pause while an intent exists (`wait_for_hold_intent`).
+    PostgreSQL queues row-lock waiters in order and needs none of this.
+    """
+    if connection.vendor != "sqlite":
+        yield
+        return
+    path = _intent_path(tenant_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def wait_for_hold_intent(tenant_id: int, *, limit_seconds: float = 10.0) -> None:
+    if connection.vendor != "sqlite":
+        return
+    path = _intent_path(tenant_id)
+    deadline = time.monotonic() + limit_seconds
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 @transaction.atomic(durable=True)
@@ -71,8 +109,9 @@ def hold_place(
     """Place a hold. Once this returns, no ERASE or PURGE chunk writes to the held data."""
     with refusals_recorded(actor=actor, action="hold.placed", tenant_id=tenant_id,
                            target_type=scope_type, target_id=scope_id):
-        return _hold_place(tenant_id=tenant_id, scope_type=scope_type, scope_id=scope_id,
-                           reason=reason, expires_at=expires_at, actor=actor)
+        with hold_intent(tenant_id):
+            return _hold_place(tenant_id=tenant_id, scope_type=scope_type, scope_id=scope_id,
+                               reason=reason, expires_at=expires_at, actor=actor)
 
 
 @transaction.atomic(durable=True)
@@ -97,6 +136,7 @@ def _hold_release(*, hold_id: int, reason: str, actor: Actor) -> LegalHold:
 
 
 def hold_release(*, hold_id: int, reason: str, actor: Actor) -> LegalHold:
-    with refusals_recorded(actor=actor, action="hold.released", target_type="hold",
-                           target_id=hold_id):
+    tenant_id = LegalHold.objects.filter(pk=hold_id).values_list("tenant_id", flat=True).first()
+    with refusals_recorded(actor=actor, action="hold.released", tenant_id=tenant_id,
+                           target_type="hold", target_id=hold_id):
         return _hold_release(hold_id=hold_id, reason=reason, actor=actor)

@@ -1,0 +1,420 @@
+"""The SQL connector: export, erase and purge on SQLite, PostgreSQL and MySQL/MariaDB.
+
+Everything is driven by the data map and SQLAlchemy Core; tables are reflected, never
+imported. Each operation runs a fixed number of statements per entity (see
+``sql_traversal``), so its cost grows with the data, not with round trips.
+
+Relations mean ownership: PURGE deletes every row reached through them, children first.
+A nullable pointer that is not ownership (``people.manager_id`` of other people) is declared
+under ``references``; PURGE sets it to NULL on the rows that point at purged rows and
+otherwise leaves those rows alone. ERASE is for one subject: it rewrites the declared
+fields of the subject's row and of the rows it owns, in one transaction, and marks the
+subject erased.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    and_,
+    cast,
+    create_engine,
+    event,
+    func,
+    literal,
+    or_,
+    select,
+)
+
+from privacyops.connectors.base import (
+    ConnectorError,
+    EraseResult,
+    ExportSection,
+    PreconditionFailure,
+    PreconditionsFailed,
+    PurgeProgress,
+    PurgeResult,
+    TableChange,
+    Target,
+    TargetNotFound,
+)
+from privacyops.connectors.sql_traversal import (
+    ReflectedMap,
+    Traversal,
+    coerce,
+    json_ready,
+    where_conditions,
+)
+from privacyops.connectors.sql_write import (
+    count_reached,
+    delete_chunk,
+    detach_references,
+    erase_entity,
+)
+from privacyops.datamap.schema import DataMap, SectionSpec
+
+EXPORT_BATCH_ROWS = 500
+
+
+def _sqlite_engine(url: str) -> Engine:
+    """SQLite with explicit BEGIN (IMMEDIATE for writes), so a check and its write are atomic."""
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        writing = conn.get_execution_options().get("privacyops_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+    return engine
+
+
+class SqlDatastore:
+    """One SQL datastore described by a data map.
+
+    ``hash_key`` keys the HMAC of ``hash`` erase actions; pass the tenant's key so that
+    destroying it unlinks every hash the tenant left behind.
+    """
+
+    def __init__(self, datamap: DataMap, url: str, *, hash_key: bytes) -> None:
+        self.datamap = datamap
+        self.hash_key = hash_key
+        self.engine = _sqlite_engine(url) if url.startswith("sqlite") else create_engine(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._reflected: ReflectedMap | None = None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> SqlDatastore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def reflected(self) -> ReflectedMap:
+        """The data map bound to the reflected tables; raises DataMapError on a mismatch."""
+        if self._reflected is None:
+            self._reflected = ReflectedMap(self.datamap, self.engine)
+        return self._reflected
+
+    def traversal(self, target: Target) -> Traversal:
+        return Traversal(self.reflected, target)
+
+    @contextmanager
+    def _connect(self, *, write: bool = False) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(privacyops_write=write)
+            if self.is_sqlite and write:
+                conn.connection.driver_connection.execute("PRAGMA secure_delete=ON")  # type: ignore[union-attr]
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction():
+                    conn.rollback()
+                if self.is_sqlite and write:
+                    # Old page images would otherwise survive in the WAL file.
+                    conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    def exists(self, target: Target) -> bool:
+        traversal = self.traversal(target)
+        with self._connect() as conn:
+            if traversal.start is not None:
+                return conn.execute(traversal.exists_statement(traversal.start)).first() is not None
+            return any(
+                conn.execute(traversal.exists_statement(entity)).first() is not None
+                for entity in traversal.entities
+            )
+
+    def reaches(self, target: Target, scope: str, scope_id: str) -> bool:
+        """Whether ``scope``/``scope_id`` is among what the target reaches (legal-hold coverage)."""
+        traversal = self.traversal(target)
+        if scope == "tenant":
+            return traversal.tenant_key is not None and str(traversal.tenant_key) == str(scope_id)
+        entity = self.reflected.graph.resolve(scope)
+        if entity is None or entity not in traversal.entities:
+            return False
+        pk = self.reflected.pk(entity)
+        statement = traversal.exists_statement(entity).where(pk == coerce(pk, scope_id))
+        with self._connect() as conn:
+            return conn.execute(statement).first() is not None
+
+    def check_preconditions(self, target: Target) -> list[PreconditionFailure]:
+        traversal = self.traversal(target)
+        with self._connect() as conn:
+            return self._preconditions(conn, traversal)
+
+    def _preconditions(self, conn: Connection, traversal: Traversal) -> list[PreconditionFailure]:
+        failures = []
+        for condition in self.datamap.preconditions:
+            if condition.entity not in traversal.entities:
+                continue
+            table = self.reflected.table(condition.entity)
+            statement = select(func.count()).select_from(table).where(
+                traversal.condition(condition.entity),
+                *where_conditions(self.reflected, condition.entity, condition.where),
+            )
+            count = int(conn.execute(statement).scalar_one())
+            if count:
+                message = condition.message.replace("{count}", str(count))
+                failures.append(PreconditionFailure(condition.name, count, message))
+        return failures
+
+    def _section_statement(self, traversal: Traversal, section: SectionSpec) -> tuple[list[str], Any]:
+        entity = section.entity
+        table = self.reflected.table(entity)
+        spec = self.datamap.entities[entity]
+        selected: dict[str, ColumnElement[Any]] = {}
+        joined: Any = table
+        for index, lookup in enumerate(section.lookups):
+            parent = self.reflected.table(lookup.entity).alias(f"lookup_{index}")
+            parent_pk = parent.c[self.datamap.entities[lookup.entity].primary_key]
+            on = [parent_pk == table.c[lookup.via]]
+            own_tenant = self.reflected.tenant_column(entity)
+            parent_tenant = self.datamap.tenant_column_of(lookup.entity)
+            if own_tenant is not None and parent_tenant is not None:
+                on.append(parent.c[parent_tenant] == own_tenant)
+            joined = joined.outerjoin(parent, and_(*on))
+            for alias, column in lookup.columns.items():
+                selected[alias] = parent.c[column].label(alias)
+        names = section.fields or [
+            *(name for name, field in spec.fields.items() if field.export), *selected]
+        columns = [
+            selected[name] if name in selected else table.c[name].label(name) for name in names
+        ]
+        statement = select(*columns).select_from(joined).where(traversal.condition(entity))
+        pk = self.reflected.pk(entity)
+        if section.order_column:
+            order = table.c[section.order_column]
+            statement = statement.order_by(*(
+                (c.desc() if section.descending else c.asc()) for c in (order, pk)))
+        else:
+            statement = statement.order_by(pk)
+        if section.limit:
+            statement = statement.limit(section.limit)
+        return list(names), statement
+
+    def iter_export(self, target: Target) -> Iterator[ExportSection]:
+        """Every export section in data-map order, rows streamed in batches (bounded memory)."""
+        traversal = self.traversal(target)
+        with self._connect() as conn:
+            for section in self.datamap.sections:
+                names, statement = self._section_statement(traversal, section)
+                result = conn.execute(statement, execution_options={"yield_per": EXPORT_BATCH_ROWS})
+                try:
+                    rows = (
+                        {name: json_ready(value) for name, value in zip(names, row, strict=True)}
+                        for row in result
+                    )
+                    yield ExportSection(section.name, names, rows)
+                finally:
+                    result.close()
+
+    def section_counts(self, target: Target) -> dict[str, int]:
+        """Rows each export section will hold (after its limit)."""
+        traversal = self.traversal(target)
+        counts: dict[str, int] = {}
+        with self._connect() as conn:
+            for section in self.datamap.sections:
+                _names, statement = self._section_statement(traversal, section)
+                counted = select(func.count()).select_from(statement.subquery("section"))
+                counts[section.name] = int(conn.execute(counted).scalar_one())
+        return counts
+
+    # ---- the people list -------------------------------------------------------------------
+
+    def _subject_filter(self, tenant_key: str | None, search: str) -> list[ColumnElement[bool]]:
+        subject = self.datamap.subject
+        entity = subject.entity
+        conditions: list[ColumnElement[bool]] = []
+        tenant = self.reflected.tenant_column(entity)
+        if tenant is not None:
+            if tenant_key is None:
+                raise ConnectorError("this datastore is shared by tenants; name the tenant")
+            conditions.append(tenant == coerce(tenant, tenant_key))
+        needle = search.strip().lower()
+        if needle:
+            escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            shown = subject.display_fields
+            searched = dict.fromkeys([*subject.identity_fields, *(
+                column for role, column in shown.items() if role in ("name", "email", "employee_id")
+            )])
+            conditions.append(or_(*(
+                func.lower(cast(self.reflected.column(entity, name), String)).like(
+                    f"%{escaped}%", escape="\\")
+                for name in searched)))
+        return conditions
+
+    def list_subjects(
+        self,
+        tenant_key: str | None,
+        *,
+        search: str = "",
+        limit: int = 50,
+        offset: int = 0,
+        after_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The people list: ``id``, each display role, and ``erased``; ordered by id.
+
+        Page with ``offset`` or, for deep pages, ``after_id`` (the last id of the previous page).
+        """
+        subject = self.datamap.subject
+        entity = subject.entity
+        pk = self.reflected.pk(entity)
+        roles = {role: self.reflected.column(entity, c) for role, c in subject.display_fields.items()}
+        erased: ColumnElement[bool] = literal(False)
+        if subject.erased_marker is not None:
+            marker = self.reflected.column(entity, subject.erased_marker.column)
+            erased = marker.is_not(None)
+        statement = select(pk.label("id"), *(c.label(role) for role, c in roles.items()),
+                           erased.label("erased"))
+        conditions = self._subject_filter(tenant_key, search)
+        if after_id is not None:
+            conditions.append(pk > coerce(pk, after_id))
+        statement = statement.where(*conditions).order_by(pk).limit(limit).offset(offset)
+        with self._connect() as conn:
+            return [
+                {key: json_ready(value) for key, value in row._mapping.items()}
+                | {"erased": bool(row.erased)}
+                for row in conn.execute(statement)
+            ]
+
+    def count_subjects(self, tenant_key: str | None, *, search: str = "") -> int:
+        table = self.reflected.table(self.datamap.subject.entity)
+        statement = select(func.count()).select_from(table).where(
+            *self._subject_filter(tenant_key, search))
+        with self._connect() as conn:
+            return int(conn.execute(statement).scalar_one())
+
+    def find_subject_ids(self, tenant_key: str | None, identity: str) -> list[str]:
+        """Subjects whose identity field equals ``identity`` (case-insensitive), e.g. an email."""
+        entity = self.datamap.subject.entity
+        pk = self.reflected.pk(entity)
+        conditions = self._subject_filter(tenant_key, "")
+        matches = or_(*(
+            func.lower(cast(self.reflected.column(entity, name), String)) == identity.lower()
+            for name in self.datamap.subject.identity_fields))
+        with self._connect() as conn:
+            rows = conn.execute(select(pk).where(*conditions, matches).order_by(pk))
+            return [str(value) for (value,) in rows]
+
+    # ---- writes ----------------------------------------------------------------------------
+
+    def erase(
+        self,
+        target: Target,
+        *,
+        dry_run: bool = False,
+        before_commit: Callable[[], None] | None = None,
+    ) -> EraseResult:
+        """Pseudonymise one subject in one transaction; see the module docstring.
+
+        Raises TargetNotFound, or PreconditionsFailed (checked inside the same transaction).
+        A dry run counts the same rows and columns and writes nothing. If ``before_commit``
+        raises, everything is rolled back.
+        """
+        if target.scope != "subject":
+            raise ConnectorError("ERASE applies to one data subject; to remove everything a "
+                                 f"{target.scope} holds, run a PURGE")
+        traversal = self.traversal(target)
+        graph = self.reflected.graph
+        start = traversal.start
+        assert start is not None  # noqa: S101 - the subject scope always has an entity
+        with self._connect(write=True) as conn, conn.begin() as transaction:
+            lock = select(literal(1)).select_from(self.reflected.table(start)).where(
+                traversal.condition(start))
+            if not self.is_sqlite:
+                lock = lock.with_for_update()
+            if conn.execute(lock).first() is None:
+                raise TargetNotFound(f"subject {target.id} does not exist in tenant "
+                                     f"{target.tenant_key} of datastore {self.datamap.name}")
+            failures = self._preconditions(conn, traversal)
+            if failures:
+                raise PreconditionsFailed(failures)
+            changes: list[TableChange] = []
+            for entity in graph.delete_order(traversal.entities):
+                change = erase_entity(conn, traversal, entity, hash_key=self.hash_key,
+                                      dry_run=dry_run)
+                if change is not None:
+                    changes.append(change)
+            if dry_run:
+                transaction.rollback()
+            else:
+                if before_commit is not None:
+                    before_commit()
+                transaction.commit()
+        return EraseResult(tables=tuple(changes), dry_run=dry_run)
+
+    def _is_referenced(self, entity: str) -> bool:
+        graph = self.reflected.graph
+        return any(graph.resolve(reference.to) == entity
+                   for spec in self.datamap.entities.values() for reference in spec.references)
+
+    def purge(
+        self,
+        target: Target,
+        *,
+        chunk_size: int = 1000,
+        before_chunk_commit: Callable[[], None] | None = None,
+        on_progress: Callable[[PurgeProgress], None] | None = None,
+        dry_run: bool = False,
+        chunk_guard: Callable[[], AbstractContextManager[None]] | None = None,
+    ) -> PurgeResult:
+        """Delete every row the target owns, children first, one transaction per chunk.
+
+        ``before_chunk_commit`` runs inside each chunk's transaction just before COMMIT (the
+        place to re-check legal holds); if it raises, that chunk is rolled back, earlier ones
+        stay, and running the purge again finishes the job. ``chunk_guard`` returns a context
+        entered before each destructive transaction begins and left after it commits: the
+        control plane holds its per-tenant hold lock across the commit with it.
+        """
+        guard = chunk_guard or nullcontext
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be at least 1")
+        traversal = self.traversal(target)
+        order = self.reflected.graph.delete_order(traversal.entities)
+        deleted: dict[str, int] = {}
+        with self._connect(write=not dry_run) as conn:
+            if dry_run:
+                for entity in order:
+                    with conn.begin():
+                        deleted[self.reflected.table(entity).name] = count_reached(
+                            conn, traversal, entity)
+                return PurgeResult(deleted=deleted, dry_run=True)
+            total = 0
+            for entity in order:
+                table_name = self.reflected.table(entity).name
+                with conn.begin():
+                    table_total = count_reached(conn, traversal, entity)
+                done = 0
+                if table_total and self._is_referenced(entity):
+                    with guard(), conn.begin():
+                        detach_references(conn, traversal, entity)
+                        if before_chunk_commit is not None:
+                            before_chunk_commit()
+                while table_total:
+                    with guard(), conn.begin():
+                        removed = delete_chunk(conn, traversal, entity, chunk_size)
+                        if removed and before_chunk_commit is not None:
+                            before_chunk_commit()
+                    done += removed
+                    total += removed
+                    if removed and on_progress is not None:
+                        on_progress(PurgeProgress(table_name, done, max(table_total, done), total))
+                    if removed < chunk_size:
+                        break
+                deleted[table_name] = deleted.get(table_name, 0) + done
+        return PurgeResult(deleted=deleted, dry_run=False)
