@@ -1,0 +1,103 @@
+"""The public intake form (with its bot traps) and the operator's action forms."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django import forms
+from django.core import signing
+
+from privacyops.intake.models import RequestStatus, RequestType
+
+DETAILS_LIMIT = 5000
+MIN_FILL_SECONDS = 3.0
+STARTED_AT_SALT = "privacyops.intake.form-started"
+HONEYPOT_FIELD = "homepage"
+STARTED_FIELD = "started"
+
+
+def form_token(started_at: float | None = None) -> str:
+    """A signed timestamp of when the form was shown; a submission sooner than 3 s is a bot."""
+    return signing.dumps({"t": time.time() if started_at is None else started_at},
+                         salt=STARTED_AT_SALT)
+
+
+def looks_like_a_bot(data: Any) -> bool:
+    """Filled the field humans never see, or came back without (or too soon after) the form."""
+    if str(data.get(HONEYPOT_FIELD, "")).strip():
+        return True
+    try:
+        started = float(signing.loads(str(data.get(STARTED_FIELD, "")), salt=STARTED_AT_SALT)["t"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return True
+    return time.time() - started < MIN_FILL_SECONDS
+
+
+class IntakeForm(forms.Form):
+    email = forms.EmailField(
+        max_length=254,
+        error_messages={"required": "Enter your email address; we send a confirmation link to it.",
+                        "invalid": "Enter a valid email address, like name@example.com."},
+    )
+    name = forms.CharField(max_length=200, required=False,
+                           error_messages={"max_length": "Keep your name under 200 characters."})
+    request_type = forms.ChoiceField(
+        choices=RequestType.choices, widget=forms.RadioSelect,
+        error_messages={"required": "Choose what you are asking for.",
+                        "invalid_choice": "Choose one of the listed request types."},
+    )
+    details = forms.CharField(
+        max_length=DETAILS_LIMIT, required=False, widget=forms.Textarea,
+        error_messages={"max_length": f"Keep the details under {DETAILS_LIMIT:,} characters "
+                                      "(you wrote %(show_value)d)."},
+    )
+    own_data = forms.BooleanField(
+        error_messages={"required": "Confirm that this request concerns your own personal data. "
+                                    "To act for someone else, write to the privacy contact."},
+    )
+
+
+class LinkForm(forms.Form):
+    subject_id = forms.CharField(
+        max_length=200, strip=True,
+        error_messages={"required": "Type the id of the data subject this request concerns."},
+    )
+
+
+class OutcomeForm(forms.Form):
+    outcome = forms.CharField(
+        max_length=DETAILS_LIMIT, widget=forms.Textarea,
+        error_messages={"required": "Describe what was corrected or restricted."},
+    )
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        max_length=2000, widget=forms.Textarea,
+        error_messages={"required": "Give a reason; the submitter receives it by email."},
+    )
+
+
+class ExtendForm(forms.Form):
+    new_deadline = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"required": "Choose the new deadline date.",
+                        "invalid": "Enter the new deadline as a date (YYYY-MM-DD)."},
+    )
+    reason = forms.CharField(
+        max_length=2000, widget=forms.Textarea,
+        error_messages={"required": "Give a reason; the submitter receives it by email."},
+    )
+
+
+_ANY = ("", "Any")
+
+
+class QueueFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[_ANY, *RequestStatus.choices], required=False)
+    type = forms.ChoiceField(choices=[_ANY, *RequestType.choices], required=False)
+    verified = forms.ChoiceField(choices=[_ANY, ("yes", "Verified"), ("no", "Unverified")],
+                                 required=False)
+    overdue = forms.ChoiceField(choices=[_ANY, ("yes", "Overdue only")], required=False)
+    tenant = forms.CharField(max_length=63, required=False)

@@ -1,0 +1,215 @@
+"""Public intake pages and the operator queue. Thin: parse, call a service or selector, render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from privacyops.errors import DomainError
+from privacyops.intake import selectors, services
+from privacyops.intake.forms import (
+    HONEYPOT_FIELD,
+    STARTED_FIELD,
+    ExtendForm,
+    IntakeForm,
+    LinkForm,
+    OutcomeForm,
+    QueueFilterForm,
+    RejectForm,
+    form_token,
+    looks_like_a_bot,
+)
+from privacyops.intake.models import JOB_TYPE_FOR_REQUEST, OUTCOME_REQUEST_TYPES, IntakeRequest
+from privacyops.tenancy.actors import Actor
+from privacyops.tenancy.models import Tenant, User
+from privacyops.tenancy.policy import can
+from privacyops.web.client_ip import client_ip
+
+# --- public -------------------------------------------------------------------------------
+
+
+def request_form_for_host(request: HttpRequest) -> HttpResponse:
+    tenant = selectors.public_tenant_resolve(
+        host=request.get_host(), workspace=request.GET.get("workspace", "")
+    )
+    if tenant is None:
+        return render(request, "intake/choose.html", {})
+    return _request_form(request, tenant)
+
+
+def request_form(request: HttpRequest, slug: str) -> HttpResponse:
+    return _request_form(request, selectors.public_tenant_get(slug))
+
+
+def _request_form(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    status = 200
+    token = form_token()
+    if request.method == "POST":
+        if looks_like_a_bot(request.POST):
+            return redirect("intake:sent", slug=tenant.slug)
+        token = request.POST[STARTED_FIELD]  # still valid: keep the clock of the first render
+        form = IntakeForm(request.POST)
+        if form.is_valid():
+            try:
+                services.intake_submit(
+                    tenant_id=tenant.pk, email=form.cleaned_data["email"],
+                    name=form.cleaned_data["name"], request_type=form.cleaned_data["request_type"],
+                    details=form.cleaned_data["details"],
+                    own_data_confirmed=form.cleaned_data["own_data"],
+                    client_address=client_ip(request),
+                )
+            except services.SubmissionLimitReached as refused:
+                return render(request, "intake/limited.html",
+                              {"tenant": tenant, "refused": refused}, status=refused.status)
+            return redirect("intake:sent", slug=tenant.slug)
+        status = 422
+    else:
+        form = IntakeForm()
+    context = {"tenant": tenant, "form": form, "token": token, "started_field": STARTED_FIELD,
+               "honeypot_field": HONEYPOT_FIELD}
+    return render(request, "intake/form.html", context, status=status)
+
+
+def request_sent(request: HttpRequest, slug: str) -> HttpResponse:
+    tenant = selectors.public_tenant_get(slug)
+    return render(request, "intake/sent.html", {"tenant": tenant})
+
+
+def request_verify(request: HttpRequest, slug: str, token: str) -> HttpResponse:
+    tenant = selectors.public_tenant_get(slug)
+    try:
+        verified = services.intake_verify(tenant_id=tenant.pk, token=token)
+    except DomainError as problem:
+        return render(request, "intake/verify_problem.html",
+                      {"tenant": tenant, "problem": problem}, status=problem.status)
+    return render(request, "intake/verified.html", {"tenant": tenant, "intake": verified})
+
+
+# --- operator queue -----------------------------------------------------------------------
+
+
+def _user(request: HttpRequest) -> User:
+    return cast(User, request.user)
+
+
+@login_required
+def queue(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    tenants = selectors.intake_tenants_for(user)
+    filter_form = QueueFilterForm(request.GET, auto_id="f-%s")
+    data: dict[str, Any] = filter_form.cleaned_data if filter_form.is_valid() else {}
+    filters = selectors.QueueFilters(
+        status=data.get("status", ""), request_type=data.get("type", ""),
+        verified=data.get("verified", ""), overdue=data.get("overdue") == "yes",
+        tenant_slug=data.get("tenant", ""),
+    )
+    page = Paginator(selectors.intake_requests_for(user=user, filters=filters), 50).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "intake/queue.html", {
+        "page": page, "filter_form": filter_form, "tenants": tenants, "now": timezone.now(),
+        "query": query.urlencode(), "filtered": any(v for k, v in data.items()),
+    })
+
+
+def _detail_context(user: User, intake: IntakeRequest, **forms_: forms.Form) -> dict[str, Any]:
+    job_type = JOB_TYPE_FOR_REQUEST.get(intake.request_type)
+    return {
+        "intake": intake, "now": timezone.now(),
+        "can_manage": can(user, "intake.manage", intake.tenant) and intake.is_open,
+        "fulfil_job_type": job_type,
+        "latest_deadline": services.latest_deadline(intake),
+        "needs_outcome": intake.request_type in OUTCOME_REQUEST_TYPES,
+        "link_form": forms_.get("link_form") or LinkForm(initial={"subject_id": intake.subject_id}),
+        "outcome_form": forms_.get("outcome_form") or OutcomeForm(),
+        "reject_form": forms_.get("reject_form") or RejectForm(),
+        "extend_form": forms_.get("extend_form") or ExtendForm(),
+    }
+
+
+@login_required
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    intake = selectors.intake_request_for(user=user, request_id=pk)
+    return render(request, "intake/detail.html", _detail_context(user, intake))
+
+
+Perform = Callable[[dict[str, Any], Actor], IntakeRequest]
+
+
+def _act(
+    request: HttpRequest, pk: int, form_name: str, form_class: type[forms.Form] | None,
+    perform: Perform, done: str,
+) -> HttpResponse:
+    user = _user(request)
+    intake = selectors.intake_request_for(user=user, request_id=pk)
+    form = form_class(request.POST) if form_class else None
+    error: DomainError | None = None
+    if form is None or form.is_valid():
+        try:
+            perform(form.cleaned_data if form else {}, Actor.for_user(user))
+        except DomainError as refused:
+            error = refused
+        else:
+            messages.success(request, done)
+            return redirect("intake_platform:detail", pk=pk)
+    intake.refresh_from_db()
+    context = _detail_context(user, intake, **({form_name: form} if form else {}))
+    context["action_error"] = error
+    return render(request, "intake/detail.html", context, status=error.status if error else 422)
+
+
+@login_required
+@require_POST
+def link(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "link_form", LinkForm,
+                lambda data, actor: services.intake_link(
+                    request_id=pk, subject_id=data["subject_id"], actor=actor),
+                "Linked to the data subject.")
+
+
+@login_required
+@require_POST
+def fulfil(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "", None,
+                lambda _data, actor: services.intake_fulfil(request_id=pk, actor=actor),
+                "Fulfilment job created.")
+
+
+@login_required
+@require_POST
+def close(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "outcome_form", OutcomeForm,
+                lambda data, actor: services.intake_close(
+                    request_id=pk, outcome=data["outcome"], actor=actor),
+                "Outcome recorded; the request is closed.")
+
+
+@login_required
+@require_POST
+def reject(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "reject_form", RejectForm,
+                lambda data, actor: services.intake_reject(
+                    request_id=pk, reason=data["reason"], actor=actor),
+                "Request rejected; the submitter was emailed the reason.")
+
+
+@login_required
+@require_POST
+def extend(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "extend_form", ExtendForm,
+                lambda data, actor: services.intake_extend(
+                    request_id=pk, new_deadline=data["new_deadline"], reason=data["reason"],
+                    actor=actor),
+                "Deadline extended; the submitter was emailed the new date and the reason.")
