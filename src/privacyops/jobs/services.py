@@ -88,7 +88,7 @@ def _validate_target(tenant: Tenant, job_type: str, target_type: str, target_id:
 def _job_create(
     *, tenant_id: int, job_type: str, target_type: str, target_id: str, reason: str,
     actor: Actor, source: str, not_before: datetime | None, check_permission: bool,
-    approval_required: bool | None,
+    approval_required: bool | None, enqueue: bool,
 ) -> Job:
     try:
         tenant = Tenant.objects.get(pk=tenant_id)
@@ -119,7 +119,7 @@ def _job_create(
         metadata={"job_type": job_type, "target_type": target_type, "target_id": target_id,
                   "source": source, "requires_approval": needs_approval},
     )
-    if not needs_approval:
+    if not needs_approval and enqueue:
         _enqueue_after_commit(job.pk)
     return job
 
@@ -127,7 +127,7 @@ def _job_create(
 def job_create(
     *, tenant_id: int, job_type: str, target_type: str, target_id: str, reason: str = "",
     actor: Actor, source: str = JobSource.OPERATOR, not_before: datetime | None = None,
-    check_permission: bool = True, approval_required: bool | None = None,
+    check_permission: bool = True, approval_required: bool | None = None, enqueue: bool = True,
 ) -> Job:
     """Create a job; it starts Pending when the tenant's policy requires approval, else Approved.
 
@@ -141,7 +141,7 @@ def job_create(
             tenant_id=tenant_id, job_type=job_type, target_type=target_type,
             target_id=target_id, reason=reason, actor=actor, source=source,
             not_before=not_before, check_permission=check_permission,
-            approval_required=approval_required,
+            approval_required=approval_required, enqueue=enqueue,
         )
 
 
@@ -243,8 +243,9 @@ def _job_cancel(*, job_id: int, actor: Actor, reason: str) -> Job:
     waiting = job.status == JobStatus.APPROVED and job.not_before and job.not_before > timezone.now()
     if job.status != JobStatus.PENDING and not waiting:
         raise InvalidTransition(
-            f"Job #{job.pk} is {job.status} and can no longer be cancelled; the grace period "
-            "is over or the job has started.", status=job.status,
+            f"Job #{job.pk} is {job.status} and can no longer be cancelled (it cannot become "
+            f"{JobStatus.REJECTED}); the grace period is over or the job has started.",
+            status=job.status, requested=JobStatus.REJECTED,
         )
     _transition(job, JobStatus.REJECTED)
     job.rejected_at = timezone.now()
@@ -261,8 +262,8 @@ def job_cancel(*, job_id: int, actor: Actor, reason: str = "") -> Job:
     Callers check who may cancel (the data subject's verified session, or the API token of
     the subject's tenant); the job ends Rejected with the cancellation as its reason.
     """
-    with refusals_recorded(actor=actor, action="job.cancelled", target_type="job",
-                           target_id=job_id):
+    with refusals_recorded(actor=actor, action="job.cancelled", tenant_id=_tenant_of_job(job_id),
+                           target_type="job", target_id=job_id):
         return _job_cancel(job_id=job_id, actor=actor, reason=reason)
 
 

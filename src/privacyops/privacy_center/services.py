@@ -1,0 +1,226 @@
+"""Self-service for data subjects: prove control of an email, then export, delete, cancel.
+
+Who the subject is comes only from a verified code (or, in the API, from a tenant token and
+the identity the tenant's application vouches for); the subject ids are looked up in the
+tenant's datastore with the data map's identity fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from privacyops.audit.services import audit_record, refusals_recorded
+from privacyops.errors import Conflict, NotFound, RateLimited, ValidationFailed
+from privacyops.execution.registry import datastore_for
+from privacyops.jobs.models import Job, JobSource, JobStatus, JobType
+from privacyops.jobs.services import job_cancel, job_create
+from privacyops.privacy_center.models import AccessCode
+from privacyops.tenancy.actors import Actor
+from privacyops.tenancy.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+CODE_LIFETIME = timedelta(minutes=10)
+CODE_ATTEMPTS = 5
+CODES_PER_HOUR = 5
+REASON_LIMIT = 1000
+CANCEL_REASON = "Cancelled by the data subject"
+UNFINISHED = (JobStatus.PENDING, JobStatus.APPROVED, JobStatus.PROCESSING)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A visitor who proved control of `email`; `subject_ids` are the people it names."""
+
+    email: str
+    subject_ids: tuple[str, ...]
+
+
+def _digest(*parts: str) -> str:
+    message = "|".join(parts).encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def email_digest(tenant: Tenant, email: str) -> str:
+    return _digest("privacy-center-email", str(tenant.pk), email)
+
+
+def clean_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationFailed("Enter a valid email address, such as name@example.com.",
+                               field="email") from None
+    return email
+
+
+def subject_ids_for(tenant: Tenant, email: str) -> tuple[str, ...]:
+    """The tenant's data subjects whose identity fields equal this email."""
+    return tuple(datastore_for(tenant).find_subject_ids(tenant.datastore_key or None, email))
+
+
+def _send_code(tenant: Tenant, email: str, code: str) -> None:
+    send_mail(
+        subject=f"Your {tenant.name} privacy center code: {code}",
+        message=(
+            f"Your one-time code for the {tenant.name} privacy center is:\n\n    {code}\n\n"
+            "It expires in 10 minutes. If you did not ask for it, ignore this email.\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[email],
+    )
+    logger.info("privacy center code sent for tenant %s", tenant.pk)
+
+
+@transaction.atomic(durable=True)
+def access_code_send(*, tenant: Tenant, email: str) -> None:
+    """Mail a fresh 6-digit code; earlier codes for the address stop working.
+
+    The answer is the same whether or not the address belongs to anyone, so the form can't be
+    used to learn who works at the tenant.
+    """
+    email = clean_email(email)
+    digest = email_digest(tenant, email)
+    now = timezone.now()
+    recent = AccessCode.objects.filter(tenant=tenant, email_digest=digest,
+                                       created_at__gte=now - timedelta(hours=1)).count()
+    if recent >= CODES_PER_HOUR:
+        raise RateLimited(f"{CODES_PER_HOUR} codes were sent to this address in the last hour. "
+                          "Use the latest one, or wait an hour and ask again.")
+    AccessCode.objects.filter(tenant=tenant, email_digest=digest, used_at__isnull=True).update(
+        used_at=now)
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    AccessCode.objects.create(tenant=tenant, email_digest=digest,
+                              code_hash=_digest("privacy-center-code", digest, code),
+                              expires_at=now + CODE_LIFETIME)
+    transaction.on_commit(lambda: _send_code(tenant, email, code))
+
+
+def access_code_verify(*, tenant: Tenant, email: str, code: str) -> Verified:
+    """Check a code. A wrong one counts as an attempt (committed even though this raises)."""
+    email = clean_email(email)
+    digest = email_digest(tenant, email)
+    code = "".join((code or "").split())
+    with transaction.atomic():
+        access = (AccessCode.objects.select_for_update()
+                  .filter(tenant=tenant, email_digest=digest, used_at__isnull=True).first())
+        if access is None:
+            raise ValidationFailed("There is no active code for this address. Ask for a new code.",
+                                   field="code", code="no_code")
+        if access.expires_at <= timezone.now():
+            raise ValidationFailed("This code has expired (codes last 10 minutes). Ask for a new "
+                                   "code.", field="code", code="code_expired")
+        if access.attempts >= CODE_ATTEMPTS:
+            raise ValidationFailed("Too many wrong attempts for this code. Ask for a new code.",
+                                   field="code", code="too_many_attempts")
+        expected = _digest("privacy-center-code", digest, code)
+        if not hmac.compare_digest(expected, access.code_hash):
+            access.attempts += 1
+            access.save(update_fields=["attempts"])
+            left = CODE_ATTEMPTS - access.attempts
+            wrong: ValidationFailed | None = ValidationFailed(
+                f"That code is not right. {left} attempt{'s' if left != 1 else ''} left."
+                if left else "That code is not right, and it was the last attempt. Ask for a "
+                "new code.", field="code", code="wrong_code")
+        else:
+            wrong = None
+            access.used_at = timezone.now()
+            access.save(update_fields=["used_at"])
+    if wrong is not None:
+        raise wrong
+    subject_ids = subject_ids_for(tenant, email)
+    with transaction.atomic():
+        audit_record(actor=Actor.subject(subject_ids[0] if subject_ids else "unknown"),
+                     action="privacy_center.verified", tenant_id=tenant.pk,
+                     target_type="subject", target_id=",".join(subject_ids),
+                     metadata={"subjects": len(subject_ids)})
+    return Verified(email=email, subject_ids=subject_ids)
+
+
+def _require_subjects(subject_ids: tuple[str, ...] | list[str]) -> None:
+    if not subject_ids:
+        raise NotFound("We hold no account for this email address, so there is nothing to "
+                       "export or delete.", code="no_subject")
+
+
+def _open_job(tenant: Tenant, job_type: str, subject_id: str) -> Job | None:
+    return Job.objects.filter(
+        tenant=tenant, source=JobSource.PRIVACY_CENTER, job_type=job_type,
+        target_type="subject", target_id=subject_id, status__in=UNFINISHED,
+    ).first()
+
+
+def privacy_export_request(*, tenant: Tenant, subject_ids: tuple[str, ...] | list[str],
+                           actor: Actor) -> list[Job]:
+    """An EXPORT job per subject; its package appears under "Available downloads" when done."""
+    _require_subjects(subject_ids)
+    jobs = []
+    for subject_id in subject_ids:
+        if _open_job(tenant, JobType.EXPORT, subject_id) is not None:
+            with refusals_recorded(actor=actor, action="job.created", tenant_id=tenant.pk,
+                                   target_type="subject", target_id=subject_id):
+                raise Conflict("An export of your data is already being prepared; it appears "
+                               "under Available downloads when it is ready.",
+                               code="export_in_progress")
+        jobs.append(job_create(
+            tenant_id=tenant.pk, job_type=JobType.EXPORT, target_type="subject",
+            target_id=subject_id, reason="Export requested by the data subject (privacy center)",
+            actor=actor, source=JobSource.PRIVACY_CENTER, check_permission=False,
+        ))
+    return jobs
+
+
+def privacy_deletion_request(
+    *, tenant: Tenant, subject_ids: tuple[str, ...] | list[str], email: str,
+    confirmation_email: str, reason: str = "", actor: Actor,
+) -> list[Job]:
+    """An ERASE job per subject, following the tenant's approval policy, that no worker starts
+    before the tenant's grace period is over; until then the subject may cancel it."""
+    _require_subjects(subject_ids)
+    if (confirmation_email or "").strip().lower() != (email or "").strip().lower():
+        raise ValidationFailed("The confirmation doesn't match. Type the email address you "
+                               "signed in with.", field="confirmation_email",
+                               code="confirmation_mismatch")
+    reason = (reason or "").strip()
+    if len(reason) > REASON_LIMIT:
+        raise ValidationFailed(f"The reason is longer than {REASON_LIMIT} characters; shorten it.",
+                               field="reason")
+    not_before = timezone.now() + timedelta(hours=tenant.deletion_grace_hours)
+    jobs = []
+    for subject_id in subject_ids:
+        if _open_job(tenant, JobType.ERASE, subject_id) is not None:
+            raise Conflict("A deletion of your account is already scheduled; cancel it or wait "
+                           "for it to complete.", code="deletion_in_progress")
+        jobs.append(job_create(
+            tenant_id=tenant.pk, job_type=JobType.ERASE, target_type="subject",
+            target_id=subject_id,
+            reason="Deletion requested by the data subject (privacy center)"
+            + (f": {reason}" if reason else ""),
+            actor=actor, source=JobSource.PRIVACY_CENTER, check_permission=False,
+            not_before=not_before,
+        ))
+    return jobs
+
+
+def privacy_request_cancel(*, tenant: Tenant, subject_ids: tuple[str, ...] | list[str],
+                           job_id: int, actor: Actor) -> Job:
+    """Withdraw the subject's own deletion during its grace period (the job ends Rejected)."""
+    job = Job.objects.filter(
+        pk=job_id, tenant=tenant, source=JobSource.PRIVACY_CENTER, job_type=JobType.ERASE,
+        target_type="subject", target_id__in=list(subject_ids),
+    ).first()
+    if job is None:
+        raise NotFound("There is no deletion request of yours with this number.")
+    return job_cancel(job_id=job.pk, actor=actor, reason=CANCEL_REASON)

@@ -1,0 +1,131 @@
+"""Reads for the workspace GDPR screen: which tenant the viewer may open, and its people."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+from privacyops.errors import NotFound
+from privacyops.execution.registry import datastore_for
+from privacyops.tenancy.models import Tenant, User
+from privacyops.tenancy.policy import require, role_in
+
+PAGE_SIZE = 50
+SEARCH_LIMIT = 200
+STATUS_LABELS = {
+    "active": "Active", "onboarding": "Onboarding", "inactive": "Inactive",
+    "offboarded": "Offboarded",
+}
+
+
+@dataclass(frozen=True)
+class SubjectRow:
+    """One data subject as the GDPR screen lists it (the data map's display fields)."""
+
+    id: str
+    name: str
+    email: str
+    employee_id: str
+    job_title: str
+    department: str
+    status: str
+    last_login: datetime | None
+    erased: bool
+
+    @property
+    def initials(self) -> str:
+        parts = [p for p in self.name.replace("-", " ").split() if p[:1].isalpha()]
+        letters = "".join(p[0] for p in parts[:1] + parts[1:][-1:]) if parts else self.email[:1]
+        return letters.upper() or "?"
+
+    @property
+    def last_login_relative(self) -> str:
+        if self.last_login is None:
+            return "Never"
+        if timezone.now() - self.last_login < timedelta(minutes=1):
+            return "just now"
+        return f"{timesince(self.last_login, depth=1)} ago".replace("\xa0", " ")
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.status.lower(), self.status.title() or "Unknown")
+
+
+@dataclass(frozen=True)
+class SubjectPage:
+    rows: list[SubjectRow]
+    next_after: str | None
+    search: str
+    after: str
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _moment(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def subject_row(raw: dict[str, Any]) -> SubjectRow:
+    return SubjectRow(
+        id=_text(raw.get("id")), name=_text(raw.get("name")), email=_text(raw.get("email")),
+        employee_id=_text(raw.get("employee_id")), job_title=_text(raw.get("job_title")),
+        department=_text(raw.get("department")), status=_text(raw.get("status")),
+        last_login=_moment(raw.get("last_login")), erased=bool(raw.get("erased")),
+    )
+
+
+def gdpr_tenant_for(*, viewer: User, slug: str) -> Tenant:
+    """The tenant whose GDPR screen the viewer opens: another tenant reads as missing (404),
+    a role without `gdpr.view` (member) is refused (403)."""
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None or (not viewer.is_staff and role_in(viewer, tenant) is None):
+        raise NotFound(f"There is no workspace called “{slug}” that you belong to.")
+    require(viewer, "gdpr.view", tenant)
+    return tenant
+
+
+def subjects_page(*, tenant: Tenant, search: str = "", after: str = "",
+                  limit: int = PAGE_SIZE) -> SubjectPage:
+    """One keyset page of the tenant's data subjects (erased ones included), ordered by id.
+
+    No count: the page asks for one row more than it shows to know whether a next page exists,
+    so deep pages cost the same as the first at any number of subjects.
+    """
+    search = search.strip()[:SEARCH_LIMIT]
+    after = after.strip()[:200]
+    datastore = datastore_for(tenant)
+    raw = datastore.list_subjects(tenant.datastore_key or None, search=search, limit=limit + 1,
+                                  after_id=after or None)
+    rows = [subject_row(r) for r in raw[:limit]]
+    next_after = rows[-1].id if len(raw) > limit and rows else None
+    return SubjectPage(rows=rows, next_after=next_after, search=search, after=after)
+
+
+def subject_get(*, tenant: Tenant, subject_id: str) -> SubjectRow | None:
+    """One data subject by id, read through the same display fields as the list."""
+    datastore = datastore_for(tenant)
+    key = tenant.datastore_key or None
+    try:
+        previous: str | None = str(int(subject_id) - 1)
+    except ValueError:
+        previous = None
+    if previous is None:
+        return None
+    raw = datastore.list_subjects(key, limit=1, after_id=previous)
+    if not raw or _text(raw[0].get("id")) != subject_id:
+        return None
+    return subject_row(raw[0])

@@ -1,0 +1,198 @@
+"""The GDPR screen's two operations: a portability export and a super-admin erasure.
+
+Both are recorded as jobs of source `gdpr_screen` that carry their own approval (the admin's
+click, or the typed email and reason), and as `gdpr.export` / `gdpr.erase` audit events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO
+
+from django.db import transaction
+
+from privacyops.audit.services import audit_record, refusals_recorded
+from privacyops.errors import Conflict, DomainError, NotFound, ValidationFailed
+from privacyops.execution.executors import precondition_sentence
+from privacyops.execution.guards import covering_holds
+from privacyops.execution.packaging import write_export_json
+from privacyops.execution.registry import datastore_for, target_for
+from privacyops.execution.runner import run_job_now, worker_id
+from privacyops.jobs.models import Job, JobSource, JobStatus, JobType
+from privacyops.jobs.services import job_claim, job_complete, job_create, job_fail
+from privacyops.tenancy.actors import Actor, acting_user
+from privacyops.tenancy.models import Tenant
+from privacyops.tenancy.policy import require
+from privacyops.workspace.selectors import SubjectRow, subject_get
+
+logger = logging.getLogger(__name__)
+
+REASON_LIMIT = 1000
+
+
+class ErasureRefused(DomainError):
+    """A guard of the GDPR screen's erasure stands in the way; the sentence names the fix."""
+
+    code = "erasure_refused"
+    status = 409
+
+
+@dataclass(frozen=True)
+class GdprExport:
+    job: Job
+    file_name: str
+    content: IO[bytes]
+    sections: dict[str, int]
+
+
+@dataclass(frozen=True)
+class GdprErasure:
+    job: Job
+    subject: SubjectRow | None
+
+
+def _existing_subject(tenant: Tenant, subject_id: str) -> SubjectRow:
+    subject = subject_get(tenant=tenant, subject_id=subject_id)
+    if subject is None:
+        raise NotFound(f"There is no data subject {subject_id} in workspace {tenant.slug}. "
+                       "Search the list again; the person may have been purged.")
+    return subject
+
+
+def gdpr_export(*, tenant: Tenant, subject_id: str, actor: Actor) -> GdprExport:
+    """Write the subject's JSON export now and record it as a Completed EXPORT job.
+
+    The document is streamed from the datastore into a temporary file (bounded memory), so the
+    job's result holds the real section counts and checksum before the download starts.
+    """
+    subject_id = str(subject_id).strip()
+    with refusals_recorded(actor=actor, action="gdpr.export", tenant_id=tenant.pk,
+                           target_type="subject", target_id=subject_id):
+        require(acting_user(actor), "gdpr.export", tenant)
+        _existing_subject(tenant, subject_id)
+        job = job_create(
+            tenant_id=tenant.pk, job_type=JobType.EXPORT, target_type="subject",
+            target_id=subject_id, reason="Export JSON on the GDPR screen (Art. 15/20)",
+            actor=actor, source=JobSource.GDPR_SCREEN, approval_required=False,
+            enqueue=False,
+        )
+        me = f"gdpr-screen:{worker_id()}"
+        claimed = job_claim(job_id=job.pk, worker_id=me) is not None
+        now = datetime.now(tz=UTC)
+        file_name = f"gdpr-export-{subject_id}-{now:%Y%m%d-%H%M%S}.json"
+        header = {"exported_at": now.isoformat(), "exported_by": actor.label}
+        datastore = datastore_for(tenant)
+        target = target_for(tenant, "subject", subject_id)
+        content = tempfile.TemporaryFile()  # the response closes it
+        try:
+            text = io.TextIOWrapper(content, encoding="utf-8")
+            sections = write_export_json(datastore.iter_export(target), text, header)
+            text.flush()
+            text.detach()
+        except Exception:
+            content.close()
+            if claimed:
+                job_fail(job_id=job.pk, worker_id=me, code="execution_error",
+                         message="The export stopped before it was written; see the server log.")
+            raise
+        size = content.tell()
+        content.seek(0)
+        digest = hashlib.sha256()
+        for block in iter(lambda: content.read(1024 * 1024), b""):
+            digest.update(block)
+        content.seek(0)
+        if claimed:
+            job_complete(job_id=job.pk, worker_id=me, result={
+                "format": "json", "file_name": file_name, "sections": sections, "size": size,
+                "sha256": digest.hexdigest(),
+            })
+        with transaction.atomic():
+            audit_record(actor=actor, action="gdpr.export", tenant_id=tenant.pk,
+                         target_type="subject", target_id=subject_id,
+                         metadata={"job_id": job.pk, "file_name": file_name,
+                                   "sections": sections})
+    job.refresh_from_db()
+    return GdprExport(job=job, file_name=file_name, content=content, sections=sections)
+
+
+def _erase_guards(*, tenant: Tenant, subject: SubjectRow, confirmation_email: str, reason: str,
+                  actor: Actor) -> str:
+    """Every condition the spec lists, in the order a person would fix them. Returns the reason."""
+    if subject.erased:
+        raise ErasureRefused(
+            f"Refused. Data subject {subject.id} is already erased; there is nothing left to "
+            "erase.", code="already_erased")
+    user = acting_user(actor)
+    datastore = datastore_for(tenant)
+    key = tenant.datastore_key or None
+    if user.email and subject.id in datastore.find_subject_ids(key, user.email):
+        raise ErasureRefused(
+            "Refused. You can't erase yourself here: the screen refuses to erase your own "
+            "account. Have another super-admin act.", code="self_erasure")
+    target = target_for(tenant, "subject", subject.id)
+    failures = datastore.check_preconditions(target)
+    if failures:
+        sentence = precondition_sentence(failures)
+        if any(f.name != "super_admin" for f in failures):
+            sentence += " Recover and revoke via offboarding, then retry."
+        raise ErasureRefused(sentence, code="precondition",
+                             preconditions={f.name: f.count for f in failures})
+    holds = covering_holds(tenant_id=tenant.pk, target=target, target_type="subject",
+                           datastore=datastore)
+    if holds:
+        raise ErasureRefused(
+            f"Refused. Blocked by {holds[0].describe()}. Release the hold (Legal holds tab) "
+            "before erasing this data.", code="legal_hold", hold_id=holds[0].pk)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Enter a reason for the audit log, for example the date and "
+                               "channel the erasure request arrived on.", field="reason")
+    if len(reason) > REASON_LIMIT:
+        raise ValidationFailed(f"The reason is longer than {REASON_LIMIT} characters; shorten it.",
+                               field="reason")
+    if (confirmation_email or "").strip() != subject.email:
+        raise ErasureRefused(
+            "Refused: the confirmation didn't match. Retype the person's exact current email. "
+            "An erased or changed email won't match.", code="confirmation_mismatch")
+    return reason
+
+
+def gdpr_erase(*, tenant: Tenant, subject_id: str, confirmation_email: str, reason: str,
+               actor: Actor) -> GdprErasure:
+    """A super-admin's erasure from the GDPR screen: guarded here, run at once, as a job.
+
+    The typed email and the reason are its approval, so the ERASE job skips the tenant's
+    approval step and is executed synchronously; a refusal or a Failed job is audited as a
+    `gdpr.erase` failure with the sentence the admin sees.
+    """
+    subject_id = str(subject_id).strip()
+    with refusals_recorded(actor=actor, action="gdpr.erase", tenant_id=tenant.pk,
+                           target_type="subject", target_id=subject_id):
+        require(acting_user(actor), "gdpr.erase", tenant)
+        subject = _existing_subject(tenant, subject_id)
+        reason = _erase_guards(tenant=tenant, subject=subject,
+                               confirmation_email=confirmation_email, reason=reason, actor=actor)
+        job = job_create(
+            tenant_id=tenant.pk, job_type=JobType.ERASE, target_type="subject",
+            target_id=subject_id, reason=reason, actor=actor, source=JobSource.GDPR_SCREEN,
+            approval_required=False, enqueue=False,
+        )
+        run_job_now(job.pk)
+        job.refresh_from_db()
+        if job.status == JobStatus.FAILED:
+            raise ErasureRefused(job.error_message, code=job.error_code or "job_failed",
+                                 job_id=job.pk)
+        if job.status != JobStatus.COMPLETED:
+            raise Conflict(f"Erase job #{job.pk} is {job.status}; it did not finish. Open it "
+                           "under Platform → Privacy to follow it.", job_id=job.pk)
+        with transaction.atomic():
+            audit_record(actor=actor, action="gdpr.erase", tenant_id=tenant.pk,
+                         target_type="subject", target_id=subject_id,
+                         metadata={"job_id": job.pk, "reason": reason,
+                                   "rows_changed": (job.result or {}).get("rows_changed")})
+    return GdprErasure(job=job, subject=subject_get(tenant=tenant, subject_id=subject_id))
