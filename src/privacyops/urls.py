@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from privacyops.api import api
 from privacyops.execution import views as execution_views
+from privacyops.privacy_center import views as privacy_center_views
 from privacyops.web import views as web_views
 
 urlpatterns = [
@@ -11,4 +12,9 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("downloads/<str:token>/", execution_views.artifact_download, name="artifact-download"),
     path("platform/privacy/", include("privacyops.web.platform_urls")),
+    path("privacy/", include("privacyops.intake.urls")),
+    path("privacy", privacy_center_views.center_for_host),
+    path("privacy/", include("privacyops.privacy_center.urls")),
+    path("workspace/<slug:slug>/gdpr/", include("privacyops.workspace.urls")),
+    path("platform/requests/", include("privacyops.intake.platform_urls")),
 ]

@@ -52,10 +52,13 @@ def verify_rows(rows: Iterable[tuple[Any, ...]], *, head: tuple[int, str] | None
     dumps = json.dumps
     for row in rows:
         seq = row[0]
-        if seq != expected_seq:
-            missing = "missing" if seq > expected_seq else "repeated or out of order"
+        if seq > expected_seq:
             return VerifyResult(
-                False, count, expected_seq, f"event #{expected_seq} is {missing} (found #{seq})."
+                False, count, expected_seq, f"event #{expected_seq} is missing (found #{seq})."
+            )
+        if seq < expected_seq:
+            return VerifyResult(
+                False, count, seq, f"it is out of sequence: the chain expects #{expected_seq} here."
             )
         prev_hash, stored_hash = row[-2], row[-1]
         if prev_hash != expected_prev:
@@ -70,10 +73,23 @@ def verify_rows(rows: Iterable[tuple[Any, ...]], *, head: tuple[int, str] | None
         expected_prev = stored_hash
         expected_seq += 1
         count += 1
-    if head is not None and (head[0] != count or (count and head[1] != expected_prev)):
-        return VerifyResult(
-            False, count, count + 1,
-            f"the chain head records {head[0]} events but {count} are stored (events removed "
-            "from the end).",
-        )
+    if head is not None:
+        head_seq, head_hash = head
+        if count < head_seq:
+            return VerifyResult(
+                False, count, count + 1,
+                f"the chain head records {head_seq} events but {count} are stored (events "
+                "removed from the end).",
+            )
+        if count > head_seq:
+            return VerifyResult(
+                False, count, head_seq + 1,
+                f"the chain head records {head_seq} events but {count} are stored (events "
+                "added after the head, outside the audit log).",
+            )
+        if count and head_hash != expected_prev:
+            return VerifyResult(
+                False, count, count,
+                "its hash does not match the chain head (the last event was rewritten).",
+            )
     return VerifyResult(True, count)

@@ -19,6 +19,11 @@ class AppendOnlyQuerySet(models.QuerySet["AuditEvent"]):
     def delete(self) -> NoReturn:  # type: ignore[override]
         raise TypeError("Audit events are append-only: they cannot be deleted.")
 
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[AuditEvent]:
+        if kwargs.get("update_conflicts"):
+            raise TypeError("Audit events are append-only: they cannot be updated.")
+        return super().bulk_create(objs, *args, **kwargs)
+
 
 class AuditEvent(models.Model):
     """One audit event. `hash` covers the canonical form of the event and `prev_hash`.
@@ -58,6 +63,8 @@ class AuditEvent(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise TypeError("Audit events are append-only: they cannot be updated.")
+        # A new instance given an existing pk would otherwise UPDATE that event in place.
+        kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:

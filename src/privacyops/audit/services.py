@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
@@ -13,6 +15,23 @@ from privacyops.audit.chain import event_hash
 from privacyops.audit.models import AuditChainHead, AuditEvent, Outcome
 from privacyops.errors import DomainError
 from privacyops.tenancy.actors import Actor
+
+
+def _json_number(text: str) -> int | float:
+    number = Decimal(text)
+    return int(number) if number == number.to_integral_value() else float(text)
+
+
+def _as_stored(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata as every database hands it back, so that its hash still verifies.
+
+    PostgreSQL's jsonb reads 1e+16 back as 10000000000000000 and -0.0 as 0.0: numbers with
+    an integral value are stored as integers.
+    """
+    stored: dict[str, Any] = json.loads(
+        json.dumps(metadata, allow_nan=False), parse_float=_json_number
+    )
+    return stored
 
 
 def audit_record(
@@ -40,7 +59,7 @@ def audit_record(
         "target_type": target_type,
         "target_id": str(target_id),
         "outcome": str(outcome),
-        "metadata": metadata or {},
+        "metadata": _as_stored(metadata or {}),
     }
     digest = event_hash(head.hash, values)
     event = AuditEvent.objects.create(prev_hash=head.hash, hash=digest, **values)

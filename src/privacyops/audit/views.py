@@ -1,0 +1,131 @@
+"""Platform → Privacy → Audit log: filter, page, export (CSV, JSON lines), verify the chain."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from privacyops.audit.actions import ACTION_LABELS, action_label
+from privacyops.audit.forms import AuditFilterForm
+from privacyops.audit.models import AuditEvent
+from privacyops.audit.selectors import (
+    AuditPage,
+    audit_events_filtered,
+    audit_export_csv,
+    audit_export_jsonl,
+    audit_page,
+    audit_verify,
+)
+from privacyops.audit.services import audit_record
+from privacyops.errors import ValidationFailed
+from privacyops.jobs.views import privacy_page, viewer_of
+from privacyops.tenancy.actors import Actor
+from privacyops.tenancy.policy import require, tenants_visible_to
+
+EXPORT_FORMATS = {
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "jsonl": ("application/x-ndjson; charset=utf-8", "jsonl"),
+}
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    event: AuditEvent
+    label: str
+    tenant_name: str
+    metadata_json: str
+
+
+def _cursor(raw: str) -> int | None:
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValidationFailed("This page link is damaged; go back to the newest events.",
+                               field="cursor")
+    return int(raw)
+
+
+@privacy_page("audit.view")
+@require_GET
+def audit_list(request: HttpRequest) -> HttpResponse:
+    viewer = viewer_of(request)
+    tenants = list(tenants_visible_to(viewer, "audit.view"))
+    form = AuditFilterForm(request.GET, tenants=tenants)
+    page, status = AuditPage([], None), 200
+    if form.is_valid():
+        page = audit_page(viewer, form.filters(), cursor=_cursor(request.GET.get("cursor", "")))
+    else:
+        status = 422
+    names = {t.pk: t.name for t in tenants}
+    rows = [
+        AuditRow(
+            event=event, label=action_label(event.action),
+            tenant_name=names.get(event.tenant_id, f"#{event.tenant_id}")
+            if event.tenant_id is not None else "Platform",
+            metadata_json=json.dumps(event.metadata, indent=2, sort_keys=True, ensure_ascii=False),
+        )
+        for event in page.events
+    ]
+    context = {
+        "tab": "audit", "form": form, "rows": rows, "page": page,
+        "paged": bool(request.GET.get("cursor")),
+        "filtered": any(request.GET.get(name) for name in form.fields),
+        "actions": sorted(ACTION_LABELS.items()),
+        "may_verify": viewer.is_staff,
+    }
+    return render(request, "audit/list.html", context, status=status)
+
+
+@privacy_page("audit.export")
+@require_GET
+def audit_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
+    """Stream the filtered events; the export itself is recorded as `audit.exported` first."""
+    viewer = viewer_of(request)
+    tenants = list(tenants_visible_to(viewer, "audit.export"))
+    form = AuditFilterForm(request.GET, tenants=tenants)
+    if not form.is_valid():
+        raise ValidationFailed(form.first_error())
+    filters = form.filters()
+    events = audit_events_filtered(viewer, filters, action="audit.export")
+    tenant_id = filters.tenant_id
+    if tenant_id is None and not viewer.is_staff and len(tenants) == 1:
+        tenant_id = tenants[0].pk
+    with transaction.atomic(durable=True):
+        audit_record(
+            actor=Actor.for_user(viewer), action="audit.exported", tenant_id=tenant_id,
+            target_type="audit_log", metadata={"format": fmt, "filters": form.described()},
+        )
+    content_type, extension = EXPORT_FORMATS[fmt]
+    stream = audit_export_csv(events) if fmt == "csv" else audit_export_jsonl(events)
+    response = StreamingHttpResponse(stream, content_type=content_type)
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.{extension}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@privacy_page("audit.view")
+@require_POST
+def audit_verify_view(request: HttpRequest) -> HttpResponse:
+    """Walk the whole chain (staff only) and say whether it is intact; the check is recorded."""
+    viewer = viewer_of(request)
+    require(viewer, "audit.verify", None)
+    result = audit_verify()
+    with transaction.atomic(durable=True):
+        audit_record(
+            actor=Actor.for_user(viewer), action="audit.verified", tenant_id=None,
+            target_type="audit_log", metadata={"ok": result.ok, "count": result.count,
+                                               "broken_seq": result.broken_seq},
+        )
+    if request.headers.get("HX-Request") == "true":
+        return render(request, "audit/_verify.html", {"result": result})
+    level = messages.SUCCESS if result.ok else messages.ERROR
+    messages.add_message(request, level, f"Chain verification: {result.sentence()}")
+    return redirect("platform:audit")

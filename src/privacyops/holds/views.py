@@ -1,0 +1,125 @@
+"""Platform → Privacy → Legal holds: list and filter holds, place one, release one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from privacyops.errors import DomainError, NotFound
+from privacyops.execution.registry import target_types_for
+from privacyops.holds.forms import HoldFilterForm, HoldPlaceForm
+from privacyops.holds.models import LegalHold
+from privacyops.holds.selectors import holds_filtered, holds_visible_to
+from privacyops.holds.services import hold_place, hold_release
+from privacyops.jobs.views import KeysetPage, keyset_page, privacy_page, viewer_of
+from privacyops.tenancy.actors import Actor
+from privacyops.tenancy.models import Tenant
+from privacyops.tenancy.policy import can, require, tenants_visible_to
+
+
+def _scope_types(tenants: list[Tenant]) -> list[str]:
+    known = {"tenant", "subject"}
+    for tenant in tenants:
+        try:
+            known.update(target_types_for(tenant))
+        except DomainError:  # a tenant whose data map is broken still lists its holds
+            continue
+    return sorted(known)
+
+
+@privacy_page("hold.view")
+def hold_list(request: HttpRequest) -> HttpResponse:
+    """The holds tab. Staff also see the form that places a hold (a POST to this page)."""
+    viewer = viewer_of(request)
+    tenants = list(tenants_visible_to(viewer, "hold.view"))
+    may_place = can(viewer, "hold.place", None)
+    place_form = HoldPlaceForm(
+        request.POST if request.method == "POST" else None, tenants=tenants
+    )
+    status = 200
+    if request.method == "POST":
+        require(viewer, "hold.place", None)
+        status = 422
+        if place_form.is_valid():
+            data = place_form.cleaned_data
+            try:
+                hold = hold_place(
+                    tenant_id=data["tenant"], scope_type=data["scope_type"],
+                    scope_id=data["scope_id"], reason=data["reason"],
+                    expires_at=data["expires_at"], actor=Actor.for_user(viewer),
+                )
+            except DomainError as error:
+                field = error.details.get("field", "").replace(" ", "_")
+                place_form.add_error(field if field in place_form.fields else None, error.message)
+                status = error.status
+            else:
+                messages.success(request, f"Legal hold #{hold.pk} placed on {hold.scope_type} "
+                                          f"{hold.scope_id}; erase and purge jobs it covers now fail.")
+                return redirect("platform:holds")
+    elif request.method != "GET":
+        return HttpResponse(status=405)
+
+    filter_form = HoldFilterForm(request.GET, tenants=tenants)
+    page: KeysetPage[LegalHold] = KeysetPage([], None, None)
+    if filter_form.is_valid():
+        holds = holds_filtered(
+            viewer, state=filter_form.cleaned_data["state"],
+            scope_type=filter_form.cleaned_data["scope_type"].strip(),
+            tenant_id=filter_form.cleaned_data["tenant"],
+        ).prefetch_related("blocked_jobs")
+        page = keyset_page(
+            holds, after=request.GET.get("after", ""), before=request.GET.get("before", "")
+        )
+    elif status == 200:
+        status = 422
+    context: dict[str, Any] = {
+        "tab": "holds", "filter_form": filter_form, "place_form": place_form,
+        "may_place": may_place, "page": page, "scope_types": _scope_types(tenants),
+        "filtered": any(request.GET.get(n) for n in ("state", "scope_type", "tenant")),
+        "place_open": request.method == "POST",
+    }
+    return render(request, "holds/list.html", context, status=status)
+
+
+def _visible_hold(request: HttpRequest, hold_id: int) -> LegalHold:
+    hold = (
+        holds_visible_to(viewer_of(request)).prefetch_related("blocked_jobs")
+        .filter(pk=hold_id).first()
+    )
+    if hold is None:
+        raise NotFound(f"Legal hold {hold_id} does not exist.")
+    return hold
+
+
+def _render_detail(request: HttpRequest, hold: LegalHold, *, status: int = 200,
+                   **extra: Any) -> HttpResponse:
+    context = {"tab": "holds", "hold": hold,
+               "may_release": hold.active and can(viewer_of(request), "hold.release", hold.tenant),
+               **extra}
+    return render(request, "holds/detail.html", context, status=status)
+
+
+@privacy_page("hold.view")
+@require_GET
+def hold_detail(request: HttpRequest, hold_id: int) -> HttpResponse:
+    """One hold, the jobs it blocked and, for staff, its release form."""
+    return _render_detail(request, _visible_hold(request, hold_id))
+
+
+@privacy_page("hold.view")
+@require_POST
+def hold_release_view(request: HttpRequest, hold_id: int) -> HttpResponse:
+    viewer = viewer_of(request)
+    hold = _visible_hold(request, hold_id)
+    reason = request.POST.get("reason", "")
+    try:
+        hold = hold_release(hold_id=hold.pk, reason=reason, actor=Actor.for_user(viewer))
+    except DomainError as error:
+        return _render_detail(request, _visible_hold(request, hold_id), status=error.status,
+                              release_error=error.message, release_reason=reason)
+    messages.success(request, f"Legal hold #{hold.pk} released. Jobs it blocked can be retried.")
+    return redirect("platform:hold-detail", hold_id=hold.pk)

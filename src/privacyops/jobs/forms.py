@@ -1,0 +1,49 @@
+"""Forms of the Platform → Privacy job pages: the list toolbar, a new job, a rejection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, cast
+
+from django import forms
+
+from privacyops.jobs.models import JobStatus, JobType
+from privacyops.tenancy.models import Tenant
+
+
+class JobFilterForm(forms.Form):
+    """The jobs toolbar. A GET form: every filter lives in the URL, so a view can be shared."""
+
+    q = forms.CharField(
+        label="Search", required=False, max_length=200,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Tenant name, job id or target id"}),
+    )
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "All statuses"), *JobStatus.choices]
+    )
+    type = forms.ChoiceField(
+        label="Type", required=False, choices=[("", "All types"), *JobType.choices]
+    )
+
+
+class JobCreateForm(forms.Form):
+    """A new job. Target types come from the chosen tenant's data map."""
+
+    tenant = forms.TypedChoiceField(label="Tenant", coerce=int)
+    job_type = forms.ChoiceField(label="Job type", choices=JobType.choices)
+    target_type = forms.ChoiceField(label="Target type")
+    target_id = forms.CharField(label="Target id", max_length=200)
+    reason = forms.CharField(
+        label="Reason", required=False, max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Why this job is needed (ticket, article)"}),
+    )
+
+    def __init__(
+        self, *args: Any, tenants: Iterable[Tenant], target_types: Iterable[str], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.TypedChoiceField, self.fields["tenant"]).choices = [
+            (t.pk, t.name) for t in tenants
+        ]
+        cast(forms.ChoiceField, self.fields["target_type"]).choices = [(t, t) for t in target_types]
+
