@@ -55,6 +55,36 @@ ensure_redis() {
   export PRIVACYOPS_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
 }
 
+_mysql_answers() {
+  "$PY" - "$1" <<'PYEOF' >/dev/null 2>&1
+import sys
+from sqlalchemy import create_engine, text
+engine = create_engine(sys.argv[1], connect_args={"connect_timeout": 3})
+with engine.connect() as conn:
+    conn.execute(text("SELECT 1"))
+PYEOF
+}
+
+ensure_mysql() {
+  local url="${PRIVACYOPS_TEST_MYSQL_URL:-mysql+pymysql://root@127.0.0.1:3306/test}"
+  if _mysql_answers "$url"; then
+    export PRIVACYOPS_TEST_MYSQL_URL="$url"; return 0
+  fi
+  _need_debian_package mariadbd mariadb-server
+  local dir port=33069 user
+  dir=$(mktemp -d /tmp/privacyops-mariadb.XXXXXX)
+  user=$(id -un); [ "$(id -u)" = 0 ] && user=mysql && chown mysql "$dir"
+  echo "No MySQL/MariaDB answered at $url: starting a throwaway MariaDB on port $port."
+  mariadb-install-db --no-defaults --datadir="$dir/data" --user="$user" --auth-root-authentication-method=normal >/dev/null 2>&1
+  mariadbd --no-defaults --datadir="$dir/data" --user="$user" --port="$port" --bind-address=127.0.0.1 \
+    --socket="$dir/sock" --pid-file="$dir/pid" --skip-log-bin >"$dir/log" 2>&1 &
+  _throwaway="$_throwaway mariadb:$dir"
+  export PRIVACYOPS_TEST_MYSQL_URL="mysql+pymysql://root@127.0.0.1:$port/mysql"
+  local i
+  for i in $(seq 1 60); do _mysql_answers "$PRIVACYOPS_TEST_MYSQL_URL" && return 0; sleep 0.5; done
+  echo "The throwaway MariaDB did not start; see $dir/log." >&2; exit 1
+}
+
 ensure_chromium() {
   [ -x /usr/bin/chromium ] || _need_debian_package chromium chromium
 }
@@ -68,6 +98,8 @@ stop_services() {
             if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$bin/pg_ctl" -D "$d/data" -m immediate stop >/dev/null 2>&1
             else "$bin/pg_ctl" -D "$d/data" -m immediate stop >/dev/null 2>&1; fi
             rm -rf "$d" ;;
+      mariadb:*) local m="${item#mariadb:}"
+            [ -f "$m/pid" ] && kill "$(cat "$m/pid")" 2>/dev/null; sleep 1; rm -rf "$m" ;;
       redis:*) redis-cli -p "${item#redis:}" shutdown nosave >/dev/null 2>&1 || true ;;
     esac
   done

@@ -9,8 +9,13 @@ PY="$PWD/.venv/bin/python"
 _stamp=".venv/.installed-$1-$(cat pyproject.toml | "$PY" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:12])')"
 if [ ! -f "$_stamp" ]; then
   echo "Installing PrivacyOps ($1) into .venv…"
-  "$PY" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-  if [ "$1" = dev ]; then "$PY" -m pip install -q --disable-pip-version-check -e ".[dev]"
-  else "$PY" -m pip install -q --disable-pip-version-check -e .; fi
+  _pip() {  # quiet, but keep real errors; drop notes about local package indexes that are absent
+    local out status=0
+    out=$("$PY" -m pip install -q --disable-pip-version-check "$@" 2>&1) || status=$?
+    printf '%s\n' "$out" | grep -v -e "^WARNING: Location" -e '^$' || true
+    return "$status"
+  }
+  _pip --upgrade pip
+  if [ "$1" = dev ]; then _pip -e ".[dev]"; else _pip -e .; fi
   touch "$_stamp"
 fi

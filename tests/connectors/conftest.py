@@ -15,16 +15,21 @@ from sqlalchemy.engine import make_url
 POSTGRES_URL = os.environ.get(
     "PRIVACYOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+MYSQL_URL = os.environ.get(
+    "PRIVACYOPS_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
 HASH_KEY = b"tenant-hash-key-for-tests"
 
 NewDatabase = Callable[[], str]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres),
+                        pytest.param("mysql", marks=pytest.mark.mysql)])
 def new_database(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[NewDatabase]:
     """A factory of empty databases on the parametrised backend, all dropped afterwards."""
     created: list[str] = []
     admin: Engine | None = None
+    server_url = MYSQL_URL if request.param == "mysql" else POSTGRES_URL
 
     def make() -> str:
         nonlocal admin
@@ -33,18 +38,19 @@ def new_database(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[NewD
             created.append(url)
             return url
         if admin is None:
-            admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+            admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
         name = f"privacyops_test_{uuid.uuid4().hex[:12]}"
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f"CREATE DATABASE {name}"))
         created.append(name)
-        return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
     yield make
     if admin is not None:
         with admin.connect() as conn:
             for name in created:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                force = " WITH (FORCE)" if request.param == "postgresql" else ""
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
         admin.dispose()
 
 
