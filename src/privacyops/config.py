@@ -42,7 +42,16 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PRIVACYOPS_FROM_EMAIL", "privacy@privacyops.invalid", "Sender of every email."),
     Variable("PRIVACYOPS_TASKS_BACKEND", "db",
              "`db` (django-tasks-db), `rq` (Redis, needs PRIVACYOPS_REDIS_URL) or `immediate`."),
-    Variable("PRIVACYOPS_REDIS_URL", "", "Redis URL for the queue and shared rate limits."),
+    Variable("PRIVACYOPS_REDIS_URL", "",
+             "Redis URL (`redis://host:6379/0`) for the `rq` queue, the cache and shared rate limits."),
+    Variable("PRIVACYOPS_S3_BUCKET", "",
+             "Bucket for export artifacts on S3-compatible storage; empty keeps them in the data folder."),
+    Variable("PRIVACYOPS_S3_ENDPOINT_URL", "",
+             "Endpoint of a non-AWS S3 service (MinIO, Ceph, …); path-style addressing when set."),
+    Variable("PRIVACYOPS_S3_ACCESS_KEY_ID", "", "S3 access key id; required with PRIVACYOPS_S3_BUCKET."),
+    Variable("PRIVACYOPS_S3_SECRET_ACCESS_KEY", "",
+             "S3 secret access key; required with PRIVACYOPS_S3_BUCKET."),
+    Variable("PRIVACYOPS_S3_REGION", "", "S3 region (`eu-central-1`); empty uses the service's default."),
     Variable("PRIVACYOPS_DATAMAP_DIR", "<data dir>/datamaps", "Folder of the data-map YAML files."),
     Variable("PRIVACYOPS_JOB_LEASE_SECONDS", "60", "A worker's lease on a job; renewed by heartbeat."),
     Variable("PRIVACYOPS_JOB_MAX_ATTEMPTS", "3", "Attempts before a job ends Failed."),
@@ -51,6 +60,13 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PRIVACYOPS_TRUSTED_PROXY_COUNT", "0", "Reverse proxies in front (X-Forwarded-For)."),
     Variable("PRIVACYOPS_DEMO_PASSWORD", "", "Password of the demo accounts; generated if empty."),
 )
+
+
+TASKS_BACKENDS = {
+    "db": "django_tasks_db.DatabaseBackend",
+    "rq": "django_tasks_rq.RQBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
 
 
 def env(name: str, default: str = "") -> str:
@@ -99,3 +115,59 @@ def secret(name: str, file_name: str, *, generate: bool = True) -> str:
     path.write_text(value + "\n")
     path.chmod(0o600)
     return value
+
+
+def tasks_backend() -> str:
+    """The Django Tasks backend class chosen by PRIVACYOPS_TASKS_BACKEND."""
+    name = env("PRIVACYOPS_TASKS_BACKEND", "db").lower() or "db"
+    if name not in TASKS_BACKENDS:
+        raise ImproperlyConfigured(
+            f"PRIVACYOPS_TASKS_BACKEND must be db, rq or immediate, got {name!r}."
+        )
+    if name == "rq" and not env("PRIVACYOPS_REDIS_URL"):
+        raise ImproperlyConfigured(
+            "PRIVACYOPS_TASKS_BACKEND=rq needs PRIVACYOPS_REDIS_URL. Set it to the URL of the "
+            "Redis server the web processes and workers share (redis://host:6379/0)."
+        )
+    return TASKS_BACKENDS[name]
+
+
+def _required_with_bucket(name: str) -> str:
+    value = env(name)
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} is not set. PRIVACYOPS_S3_BUCKET keeps export artifacts on S3, which "
+            f"needs PRIVACYOPS_S3_ACCESS_KEY_ID and PRIVACYOPS_S3_SECRET_ACCESS_KEY in the "
+            "environment."
+        )
+    return value
+
+
+def artifact_storage(local_folder: Path) -> dict[str, object]:
+    """Django storage of export artifacts: S3-compatible when a bucket is set, else a folder.
+
+    Artifacts are encrypted before they reach storage, and downloads stream through the
+    application's signed link, so the bucket stays private (no ACL, no public URL).
+    """
+    bucket = env("PRIVACYOPS_S3_BUCKET")
+    if not bucket:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(local_folder)},
+        }
+    endpoint = env("PRIVACYOPS_S3_ENDPOINT_URL")
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "access_key": _required_with_bucket("PRIVACYOPS_S3_ACCESS_KEY_ID"),
+            "secret_key": _required_with_bucket("PRIVACYOPS_S3_SECRET_ACCESS_KEY"),
+            "region_name": env("PRIVACYOPS_S3_REGION") or None,
+            "endpoint_url": endpoint or None,
+            "addressing_style": "path" if endpoint else None,
+            "default_acl": None,
+            "file_overwrite": True,
+            # Downloads spill to a temporary file past 8 MiB instead of filling memory.
+            "max_memory_size": 8 * 1024 * 1024,
+        },
+    }

@@ -6,7 +6,16 @@ import hashlib
 
 import dj_database_url
 
-from privacyops.config import data_dir, env, env_bool, env_int, is_production, secret
+from privacyops.config import (
+    artifact_storage,
+    data_dir,
+    env,
+    env_bool,
+    env_int,
+    is_production,
+    secret,
+    tasks_backend,
+)
 
 DATA_DIR = data_dir()
 SECRET_KEY = secret("PRIVACYOPS_SECRET_KEY", "secret.key")
@@ -21,8 +30,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",  # serves Swagger UI from its own static files, not a CDN
     "django_tasks",
     "django_tasks_db",
+    # Installed whatever the backend, so switching PRIVACYOPS_TASKS_BACKEND needs no migration.
+    "django_rq",
     "privacyops.tenancy",
     "privacyops.audit",
     "privacyops.holds",
@@ -108,10 +120,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STORAGES = {
-    "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(DATA_DIR / "artifacts")},
-    },
+    "default": artifact_storage(DATA_DIR / "artifacts"),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
@@ -124,6 +133,9 @@ CSRF_COOKIE_SECURE = is_production()
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+if env_int("PRIVACYOPS_TRUSTED_PROXY_COUNT", 0) > 0:
+    # The proxy terminates TLS; without this, CSRF's origin check refuses every HTTPS form.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 _email_host = env("PRIVACYOPS_EMAIL_HOST")
 EMAIL_BACKEND = (
@@ -139,15 +151,13 @@ EMAIL_USE_TLS = env_bool("PRIVACYOPS_EMAIL_USE_TLS")
 DEFAULT_FROM_EMAIL = env("PRIVACYOPS_FROM_EMAIL", "privacy@privacyops.invalid")
 
 REDIS_URL = env("PRIVACYOPS_REDIS_URL")
-_tasks_backend = env("PRIVACYOPS_TASKS_BACKEND", "db")
-TASKS: dict[str, dict[str, object]]
-if _tasks_backend == "rq":
-    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
-    RQ_QUEUES = {"default": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0"}}
-elif _tasks_backend == "immediate":
-    TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
-else:
-    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+TASKS: dict[str, dict[str, object]] = {
+    "default": {"BACKEND": tasks_backend(), "QUEUES": ["default"]}
+}
+# Read by django-rq only when the rq backend is chosen. No RQ timeout: a job's liveness is
+# its lease, renewed by heartbeat, as with the database backend.
+RQ_QUEUES = {"default": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": -1}}
+RQ = {"JOB_CLASS": "django_tasks_rq.Job"}
 
 DATAMAP_DIR = env("PRIVACYOPS_DATAMAP_DIR") or str(DATA_DIR / "datamaps")
 JOB_LEASE_SECONDS = env_int("PRIVACYOPS_JOB_LEASE_SECONDS", 60)

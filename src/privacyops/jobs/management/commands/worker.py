@@ -10,7 +10,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
+from rq.job import Job as RQJob
+from rq.queue import Queue as RQQueue
+from rq.worker import SimpleWorker
 
+from privacyops.config import TASKS_BACKENDS
 from privacyops.execution.runner import worker_id
 from privacyops.jobs.services import jobs_reconcile
 
@@ -27,6 +31,22 @@ def reconcile_forever(interval: float, stop: threading.Event) -> None:
                 logger.info("re-enqueued %s job(s) that no worker held", count)
         except Exception:
             logger.exception("reconciler pass failed; trying again in %ss", interval)
+        finally:
+            close_old_connections()
+
+
+class LeasedJobWorker(SimpleWorker):
+    """An RQ worker that runs each job in its own process, without forking a work horse.
+
+    The reconciler thread shares this process, and fork() of a threaded process can leave the
+    child stuck on a lock the thread held. A job's liveness is its lease, not the horse: a
+    worker that dies mid-job loses its lease and another worker takes the job over.
+    """
+
+    def execute_job(self, job: RQJob, queue: RQQueue) -> None:
+        close_old_connections()
+        try:
+            super().execute_job(job, queue)
         finally:
             close_old_connections()
 
@@ -49,13 +69,10 @@ class Command(BaseCommand):
         ).start()
         backend = settings.TASKS["default"]["BACKEND"]
         try:
-            if backend == "django_tasks_db.DatabaseBackend":
+            if backend == TASKS_BACKENDS["db"]:
                 self._run_db_worker(options)
-            elif backend == "django_tasks_rq.RQBackend":
-                from django.core.management import call_command
-
-                call_command("rqworker", "default", with_scheduler=False,
-                             burst=options["batch"])
+            elif backend == TASKS_BACKENDS["rq"]:
+                self._run_rq_worker(options)
             else:
                 raise CommandError(
                     f"The {backend} tasks backend runs jobs in the web process; no worker "
@@ -77,3 +94,14 @@ class Command(BaseCommand):
         started = time.monotonic()
         worker.run()
         logger.info("worker stopped after %.0fs", time.monotonic() - started)
+
+    def _run_rq_worker(self, options: dict[str, Any]) -> None:
+        from django.core.management import call_command
+        from django_tasks_rq import Job as TaskJob
+
+        name = worker_id()
+        self.stdout.write(f"Worker {name} started on the Redis queue; waiting for jobs.")
+        call_command(
+            "rqworker", "default", name=name, worker_class=LeasedJobWorker, job_class=TaskJob,
+            burst=options["batch"], with_scheduler=False, verbosity=options["verbosity"],
+        )

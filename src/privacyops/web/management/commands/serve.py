@@ -12,6 +12,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from privacyops.config import TASKS_BACKENDS
+
 
 class Command(BaseCommand):
     help = "Start the web server (gunicorn) and a job worker together."
@@ -35,7 +37,10 @@ class Command(BaseCommand):
                 env=env,
             )
         ]
-        if not options["no_worker"]:
+        # The immediate backend runs jobs inside the web process: a worker would have nothing
+        # to take. With db or rq, this worker is one of possibly many (`privacyops worker`).
+        in_process = settings.TASKS["default"]["BACKEND"] == TASKS_BACKENDS["immediate"]
+        if not options["no_worker"] and not in_process:
             processes.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "privacyops.cli", "worker"], env=env
