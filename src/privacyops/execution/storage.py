@@ -2,6 +2,8 @@
 
 A package is encrypted into a local temporary file first and handed to storage whole; its
 Artifact row is written only afterwards, so a crash never leaves a listed half-written package.
+A worker killed between the two leaves a file without a row (or a row its job never
+published); the retried attempt of the same job discards both before storing its own.
 """
 
 from __future__ import annotations
@@ -23,8 +25,23 @@ from privacyops.execution.packaging import Package
 from privacyops.jobs.models import Job
 
 
+def _discard_earlier_attempts(job: Job) -> None:
+    """Remove what killed attempts of this job stored: rows first, then every file of the job."""
+    earlier = list(Artifact.objects.filter(job=job, deleted_at__isnull=True))
+    Artifact.objects.filter(pk__in=[a.pk for a in earlier]).update(deleted_at=timezone.now())
+    folder = f"exports/{job.tenant_id}"
+    try:
+        _folders, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in files:
+        if name.startswith(f"{job.pk}-"):
+            default_storage.delete(f"{folder}/{name}")
+
+
 def artifact_store(*, job: Job, package: Package, file_name: str) -> Artifact:
     storage_name = f"exports/{job.tenant_id}/{job.pk}-{package.sha256[:16]}.zip.enc"
+    _discard_earlier_attempts(job)
     with tempfile.TemporaryFile() as encrypted:
         with package.path.open("rb") as plain:
             encrypt_stream(settings.ARTIFACT_KEY, plain, encrypted)

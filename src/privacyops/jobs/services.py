@@ -372,22 +372,39 @@ def job_fail(
     return True
 
 
-def jobs_needing_a_worker(*, stale_after: timedelta) -> list[int]:
-    """Approved jobs nobody took for a while, and Processing jobs whose lease expired."""
-    now = timezone.now()
-    return list(
-        Job.objects.filter(
-            _claimable(), Q(status=JobStatus.PROCESSING) | Q(updated_at__lt=now - stale_after)
-        ).values_list("pk", flat=True)[:500]
+def _needs_a_bell(stale_after: timedelta) -> Q:
+    """Approved jobs nobody took for a while; Processing jobs whose lease expired.
+
+    An expired lease is rung once at once (ringing voids it: the owner is cleared), then at
+    most once per `stale_after` while nobody claims the job, like an Approved job: ringing
+    bumps `updated_at`, and so does every claim and heartbeat.
+    """
+    quiet = Q(updated_at__lt=timezone.now() - stale_after)
+    return _claimable() & (
+        Q(status=JobStatus.APPROVED) & quiet
+        | Q(status=JobStatus.PROCESSING) & (~Q(lease_owner="") | quiet)
     )
 
 
+def jobs_needing_a_worker(*, stale_after: timedelta) -> list[int]:
+    """Approved jobs nobody took for a while, and Processing jobs whose lease expired."""
+    return list(Job.objects.filter(_needs_a_bell(stale_after)).values_list("pk", flat=True)[:500])
+
+
 def jobs_reconcile(*, stale_after: timedelta = timedelta(seconds=30)) -> int:
-    """Re-ring the doorbell for jobs the queue lost. Returns how many were re-enqueued."""
+    """Re-ring the doorbell for jobs the queue lost. Returns how many were re-enqueued.
+
+    Every worker runs a reconciler; the conditional UPDATE lets one of them ring each bell,
+    so a dead worker's jobs are not enqueued again by every worker on every pass (a queue
+    flooded with duplicates starves the real work behind them).
+    """
     from privacyops.jobs.tasks import run_job
 
-    job_ids = jobs_needing_a_worker(stale_after=stale_after)
-    for job_id in job_ids:
-        Job.objects.filter(pk=job_id).update(updated_at=timezone.now())
-        run_job.enqueue(job_id=job_id)
-    return len(job_ids)
+    rung = 0
+    for job_id in jobs_needing_a_worker(stale_after=stale_after):
+        if Job.objects.filter(_needs_a_bell(stale_after), pk=job_id).update(
+            updated_at=timezone.now(), lease_owner=""
+        ):
+            run_job.enqueue(job_id=job_id)
+            rung += 1
+    return rung
