@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,10 @@ CANONICAL_FIELDS = (
     "seq", "created_at", "tenant_id", "actor_type", "actor_id", "actor_label",
     "action", "target_type", "target_id", "outcome", "metadata",
 )
+
+
+# json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False), built once.
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def canonical(values: dict[str, Any]) -> bytes:
@@ -43,13 +47,16 @@ class VerifyResult:
         return f"BROKEN at event #{self.broken_seq}: {self.reason}"
 
 
-def verify_rows(rows: Iterable[tuple[Any, ...]], *, head: tuple[int, str] | None) -> VerifyResult:
-    """Check rows of (*CANONICAL_FIELDS, prev_hash, hash) in seq order against each other."""
+def verify_rows(rows: Iterable[Sequence[Any]], *, head: tuple[int, str] | None) -> VerifyResult:
+    """Check rows of (*CANONICAL_FIELDS, prev_hash, hash) in seq order against each other.
+
+    ``created_at`` is a datetime, or already its ``isoformat(timespec="microseconds")`` text.
+    """
     expected_prev = GENESIS_HASH
     expected_seq = 1
     count = 0
     sha256 = hashlib.sha256
-    dumps = json.dumps
+    encode = _CANONICAL_ENCODER.encode
     for row in rows:
         seq = row[0]
         if seq > expected_seq:
@@ -66,9 +73,10 @@ def verify_rows(rows: Iterable[tuple[Any, ...]], *, head: tuple[int, str] | None
                 False, count, seq, "its previous-hash does not match the event before it."
             )
         fields = list(row[:-2])
-        fields[1] = fields[1].isoformat(timespec="microseconds")
-        body = dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        if sha256(prev_hash.encode() + body.encode()).hexdigest() != stored_hash:
+        created = fields[1]
+        if created.__class__ is not str:
+            fields[1] = created.isoformat(timespec="microseconds")
+        if sha256((prev_hash + encode(fields)).encode()).hexdigest() != stored_hash:
             return VerifyResult(False, count, seq, "its content does not match its hash (edited).")
         expected_prev = stored_hash
         expected_seq += 1

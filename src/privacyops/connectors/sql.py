@@ -61,6 +61,19 @@ from privacyops.connectors.sql_write import (
 from privacyops.datamap.schema import DataMap, SectionSpec
 
 EXPORT_BATCH_ROWS = 500
+# Values JSON carries as they are; ``json_ready`` would hand them back unchanged.
+_JSON_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def _json_rows(result: Any, names: list[str]) -> Iterator[dict[str, Any]]:
+    """Rows as JSON-ready dicts, batch by batch; only non-plain values go through json_ready."""
+    plain = _JSON_PLAIN_TYPES
+    for batch in result.partitions():
+        for row in batch:
+            yield {
+                name: value if value.__class__ in plain else json_ready(value)
+                for name, value in zip(names, row, strict=True)
+            }
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -215,11 +228,7 @@ class SqlDatastore:
                 names, statement = self._section_statement(traversal, section)
                 result = conn.execute(statement, execution_options={"yield_per": EXPORT_BATCH_ROWS})
                 try:
-                    rows = (
-                        {name: json_ready(value) for name, value in zip(names, row, strict=True)}
-                        for row in result
-                    )
-                    yield ExportSection(section.name, names, rows)
+                    yield ExportSection(section.name, names, _json_rows(result, names))
                 finally:
                     result.close()
 
