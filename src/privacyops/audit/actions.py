@@ -8,6 +8,7 @@ ACTION_LABELS: dict[str, str] = {
     "job.started": "Job started",
     "job.completed": "Job completed",
     "job.failed": "Job failed",
+    "job.attempt_failed": "Job attempt failed; it will be retried",
     "job.cancelled": "Job cancelled",
     "job.downloaded": "Export downloaded",
     "hold.placed": "Legal hold placed",

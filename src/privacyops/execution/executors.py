@@ -83,7 +83,7 @@ def run_erase(job: Job, worker: str) -> dict[str, Any]:
                          code="precondition")
     try:
         with hold_guard(tenant_id=job.tenant_id, target=target, target_type=job.target_type,
-                        datastore=datastore):
+                        datastore=datastore, job_id=job.pk, worker=worker):
             result = datastore.erase(target)
     except PreconditionsFailed as error:
         raise JobBlocked(precondition_sentence(error.failures), code="precondition") from None
@@ -106,21 +106,25 @@ def run_purge(job: Job, worker: str) -> dict[str, Any]:
     target = target_for(job.tenant, job.target_type, job.target_id)
     refuse_if_held(tenant_id=job.tenant_id, target=target, target_type=job.target_type,
                    datastore=datastore)
-    totals = {"done": 0, "total": sum(datastore.purge(target, dry_run=True).deleted.values())}
+    # A retried purge resumes: rows earlier attempts removed are counted once, from progress.
+    earlier = int(job.progress.get("done", 0)) if job.attempts > 1 else 0
+    remaining = sum(datastore.purge(target, dry_run=True).deleted.values())
 
     def on_progress(progress: PurgeProgress) -> None:
-        totals["done"] = progress.total_deleted
-        state = {"done": progress.total_deleted, "total": max(totals["total"], progress.total_deleted),
+        state = {"done": earlier + progress.total_deleted,
+                 "total": earlier + max(remaining, progress.total_deleted),
                  "table": progress.table, "table_done": progress.deleted,
                  "table_total": progress.table_total}
         if not job_heartbeat(job_id=job.pk, worker_id=worker, progress=state):
             raise LeaseLost(job.pk)
 
-    job_heartbeat(job_id=job.pk, worker_id=worker, progress={"done": 0, "total": totals["total"]})
+    job_heartbeat(job_id=job.pk, worker_id=worker,
+                  progress={"done": earlier, "total": earlier + remaining})
     result = datastore.purge(
         target, chunk_size=settings.PURGE_CHUNK_ROWS,
         chunk_guard=lambda: hold_guard(tenant_id=job.tenant_id, target=target,
-                                       target_type=job.target_type, datastore=datastore),
+                                       target_type=job.target_type, datastore=datastore,
+                                       job_id=job.pk, worker=worker),
         on_progress=on_progress,
     )
     with transaction.atomic():
@@ -132,7 +136,8 @@ def run_purge(job: Job, worker: str) -> dict[str, Any]:
             Tenant.objects.filter(pk=job.tenant_id).update(hash_key=None)
     return {
         "datastore": datastore.datamap.name,
-        "rows_deleted": result.rows_deleted,
+        "rows_deleted": earlier + result.rows_deleted,
+        "rows_deleted_by_earlier_attempts": earlier,
         "tables": result.deleted,
         "export_artifacts_deleted": removed,
     }

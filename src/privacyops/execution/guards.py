@@ -9,10 +9,11 @@ from django.db import transaction
 
 from privacyops.connectors import Datastore, Target
 from privacyops.connectors.sql import SqlDatastore
-from privacyops.execution.errors import JobBlocked
+from privacyops.execution.errors import JobBlocked, LeaseLost
 from privacyops.holds.models import LegalHold
 from privacyops.holds.selectors import holds_covering
 from privacyops.holds.services import tenant_hold_lock, wait_for_hold_intent
+from privacyops.jobs.services import job_lease_held
 
 
 def covering_holds(*, tenant_id: int, target: Target, target_type: str,
@@ -64,17 +65,20 @@ def refuse_if_held(*, tenant_id: int, target: Target, target_type: str,
 
 
 @contextmanager
-def hold_guard(*, tenant_id: int, target: Target, target_type: str,
-               datastore: Datastore) -> Iterator[None]:
+def hold_guard(*, tenant_id: int, target: Target, target_type: str, datastore: Datastore,
+               job_id: int | None = None, worker: str = "") -> Iterator[None]:
     """Hold the per-tenant lock across one destructive datastore transaction.
 
-    The holds are re-checked under the lock and the lock is kept until the datastore commit
-    has happened, so a hold placed after this check waits for the commit, and a hold placed
-    before it stops the chunk.
+    The holds, and the worker's lease on the job, are re-checked under the lock, and the lock
+    is kept until the datastore commit has happened: a hold placed after this check waits for
+    the commit, and a hold placed before it stops the chunk.
     """
     wait_for_hold_intent(tenant_id)
     with transaction.atomic():
         tenant_hold_lock(tenant_id)
         refuse_if_held(tenant_id=tenant_id, target=target, target_type=target_type,
                        datastore=datastore)
+        if job_id is not None and not job_lease_held(job_id=job_id, worker_id=worker):
+            # Another worker took the job over: this one must not write another row.
+            raise LeaseLost(job_id)
         yield

@@ -1,20 +1,74 @@
-"""Runs one job: claim the row with a lease, execute, record the outcome."""
+"""Runs one job: claim the row with a lease, keep the lease alive, execute, record the outcome."""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import close_old_connections
 
 from privacyops.errors import DomainError
 from privacyops.execution.errors import JobBlocked, LeaseLost
-from privacyops.jobs.services import job_claim, job_complete, job_fail
+from privacyops.jobs.services import (
+    job_claim,
+    job_complete,
+    job_fail,
+    job_heartbeat,
+    job_release_for_retry,
+)
 
 logger = logging.getLogger(__name__)
+
+# Failures worth another attempt: the datastore may be back the next time.
+RETRYABLE_CODES = frozenset({"datastore_unavailable", "execution_error"})
 
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@contextmanager
+def lease_kept_alive(job_id: int, worker: str) -> Iterator[threading.Event]:
+    """Renew the lease every third of its length while the job runs.
+
+    The returned event is set when the lease was lost; destructive steps check the lease
+    under the hold lock too, so a worker that lost it never writes again.
+    """
+    lost, done = threading.Event(), threading.Event()
+    interval = max(0.5, settings.JOB_LEASE_SECONDS / 3)
+
+    def renew() -> None:
+        try:
+            while not done.wait(interval):
+                if not job_heartbeat(job_id=job_id, worker_id=worker):
+                    lost.set()
+                    return
+        except Exception:
+            logger.exception("job %s: heartbeat failed", job_id)
+        finally:
+            close_old_connections()
+
+    thread = threading.Thread(target=renew, name=f"lease-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield lost
+    finally:
+        done.set()
+        thread.join()
+
+
+def _failed(job_id: int, attempts: int, me: str, code: str, message: str) -> None:
+    if code in RETRYABLE_CODES and attempts < settings.JOB_MAX_ATTEMPTS:
+        job_release_for_retry(job_id=job_id, worker_id=me, code=code, message=message)
+        logger.warning("job %s: attempt %s failed (%s); it will be retried", job_id, attempts,
+                       code)
+    else:
+        job_fail(job_id=job_id, worker_id=me, code=code, message=message)
 
 
 def run_job_now(job_id: int, *, worker: str | None = None) -> None:
@@ -27,7 +81,8 @@ def run_job_now(job_id: int, *, worker: str | None = None) -> None:
         return
     executor = EXECUTORS[job.job_type]
     try:
-        result = executor(job, me)
+        with lease_kept_alive(job.pk, me):
+            result = executor(job, me)
     except LeaseLost:
         logger.warning("job %s: lease lost to another worker; stopping", job.pk)
         return
@@ -36,13 +91,13 @@ def run_job_now(job_id: int, *, worker: str | None = None) -> None:
                  hold_id=blocked.hold_id)
         return
     except DomainError as error:
-        job_fail(job_id=job.pk, worker_id=me, code=error.code, message=error.message)
+        _failed(job.pk, job.attempts, me, error.code, error.message)
         return
     except Exception as error:
         logger.exception("job %s raised", job.pk)
-        job_fail(job_id=job.pk, worker_id=me, code="execution_error",
-                 message=f"The job stopped with an unexpected {type(error).__name__}; no "
-                 "datastore transaction was left half-written. See the worker log, then retry.")
+        _failed(job.pk, job.attempts, me, "execution_error",
+                f"The attempt stopped with an unexpected {type(error).__name__}; no datastore "
+                "transaction was left half-written. See the worker log.")
         return
     if not job_complete(job_id=job.pk, worker_id=me, result=result):
         logger.warning("job %s finished but its lease was lost; another worker owns it", job.pk)

@@ -296,7 +296,8 @@ def job_claim(*, job_id: int, worker_id: str) -> Job | None:
         _finish_failed(
             job, code="attempts_exhausted",
             message=f"The job was started {job.attempts - 1} times without finishing "
-            f"(limit {settings.JOB_MAX_ATTEMPTS}); the last worker stopped before it ended. "
+            f"(limit {settings.JOB_MAX_ATTEMPTS}). Last error: "
+            f"{job.error_message or 'the worker stopped before it ended'}. "
             "Check the worker logs, then retry.",
         )
         return None
@@ -320,6 +321,36 @@ def job_heartbeat(*, job_id: int, worker_id: str, progress: dict[str, Any] | Non
                 pk=job_id, status=JobStatus.PROCESSING, lease_owner=worker_id
             ).update(**changes)
         )
+
+
+def job_lease_held(*, job_id: int, worker_id: str) -> bool:
+    """Whether `worker_id` still holds a live lease on the job (checked before each write)."""
+    return Job.objects.filter(
+        pk=job_id, status=JobStatus.PROCESSING, lease_owner=worker_id,
+        lease_expires_at__gt=timezone.now(),
+    ).exists()
+
+
+@transaction.atomic(durable=True)
+def job_release_for_retry(*, job_id: int, worker_id: str, code: str, message: str) -> bool:
+    """An attempt broke off with an unexpected error: let the job be claimed again.
+
+    The lease is voided, so the reconciler rings for it on its next pass (a natural back-off);
+    job_claim ends it Failed once its attempts are used up.
+    """
+    job = _owned_job(job_id, worker_id)
+    if job is None:
+        return False
+    job.lease_owner, job.lease_expires_at = "", timezone.now()
+    job.error_code, job.error_message = code, message
+    job.save(update_fields=["lease_owner", "lease_expires_at", "error_code", "error_message",
+                            "updated_at"])
+    audit_record(
+        actor=Actor.system(worker_id), action="job.attempt_failed", tenant_id=job.tenant_id,
+        target_type="job", target_id=job.pk, outcome=Outcome.FAILURE,
+        metadata={"attempt": job.attempts, "code": code, "message": message},
+    )
+    return True
 
 
 def _owned_job(job_id: int, worker_id: str) -> Job | None:
@@ -350,6 +381,7 @@ def job_complete(*, job_id: int, worker_id: str, result: dict[str, Any]) -> bool
         return False
     _transition(job, JobStatus.COMPLETED)
     job.result = result
+    job.error_code = job.error_message = ""
     job.finished_at = timezone.now()
     job.lease_owner, job.lease_expires_at = "", None
     if job.progress.get("total"):
