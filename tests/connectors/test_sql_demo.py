@@ -188,3 +188,14 @@ def test_generated_demo_datastore_matches_the_data_map(tmp_path: Path) -> None:
     listed = datastore.list_subjects(str(workspace), search=f"erased-user-{erasable.id}@")
     assert [row["erased"] for row in listed] == [True]
     datastore.close()
+
+
+def test_people_who_share_an_activity_row_share_data(store: SqlDatastore) -> None:
+    # Activity #2 has Erin (11) as actor and Hank (12) as subject; Root (13) has none.
+    def subject(pid: int) -> Target:
+        return Target("subject", str(pid), "1")
+
+    assert store.shares_rows(subject(11), subject(12))
+    assert store.shares_rows(subject(12), subject(11))
+    assert not store.shares_rows(subject(13), subject(11))
+    assert not store.reaches(subject(11), "subject", "12")

@@ -165,6 +165,22 @@ class SqlDatastore:
         with self._connect() as conn:
             return conn.execute(statement).first() is not None
 
+    def shares_rows(self, target: Target, other: Target) -> bool:
+        """Whether the two targets' traversals reach a common row.
+
+        Neither scope need reach the other for their data to overlap: an activity row whose
+        actor is one person and whose subject is another belongs to both.
+        """
+        if other.scope == "tenant" or other.scope not in self.datamap.scope_entities():
+            return False
+        mine, theirs = self.traversal(target), self.traversal(other)
+        with self._connect() as conn:
+            return any(
+                conn.execute(mine.exists_statement(entity).where(theirs.condition(entity))).first()
+                is not None
+                for entity in mine.entities if entity in theirs.entities
+            )
+
     def check_preconditions(self, target: Target) -> list[PreconditionFailure]:
         traversal = self.traversal(target)
         with self._connect() as conn:

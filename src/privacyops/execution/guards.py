@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from django.db import transaction
 
 from privacyops.connectors import Datastore, Target
-from privacyops.connectors.sql import SqlDatastore
 from privacyops.execution.errors import JobBlocked, LeaseLost
 from privacyops.holds.models import LegalHold
 from privacyops.holds.selectors import holds_covering
@@ -26,29 +25,11 @@ def covering_holds(*, tenant_id: int, target: Target, target_type: str,
         if datastore.reaches(target, scope_type, scope_id):
             return True
         held = Target(scope=scope_type, id=scope_id, tenant_key=target.tenant_key)
-        return datastore.reaches(held, target.scope, target.id) or _share_rows(
-            datastore, target, held)
+        return datastore.reaches(held, target.scope, target.id) or datastore.shares_rows(
+            target, held)
 
     return holds_covering(tenant_id=tenant_id, target_type=target_type, target_id=target.id,
                           reach=reach)
-
-
-def _share_rows(datastore: Datastore, target: Target, held: Target) -> bool:
-    """Whether the two traversals reach a common row.
-
-    Neither scope need reach the other for their data to overlap: an activity row whose
-    actor is a held person and whose subject is the target belongs to both.
-    """
-    if not isinstance(datastore, SqlDatastore) or held.scope == "tenant" or (
-            held.scope not in datastore.datamap.scope_entities()):
-        return False
-    mine, theirs = datastore.traversal(target), datastore.traversal(held)
-    with datastore.engine.connect() as conn:
-        return any(
-            conn.execute(mine.exists_statement(entity).where(theirs.condition(entity))).first()
-            is not None
-            for entity in mine.entities if entity in theirs.entities
-        )
 
 
 def refuse_if_held(*, tenant_id: int, target: Target, target_type: str,
