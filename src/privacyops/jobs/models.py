@@ -113,3 +113,24 @@ class Job(models.Model):
         if not total:
             return 0
         return min(100, int(100 * done / total))
+
+
+class JobStatusCount(models.Model):
+    """How many jobs each tenant has in each status, kept by database triggers on the job table.
+
+    The stat cards read these few rows instead of counting a million jobs. Triggers (not
+    application code) keep them exact whatever writes the job table: services, conditional
+    UPDATEs of workers, bulk loads, deletes.
+    """
+
+    tenant_id = models.BigIntegerField()
+    status = models.CharField(max_length=12)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant_id", "status"], name="one_count_per_status")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}/{self.status}: {self.n}"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
 
 from privacyops.errors import NotFound, ValidationFailed
-from privacyops.jobs.models import Job, JobStatus, JobType
+from privacyops.jobs.models import Job, JobStatus, JobStatusCount, JobType
 from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import tenants_visible_to
 
@@ -65,13 +65,18 @@ def job_get(viewer: User, job_id: int) -> Job:
 
 
 def job_counts(viewer: User, *, tenant_id: int | None = None) -> dict[str, int]:
-    """Total and per-status counts, for the stat cards."""
-    jobs = jobs_visible_to(viewer)
+    """Total and per-status counts, for the stat cards.
+
+    Read from the trigger-maintained JobStatusCount rows: a handful of rows per tenant, so
+    the cards cost the same with a million jobs as with ten.
+    """
+    rows = JobStatusCount.objects.all()
+    if not (viewer.is_authenticated and viewer.is_staff):
+        rows = rows.filter(tenant_id__in=tenants_visible_to(viewer, "job.view").values("pk"))
     if tenant_id is not None:
-        jobs = jobs.filter(tenant_id=tenant_id)
-    rows = jobs.order_by().values("status").annotate(n=Count("id"))
-    counts = {status: 0 for status in JobStatus.values}
-    for row in rows:
-        counts[row["status"]] = row["n"]
+        rows = rows.filter(tenant_id=tenant_id)
+    counts = dict.fromkeys(JobStatus.values, 0)
+    for row in rows.values("status").annotate(n=Sum("n")).order_by():
+        counts[row["status"]] = int(row["n"] or 0)
     counts["total"] = sum(counts[s] for s in JobStatus.values)
     return counts
