@@ -150,6 +150,8 @@ def fill_audit(count: int, tenant_ids: list[int], rng: random.Random) -> float:
     from privacyops.audit.models import AuditChainHead, AuditEvent
 
     ops = connection.ops
+    # The encoder the model field stores metadata with, as audit_record would.
+    metadata_encoder = AuditEvent._meta.get_field("metadata").encoder  # type: ignore[attr-defined]
     started = time.perf_counter()
     columns = ["seq", "created_at", "tenant_id", "actor_type", "actor_id", "actor_label",
                "action", "target_type", "target_id", "outcome", "metadata", "prev_hash", "hash"]
@@ -176,7 +178,7 @@ def fill_audit(count: int, tenant_ids: list[int], rng: random.Random) -> float:
             rows.append((seq, ops.adapt_datetimefield_value(created), values["tenant_id"],
                          values["actor_type"], values["actor_id"], values["actor_label"],
                          action, "job", values["target_id"], values["outcome"],
-                         ops.adapt_json_value(values["metadata"], None), previous, digest))
+                         ops.adapt_json_value(values["metadata"], metadata_encoder), previous, digest))
             previous = digest
         with transaction.atomic():
             _insert(AuditEvent._meta.db_table, columns, rows)

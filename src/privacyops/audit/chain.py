@@ -18,8 +18,23 @@ CANONICAL_FIELDS = (
 )
 
 
-# json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False), built once.
-_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+class CanonicalJSONEncoder(json.JSONEncoder):
+    """JSON in the one spelling the chain hashes: sorted keys, no spaces, UTF-8 as is.
+
+    The audit log stores metadata with it, so on SQLite the stored text already is the
+    canonical form and verification hashes it without parsing it again.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        options.update(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        super().__init__(**options)
+
+
+class RawJSON(str):
+    """Metadata exactly as the database stored it (text, not yet parsed)."""
+
+
+_CANONICAL_ENCODER = CanonicalJSONEncoder()
 
 
 def canonical(values: dict[str, Any]) -> bytes:
@@ -72,11 +87,23 @@ def verify_rows(rows: Iterable[Sequence[Any]], *, head: tuple[int, str] | None) 
             return VerifyResult(
                 False, count, seq, "its previous-hash does not match the event before it."
             )
-        fields = list(row[:-2])
-        created = fields[1]
+        created = row[1]
         if created.__class__ is not str:
-            fields[1] = created.isoformat(timespec="microseconds")
-        if sha256((prev_hash + encode(fields)).encode()).hexdigest() != stored_hash:
+            created = created.isoformat(timespec="microseconds")
+        fields = [seq, created, *row[2:10]]
+        metadata = row[10]
+        if metadata.__class__ is RawJSON:
+            # "[f0,…,f9]" + the stored canonical metadata: the same text as encoding all 11.
+            body = encode(fields)[:-1] + "," + metadata + "]"
+            intact = sha256((prev_hash + body).encode()).hexdigest() == stored_hash
+            if not intact:
+                # Equivalent JSON spelled another way (written before the canonical encoder).
+                body = encode([*fields, json.loads(metadata)])
+                intact = sha256((prev_hash + body).encode()).hexdigest() == stored_hash
+        else:
+            body = encode([*fields, metadata])
+            intact = sha256((prev_hash + body).encode()).hexdigest() == stored_hash
+        if not intact:
             return VerifyResult(False, count, seq, "its content does not match its hash (edited).")
         expected_prev = stored_hash
         expected_seq += 1

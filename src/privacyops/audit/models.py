@@ -6,6 +6,8 @@ from typing import Any, ClassVar, NoReturn
 
 from django.db import models
 
+from privacyops.audit.chain import CanonicalJSONEncoder
+
 
 class Outcome(models.TextChoices):
     SUCCESS = "success", "Success"
@@ -42,7 +44,7 @@ class AuditEvent(models.Model):
     target_type = models.CharField(max_length=40, blank=True, default="")
     target_id = models.CharField(max_length=200, blank=True, default="")
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SUCCESS)
-    metadata = models.JSONField(default=dict)
+    metadata = models.JSONField(default=dict, encoder=CanonicalJSONEncoder)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 

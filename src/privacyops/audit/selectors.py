@@ -7,14 +7,14 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from django.conf import settings
 from django.db import connections
 from django.db.models import Q, QuerySet
 
-from privacyops.audit.chain import CANONICAL_FIELDS, VerifyResult, verify_rows
+from privacyops.audit.chain import CANONICAL_FIELDS, RawJSON, VerifyResult, verify_rows
 from privacyops.audit.models import AuditChainHead, AuditEvent
 from privacyops.errors import ValidationFailed
 from privacyops.tenancy.models import User
@@ -147,10 +147,8 @@ def _chain_rows() -> Iterator[list[Any]]:
     created_converters = (
         connection.ops.get_db_converters(created_col) + created_col.get_db_converters(connection)
     )
-    metadata_decoder = metadata_field.decoder  # type: ignore[attr-defined]
     use_tz = settings.USE_TZ
     utc = connection.timezone
-    loads = json.loads
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(_VERIFY_CHUNK_ROWS):
@@ -167,13 +165,45 @@ def _chain_rows() -> Iterator[list[Any]]:
                 row[1] = created.isoformat(timespec="microseconds")
                 metadata = row[10]
                 if metadata is not None and metadata.__class__ is str:
-                    row[10] = loads(metadata, cls=metadata_decoder)
+                    row[10] = RawJSON(metadata)  # verify_rows hashes the stored text as is
                 elif metadata is not None:
                     row[10] = metadata_field.from_db_value(metadata, metadata_col, connection)
                 yield row
 
 
+def _sqlite_created(text: str) -> str:
+    """SQLite's stored 'YYYY-MM-DD HH:MM:SS[.ffffff]' (UTC) as the canonical isoformat."""
+    if len(text) == 26:
+        return f"{text[:10]}T{text[11:]}+00:00"
+    if len(text) == 19:
+        return f"{text[:10]}T{text[11:]}.000000+00:00"
+    parsed = datetime.fromisoformat(text)
+    return parsed.replace(tzinfo=parsed.tzinfo or UTC).isoformat(timespec="microseconds")
+
+
+def _sqlite_chain_rows() -> Iterator[tuple[Any, ...]]:
+    """The chain on SQLite: the stored texts of created_at and metadata, no converters.
+
+    Both already are (nearly) the canonical spelling, so the rows are hashed as stored.
+    """
+    connection = connections[AuditEvent.objects.db]
+    quote = connection.ops.quote_name
+    columns = [quote(name) for name in (*CANONICAL_FIELDS, "prev_hash", "hash")]
+    columns[1] = f"CAST({columns[1]} AS TEXT)"  # no declared type: sqlite3 leaves the text
+    sql = (f"SELECT {', '.join(columns)} FROM {quote(AuditEvent._meta.db_table)} "  # noqa: S608
+           f"ORDER BY {quote('seq')}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        while chunk := cursor.fetchmany(_VERIFY_CHUNK_ROWS):
+            for raw in chunk:
+                created, metadata = raw[1], raw[10]
+                yield (raw[0], _sqlite_created(created) if created else created, *raw[2:10],
+                       RawJSON(metadata) if metadata is not None else metadata, raw[11], raw[12])
+
+
 def audit_verify() -> VerifyResult:
     """Walk the whole chain in seq order and name the first broken link."""
     head = AuditChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
-    return verify_rows(_chain_rows(), head=head or (0, ""))
+    rows = (_sqlite_chain_rows() if connections[AuditEvent.objects.db].vendor == "sqlite"
+            else _chain_rows())
+    return verify_rows(rows, head=head or (0, ""))
