@@ -62,31 +62,54 @@ class VerifyResult:
         return f"BROKEN at event #{self.broken_seq}: {self.reason}"
 
 
-def verify_rows(rows: Iterable[Sequence[Any]], *, head: tuple[int, str] | None) -> VerifyResult:
-    """Check rows of (*CANONICAL_FIELDS, prev_hash, hash) in seq order against each other.
+@dataclass(frozen=True)
+class Segment:
+    """What verifying one stretch of the chain found, for stitching stretches together."""
 
-    ``created_at`` is a datetime, or already its ``isoformat(timespec="microseconds")`` text.
+    count: int
+    first_seq: int | None
+    first_prev: str | None
+    last_hash: str | None
+    failure: VerifyResult | None = None
+    # True when the failure is at the stretch's first row and concerns its sequence number,
+    # which the whole-chain walk checks before the link to the previous event.
+    failure_before_link: bool = False
+
+
+def verify_segment(rows: Iterable[Sequence[Any]], *, start_seq: int,
+                   start_prev: str | None) -> Segment:
+    """Check rows of (*CANONICAL_FIELDS, prev_hash, hash) in seq order from `start_seq`.
+
+    `start_prev` is the hash the first row must link to; None leaves that link to the caller
+    (a stretch verified in parallel with the one before it). ``created_at`` is a datetime or
+    already its ``isoformat(timespec="microseconds")`` text; ``metadata`` a parsed value or a
+    :class:`RawJSON` text.
     """
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
+    expected_prev = start_prev
+    expected_seq = start_seq
     count = 0
+    first_seq: int | None = None
+    first_prev: str | None = None
     sha256 = hashlib.sha256
     encode = _CANONICAL_ENCODER.encode
+
+    def broken(seq: int, reason: str, *, before_link: bool = False) -> Segment:
+        return Segment(count, first_seq, first_prev, expected_prev,
+                       VerifyResult(False, count, seq, reason), before_link and count == 0)
+
     for row in rows:
         seq = row[0]
+        if first_seq is None:
+            first_seq, first_prev = seq, row[-2]
         if seq > expected_seq:
-            return VerifyResult(
-                False, count, expected_seq, f"event #{expected_seq} is missing (found #{seq})."
-            )
+            return broken(expected_seq, f"event #{expected_seq} is missing (found #{seq}).",
+                          before_link=True)
         if seq < expected_seq:
-            return VerifyResult(
-                False, count, seq, f"it is out of sequence: the chain expects #{expected_seq} here."
-            )
+            return broken(seq, f"it is out of sequence: the chain expects #{expected_seq} here.",
+                          before_link=True)
         prev_hash, stored_hash = row[-2], row[-1]
-        if prev_hash != expected_prev:
-            return VerifyResult(
-                False, count, seq, "its previous-hash does not match the event before it."
-            )
+        if expected_prev is not None and prev_hash != expected_prev:
+            return broken(seq, "its previous-hash does not match the event before it.")
         created = row[1]
         if created.__class__ is not str:
             created = created.isoformat(timespec="microseconds")
@@ -104,10 +127,43 @@ def verify_rows(rows: Iterable[Sequence[Any]], *, head: tuple[int, str] | None) 
             body = encode([*fields, metadata])
             intact = sha256((prev_hash + body).encode()).hexdigest() == stored_hash
         if not intact:
-            return VerifyResult(False, count, seq, "its content does not match its hash (edited).")
+            return broken(seq, "its content does not match its hash (edited).")
         expected_prev = stored_hash
         expected_seq += 1
         count += 1
+    return Segment(count, first_seq, first_prev, expected_prev)
+
+
+def stitch(segments: Sequence[tuple[int, Segment]], *,
+           head: tuple[int, str] | None) -> VerifyResult:
+    """Join stretches verified separately (each with its start seq) into the chain's verdict.
+
+    Gives exactly what one walk over the whole chain would: the first broken link, in order.
+    """
+    count = 0
+    last_hash = GENESIS_HASH
+    expected_seq = segments[0][0] if segments else 1
+    for _start_seq, segment in segments:
+        if segment.first_seq is None and segment.failure is None:
+            continue  # a stretch with no rows: the next one (or the head) tells what is missing
+        if segment.first_seq is not None and segment.first_seq > expected_seq:
+            return VerifyResult(False, count, expected_seq,
+                                f"event #{expected_seq} is missing (found #{segment.first_seq}).")
+        failure = segment.failure
+        if failure is not None and segment.failure_before_link:
+            return VerifyResult(False, count, failure.broken_seq, failure.reason)
+        if segment.first_prev != last_hash:
+            return VerifyResult(False, count, segment.first_seq,
+                                "its previous-hash does not match the event before it.")
+        if failure is not None:
+            return VerifyResult(False, count + failure.count, failure.broken_seq, failure.reason)
+        count += segment.count
+        last_hash = segment.last_hash or last_hash
+        expected_seq = (segment.first_seq or expected_seq) + segment.count
+    return _head_verdict(count, last_hash, head)
+
+
+def _head_verdict(count: int, last_hash: str, head: tuple[int, str] | None) -> VerifyResult:
     if head is not None:
         head_seq, head_hash = head
         if count < head_seq:
@@ -122,9 +178,14 @@ def verify_rows(rows: Iterable[Sequence[Any]], *, head: tuple[int, str] | None) 
                 f"the chain head records {head_seq} events but {count} are stored (events "
                 "added after the head, outside the audit log).",
             )
-        if count and head_hash != expected_prev:
+        if count and head_hash != last_hash:
             return VerifyResult(
                 False, count, count,
                 "its hash does not match the chain head (the last event was rewritten).",
             )
     return VerifyResult(True, count)
+
+
+def verify_rows(rows: Iterable[Sequence[Any]], *, head: tuple[int, str] | None) -> VerifyResult:
+    """Check the whole chain in one walk (rows in seq order from the first)."""
+    return stitch([(1, verify_segment(rows, start_seq=1, start_prev=GENESIS_HASH))], head=head)

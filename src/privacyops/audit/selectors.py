@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,9 +13,18 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import connections
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 
-from privacyops.audit.chain import CANONICAL_FIELDS, RawJSON, VerifyResult, verify_rows
+from privacyops.audit.chain import (
+    CANONICAL_FIELDS,
+    GENESIS_HASH,
+    RawJSON,
+    Segment,
+    VerifyResult,
+    stitch,
+    verify_rows,
+    verify_segment,
+)
 from privacyops.audit.models import AuditChainHead, AuditEvent
 from privacyops.errors import ValidationFailed
 from privacyops.tenancy.models import User
@@ -181,19 +191,28 @@ def _sqlite_created(text: str) -> str:
     return parsed.replace(tzinfo=parsed.tzinfo or UTC).isoformat(timespec="microseconds")
 
 
-def _sqlite_chain_rows() -> Iterator[tuple[Any, ...]]:
-    """The chain on SQLite: the stored texts of created_at and metadata, no converters.
+def _sqlite_chain_rows(after: int | None = None,
+                       through: int | None = None) -> Iterator[tuple[Any, ...]]:
+    """The chain on SQLite (seq in (after, through]): the stored texts, no converters.
 
-    Both already are (nearly) the canonical spelling, so the rows are hashed as stored.
+    created_at and metadata are stored in (nearly) their canonical spelling already, so the
+    rows are hashed as they are stored.
     """
     connection = connections[AuditEvent.objects.db]
     quote = connection.ops.quote_name
     columns = [quote(name) for name in (*CANONICAL_FIELDS, "prev_hash", "hash")]
     columns[1] = f"CAST({columns[1]} AS TEXT)"  # no declared type: sqlite3 leaves the text
+    bounds, params = ["1 = 1"], []
+    if after is not None:
+        bounds.append(f"{quote('seq')} > %s")
+        params.append(after)
+    if through is not None:
+        bounds.append(f"{quote('seq')} <= %s")
+        params.append(through)
     sql = (f"SELECT {', '.join(columns)} FROM {quote(AuditEvent._meta.db_table)} "  # noqa: S608
-           f"ORDER BY {quote('seq')}")
+           f"WHERE {' AND '.join(bounds)} ORDER BY {quote('seq')}")
     with connection.cursor() as cursor:
-        cursor.execute(sql)
+        cursor.execute(sql, params)
         while chunk := cursor.fetchmany(_VERIFY_CHUNK_ROWS):
             for raw in chunk:
                 created, metadata = raw[1], raw[10]
@@ -201,9 +220,38 @@ def _sqlite_chain_rows() -> Iterator[tuple[Any, ...]]:
                        RawJSON(metadata) if metadata is not None else metadata, raw[11], raw[12])
 
 
-def audit_verify() -> VerifyResult:
-    """Walk the whole chain in seq order and name the first broken link."""
+PARALLEL_VERIFY_MIN_EVENTS = 100_000
+
+
+def _verify_stretch(bounds: tuple[int | None, int | None]) -> Segment:
+    """Runs in a forked process: verify seq in (after, through] on a connection of its own."""
+    after, through = bounds
+    try:
+        return verify_segment(
+            _sqlite_chain_rows(after, through), start_seq=1 if after is None else after + 1,
+            start_prev=GENESIS_HASH if after is None else None,
+        )
+    finally:
+        connections.close_all()
+
+
+def audit_verify(*, processes: int = 1) -> VerifyResult:
+    """Walk the whole chain in seq order and name the first broken link.
+
+    With `processes` > 1 (the console command) a long chain on SQLite is checked in that many
+    stretches at once, then stitched: the verdict is the same as one walk's.
+    """
     head = AuditChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
-    rows = (_sqlite_chain_rows() if connections[AuditEvent.objects.db].vendor == "sqlite"
-            else _chain_rows())
-    return verify_rows(rows, head=head or (0, ""))
+    vendor = connections[AuditEvent.objects.db].vendor
+    if vendor != "sqlite":
+        return verify_rows(_chain_rows(), head=head or (0, ""))
+    last_seq = AuditEvent.objects.aggregate(last=Max("seq"))["last"] or 0
+    if processes <= 1 or last_seq < PARALLEL_VERIFY_MIN_EVENTS:
+        return verify_rows(_sqlite_chain_rows(), head=head or (0, ""))
+    cuts = [last_seq * k // processes for k in range(1, processes)]
+    stretches = list(zip([None, *cuts], [*cuts, None], strict=True))
+    connections.close_all()  # each forked process opens its own connection
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        segments = pool.map(_verify_stretch, stretches)
+    starts = [1 if after is None else after + 1 for after, _ in stretches]
+    return stitch(list(zip(starts, segments, strict=True)), head=head or (0, ""))

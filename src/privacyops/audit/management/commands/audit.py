@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from argparse import ArgumentParser
 from typing import Any
 
@@ -18,7 +19,7 @@ class Command(BaseCommand):
         sub.add_parser("verify", help="check every link of the hash chain")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        result = audit_verify()
+        result = audit_verify(processes=min(4, os.cpu_count() or 1))
         if not result.ok:
             raise CommandError(result.sentence())
         self.stdout.write(result.sentence())
