@@ -20,6 +20,8 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    any_,
+    bindparam,
     case,
     cast,
     delete,
@@ -28,6 +30,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from privacyops.connectors.base import TableChange
 from privacyops.connectors.sql_traversal import Traversal, coerce, now_for
@@ -137,6 +140,21 @@ def _hash_column(
         )
         if not (isinstance(value, str) and DIGEST.match(value))
     ]
+    if values and conn.dialect.name == "postgresql":
+        # One statement of constant text, whatever the number of values: the old and new
+        # values travel as two array parameters and are joined with unnest().
+        olds = bindparam("privacyops_old", values, type_=ARRAY(column.type))
+        pairs = func.unnest(
+            olds,
+            bindparam("privacyops_new", [hmac_hex(key, value) for value in values],
+                       type_=ARRAY(String())),
+        ).table_valued("old", "new").render_derived(name="pairs")
+        conn.execute(
+            update(table)
+            .where(reached, column == any_(olds), column == pairs.c.old)
+            .values({column.name: pairs.c.new})
+        )
+        return
     for start in range(0, len(values), HASH_VALUES_PER_STATEMENT):
         chunk = values[start : start + HASH_VALUES_PER_STATEMENT]
         mapping = {value: hmac_hex(key, value) for value in chunk}
