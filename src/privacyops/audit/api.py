@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from django.db import transaction
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
@@ -13,12 +12,9 @@ from ninja import Field, Query, Router, Schema
 from privacyops.api_auth import MAX_ID, NO_NUL, Moment, caller, error_responses
 from privacyops.audit.selectors import (
     AuditFilters,
-    audit_events_filtered,
-    audit_export_csv,
-    audit_export_jsonl,
     audit_page,
 )
-from privacyops.audit.services import audit_record
+from privacyops.audit.services import audit_export_start
 
 router = Router(tags=["audit"])
 
@@ -107,15 +103,10 @@ def export_events(
 ) -> StreamingHttpResponse:
     """Same filters as the query; the export itself is recorded as `audit.exported`."""
     who = caller(request)
-    filters = query.filters()
-    events = audit_events_filtered(who.user, filters, action="audit.export")
-    with transaction.atomic():
-        audit_record(
-            actor=who.actor, action="audit.exported", tenant_id=filters.tenant_id,
-            target_type="audit_log",
-            metadata={"format": format, "filters": query.model_dump(mode="json", exclude_defaults=True)},
-        )
-    chunks = audit_export_csv(events) if format == "csv" else audit_export_jsonl(events)
+    chunks = audit_export_start(
+        viewer=who.user, actor=who.actor, filters=query.filters(), fmt=format,
+        described_filters=query.model_dump(mode="json", exclude_defaults=True),
+    )
     response = StreamingHttpResponse(chunks, content_type=_EXPORT_MEDIA_TYPES[format])
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{format}"'

@@ -11,10 +11,21 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from privacyops.audit.chain import event_hash
+from privacyops.audit.chain import VerifyResult, event_hash
 from privacyops.audit.models import AuditChainHead, AuditEvent, Outcome
-from privacyops.errors import DomainError
-from privacyops.tenancy.actors import Actor
+from privacyops.audit.selectors import (
+    AuditFilters,
+    audit_events_filtered,
+    audit_export_csv,
+    audit_export_jsonl,
+    audit_verify,
+)
+from privacyops.errors import DomainError, ValidationFailed
+from privacyops.tenancy.actors import Actor, acting_user
+from privacyops.tenancy.models import User
+from privacyops.tenancy.policy import require, tenants_visible_to
+
+EXPORT_WRITERS = {"csv": audit_export_csv, "jsonl": audit_export_jsonl}
 
 
 def _json_number(text: str) -> int | float:
@@ -92,3 +103,37 @@ def refusals_recorded(
                 metadata={"code": error.code, "message": error.message},
             )
         raise
+
+
+@transaction.atomic(durable=True)
+def audit_export_start(
+    *, viewer: User, actor: Actor, filters: AuditFilters, fmt: str,
+    described_filters: dict[str, Any],
+) -> Iterator[str]:
+    """Record the export (`audit.exported`), then hand back the stream of the filtered events.
+
+    The event is committed before the first byte is sent, so an export is never unrecorded.
+    """
+    if fmt not in EXPORT_WRITERS:
+        raise ValidationFailed("format must be csv or jsonl.", field="format")
+    events = audit_events_filtered(viewer, filters, action="audit.export")
+    tenant_id = filters.tenant_id
+    if tenant_id is None and not viewer.is_staff:
+        visible = list(tenants_visible_to(viewer, "audit.export").values_list("pk", flat=True)[:2])
+        tenant_id = visible[0] if len(visible) == 1 else None
+    audit_record(actor=actor, action="audit.exported", tenant_id=tenant_id,
+                 target_type="audit_log",
+                 metadata={"format": fmt, "filters": described_filters})
+    return EXPORT_WRITERS[fmt](events)
+
+
+def audit_verify_recorded(*, actor: Actor, processes: int = 1) -> VerifyResult:
+    """Verify the chain (platform staff) and record that it was checked, with the verdict."""
+    require(acting_user(actor), "audit.verify", None)
+    result = audit_verify(processes=processes)
+    with transaction.atomic(durable=True):
+        audit_record(actor=actor, action="audit.verified", tenant_id=None,
+                     target_type="audit_log",
+                     metadata={"ok": result.ok, "count": result.count,
+                               "broken_seq": result.broken_seq})
+    return result

@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -17,17 +16,13 @@ from privacyops.audit.forms import AuditFilterForm
 from privacyops.audit.models import AuditEvent
 from privacyops.audit.selectors import (
     AuditPage,
-    audit_events_filtered,
-    audit_export_csv,
-    audit_export_jsonl,
     audit_page,
-    audit_verify,
 )
-from privacyops.audit.services import audit_record
+from privacyops.audit.services import audit_export_start, audit_verify_recorded
 from privacyops.errors import ValidationFailed
 from privacyops.jobs.views import privacy_page, viewer_of
 from privacyops.tenancy.actors import Actor
-from privacyops.tenancy.policy import require, tenants_visible_to
+from privacyops.tenancy.policy import tenants_visible_to
 
 EXPORT_FORMATS = {
     "csv": ("text/csv; charset=utf-8", "csv"),
@@ -92,18 +87,10 @@ def audit_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
     form = AuditFilterForm(request.GET, tenants=tenants)
     if not form.is_valid():
         raise ValidationFailed(form.first_error())
-    filters = form.filters()
-    events = audit_events_filtered(viewer, filters, action="audit.export")
-    tenant_id = filters.tenant_id
-    if tenant_id is None and not viewer.is_staff and len(tenants) == 1:
-        tenant_id = tenants[0].pk
-    with transaction.atomic(durable=True):
-        audit_record(
-            actor=Actor.for_user(viewer), action="audit.exported", tenant_id=tenant_id,
-            target_type="audit_log", metadata={"format": fmt, "filters": form.described()},
-        )
+    stream = audit_export_start(viewer=viewer, actor=Actor.for_user(viewer),
+                                filters=form.filters(), fmt=fmt,
+                                described_filters=form.described())
     content_type, extension = EXPORT_FORMATS[fmt]
-    stream = audit_export_csv(events) if fmt == "csv" else audit_export_jsonl(events)
     response = StreamingHttpResponse(stream, content_type=content_type)
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.{extension}"'
@@ -115,15 +102,7 @@ def audit_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
 @require_POST
 def audit_verify_view(request: HttpRequest) -> HttpResponse:
     """Walk the whole chain (staff only) and say whether it is intact; the check is recorded."""
-    viewer = viewer_of(request)
-    require(viewer, "audit.verify", None)
-    result = audit_verify()
-    with transaction.atomic(durable=True):
-        audit_record(
-            actor=Actor.for_user(viewer), action="audit.verified", tenant_id=None,
-            target_type="audit_log", metadata={"ok": result.ok, "count": result.count,
-                                               "broken_seq": result.broken_seq},
-        )
+    result = audit_verify_recorded(actor=Actor.for_user(viewer_of(request)))
     if request.headers.get("HX-Request") == "true":
         return render(request, "audit/_verify.html", {"result": result})
     level = messages.SUCCESS if result.ok else messages.ERROR

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from privacyops.audit.models import Outcome
 from privacyops.audit.services import audit_record
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import ApiToken, Membership, Role, Tenant, User
@@ -79,3 +80,16 @@ def api_token_create(
     audit_record(actor=actor, action="token.created", tenant_id=tenant.pk if tenant else None,
                  target_type="api_token", target_id=token.pk, metadata={"name": token.name})
     return token, raw
+
+
+@transaction.atomic(durable=True)
+def login_record(*, user: User) -> None:
+    audit_record(actor=Actor.for_user(user), action="auth.login", tenant_id=None,
+                 target_type="user", target_id=user.pk)
+
+
+@transaction.atomic(durable=True)
+def login_failure_record() -> None:
+    """A failed sign-in; the typed email is not recorded (it may be anyone's address)."""
+    audit_record(actor=Actor.system("login"), action="auth.login_failed", tenant_id=None,
+                 target_type="login", outcome=Outcome.FAILURE)

@@ -9,16 +9,13 @@ from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from privacyops.audit.models import Outcome
-from privacyops.audit.services import audit_record
-from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import User
+from privacyops.tenancy.services import login_failure_record, login_record
 from privacyops.web.client_ip import client_ip
 
 
@@ -45,15 +42,11 @@ def login_view(request: HttpRequest) -> HttpResponse:
             user = form.get_user()
             auth.login(request, user)
             cache.delete(key)
-            with transaction.atomic():
-                audit_record(actor=Actor.for_user(cast(User, user)), action="auth.login", tenant_id=None,
-                             target_type="user", target_id=user.pk)
+            login_record(user=cast(User, user))
             return HttpResponseRedirect(next_url or settings.LOGIN_REDIRECT_URL)
         else:
             cache.set(key, failures + 1, settings.LOGIN_FAILURE_WINDOW_SECONDS)
-            with transaction.atomic():
-                audit_record(actor=Actor.system("login"), action="auth.login_failed",
-                             tenant_id=None, target_type="login", outcome=Outcome.FAILURE)
+            login_failure_record()
             status = 401
     return render(request, "web/login.html", {"form": form, "next": next_url}, status=status)
 
