@@ -59,7 +59,7 @@ def _stored_files(tenant_ids: list[int]) -> set[str]:
     return {
         path.relative_to(root).as_posix()
         for tenant_id in tenant_ids
-        for path in (root / "exports" / str(tenant_id)).glob("*")
+        for path in (root / "exports" / str(tenant_id)).rglob("*") if path.is_file()
     }
 
 

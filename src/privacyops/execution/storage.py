@@ -25,22 +25,28 @@ from privacyops.execution.packaging import Package
 from privacyops.jobs.models import Job
 
 
+def _job_folder(job: Job) -> str:
+    return f"exports/{job.tenant_id}/{job.pk}"
+
+
 def _discard_earlier_attempts(job: Job) -> None:
-    """Remove what killed attempts of this job stored: rows first, then every file of the job."""
+    """Remove what killed attempts of this job stored: rows first, then the job's folder.
+
+    Each job has a folder of its own, so this lists one job's files, never a tenant's.
+    """
     earlier = list(Artifact.objects.filter(job=job, deleted_at__isnull=True))
     Artifact.objects.filter(pk__in=[a.pk for a in earlier]).update(deleted_at=timezone.now())
-    folder = f"exports/{job.tenant_id}"
+    folder = _job_folder(job)
     try:
         _folders, files = default_storage.listdir(folder)
     except FileNotFoundError:
         return
     for name in files:
-        if name.startswith(f"{job.pk}-"):
-            default_storage.delete(f"{folder}/{name}")
+        default_storage.delete(f"{folder}/{name}")
 
 
 def artifact_store(*, job: Job, package: Package, file_name: str) -> Artifact:
-    storage_name = f"exports/{job.tenant_id}/{job.pk}-{package.sha256[:16]}.zip.enc"
+    storage_name = f"{_job_folder(job)}/{package.sha256[:16]}.zip.enc"
     _discard_earlier_attempts(job)
     with tempfile.TemporaryFile() as encrypted:
         with package.path.open("rb") as plain:
