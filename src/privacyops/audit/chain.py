@@ -31,7 +31,23 @@ class CanonicalJSONEncoder(json.JSONEncoder):
 
 
 class RawJSON(str):
-    """Metadata exactly as the database stored it (text, not yet parsed)."""
+    """Metadata text that is hashed exactly as it is, byte for byte (never parsed again)."""
+
+
+class Unreadable:
+    """A stored value that is not in the one spelling the chain accepts; verify names it."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class _Archived:
+    """Stands in for the content of an event moved to an archive by retention (a tombstone)."""
+
+
+ARCHIVED = _Archived()
 
 
 _CANONICAL_ENCODER = CanonicalJSONEncoder()
@@ -43,6 +59,27 @@ def canonical(values: dict[str, Any]) -> bytes:
     if isinstance(created, datetime):
         row[1] = created.isoformat(timespec="microseconds")
     return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate key")
+    return dict(pairs)
+
+
+def canonical_json(value: Any) -> str:
+    """One value in the canonical spelling (the metadata's part of the hashed text)."""
+    return _CANONICAL_ENCODER.encode(value)
+
+
+def is_canonical_text(text: str) -> bool:
+    """True when `text` is exactly the canonical spelling of the JSON it parses to."""
+    try:
+        parsed = json.loads(text, object_pairs_hook=object_without_duplicates)
+        return bool(_CANONICAL_ENCODER.encode(parsed) == text)
+    except (ValueError, RecursionError):
+        return False
 
 
 def event_hash(prev_hash: str, values: dict[str, Any]) -> str:
@@ -82,8 +119,10 @@ def verify_segment(rows: Iterable[Sequence[Any]], *, start_seq: int,
 
     `start_prev` is the hash the first row must link to; None leaves that link to the caller
     (a stretch verified in parallel with the one before it). ``created_at`` is a datetime or
-    already its ``isoformat(timespec="microseconds")`` text; ``metadata`` a parsed value or a
-    :class:`RawJSON` text.
+    already its ``isoformat(timespec="microseconds")`` text; ``metadata`` a parsed value, a
+    :class:`RawJSON` text hashed byte for byte, :data:`ARCHIVED` for an event whose content
+    retention moved to an archive, or :class:`Unreadable` (as ``created_at`` may be) for a
+    stored spelling the chain refuses.
     """
     expected_prev = start_prev
     expected_seq = start_seq
@@ -99,6 +138,9 @@ def verify_segment(rows: Iterable[Sequence[Any]], *, start_seq: int,
 
     for row in rows:
         seq = row[0]
+        if seq.__class__ is not int:
+            return broken(expected_seq, "its sequence number is not a whole number (edited).",
+                          before_link=True)
         if first_seq is None:
             first_seq, first_prev = seq, row[-2]
         if seq > expected_seq:
@@ -110,22 +152,35 @@ def verify_segment(rows: Iterable[Sequence[Any]], *, start_seq: int,
         prev_hash, stored_hash = row[-2], row[-1]
         if expected_prev is not None and prev_hash != expected_prev:
             return broken(seq, "its previous-hash does not match the event before it.")
+        metadata = row[10]
+        if metadata is ARCHIVED:
+            # Content archived by retention: the link is checked here, the content by the
+            # archive and the signed prune record that lists this event's hash.
+            expected_prev = stored_hash
+            expected_seq += 1
+            count += 1
+            continue
         created = row[1]
+        for value in (created, metadata):
+            if value.__class__ is Unreadable:
+                return broken(seq, value.reason)
         if created.__class__ is not str:
             created = created.isoformat(timespec="microseconds")
         fields = [seq, created, *row[2:10]]
-        metadata = row[10]
-        if metadata.__class__ is RawJSON:
-            # "[f0,…,f9]" + the stored canonical metadata: the same text as encoding all 11.
-            body = encode(fields)[:-1] + "," + metadata + "]"
+        try:
+            if metadata.__class__ is RawJSON:
+                # "[f0,…,f9]" + the stored metadata text as is: the canonical form of all 11
+                # exactly when the stored text is the canonical spelling of its metadata.
+                body = encode(fields)[:-1] + "," + metadata + "]"
+            else:
+                body = encode([*fields, metadata])
             intact = sha256((prev_hash + body).encode()).hexdigest() == stored_hash
-            if not intact:
-                # Equivalent JSON spelled another way (written before the canonical encoder).
-                body = encode([*fields, json.loads(metadata)])
-                intact = sha256((prev_hash + body).encode()).hexdigest() == stored_hash
-        else:
-            body = encode([*fields, metadata])
-            intact = sha256((prev_hash + body).encode()).hexdigest() == stored_hash
+        except (TypeError, ValueError):
+            return broken(seq, "a stored value has a type the audit log never writes (edited).")
+        if not intact and metadata.__class__ is RawJSON and not is_canonical_text(metadata):
+            return broken(seq, "its stored metadata is not spelled canonically (duplicate keys, "
+                               "key order or spacing), so the database may read other values "
+                               "than the ones hashed (edited).")
         if not intact:
             return broken(seq, "its content does not match its hash (edited).")
         expected_prev = stored_hash

@@ -6,9 +6,11 @@ import csv
 import io
 import json
 import multiprocessing
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from django.conf import settings
@@ -20,7 +22,10 @@ from privacyops.audit.chain import (
     GENESIS_HASH,
     RawJSON,
     Segment,
+    Unreadable,
     VerifyResult,
+    canonical_json,
+    object_without_duplicates,
     stitch,
     verify_rows,
     verify_segment,
@@ -174,21 +179,93 @@ def _chain_rows() -> Iterator[list[Any]]:
                         created = converter(created, created_field, connection)
                 row[1] = created.isoformat(timespec="microseconds")
                 metadata = row[10]
-                if metadata is not None and metadata.__class__ is str:
+                if connection.vendor == "postgresql":
+                    # Django reads jsonb as text; any other value means another column type.
+                    row[10] = (_jsonb_canonical(metadata) if metadata.__class__ is str
+                               else _NOT_JSONB)
+                elif metadata.__class__ is str:
                     row[10] = RawJSON(metadata)  # verify_rows hashes the stored text as is
                 elif metadata is not None:
                     row[10] = metadata_field.from_db_value(metadata, metadata_col, connection)
                 yield row
 
 
-def _sqlite_created(text: str) -> str:
-    """SQLite's stored 'YYYY-MM-DD HH:MM:SS[.ffffff]' (UTC) as the canonical isoformat."""
+def _jsonb_string(text: str) -> str:
+    out = ['"']
+    for char in text:
+        if char in _JSONB_ESCAPES:
+            out.append(_JSONB_ESCAPES[char])
+        elif char < " ":
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+_JSONB_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n",
+                  "\r": "\\r", "\t": "\\t"}
+
+
+def _jsonb_text(value: Any) -> str:
+    """How PostgreSQL prints a jsonb value: keys by length then bytes, ", " and ": "."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return _jsonb_string(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    if isinstance(value, list):
+        return "[" + ", ".join(_jsonb_text(item) for item in value) + "]"
+    keys = sorted(value, key=lambda key: (len(key.encode()), key.encode()))
+    return "{" + ", ".join(f"{_jsonb_string(key)}: {_jsonb_text(value[key])}" for key in keys) + "}"
+
+
+def _jsonb_canonical(text: str) -> RawJSON | Unreadable:
+    """The canonical text of metadata stored as jsonb, or why the stored text is refused.
+
+    jsonb keeps one spelling of a value (it drops duplicate keys and spacing, orders keys
+    itself), so the text PostgreSQL prints is a function of what every query reads. It must
+    be exactly that function of what it parses to here: a column changed to another type
+    (json, text keeps duplicate keys) or a number stored with another scale is refused.
+    """
+    try:
+        parsed = json.loads(text, object_pairs_hook=object_without_duplicates)
+        if _jsonb_text(parsed) != text:
+            raise ValueError(text)
+        return RawJSON(canonical_json(parsed))
+    except (ValueError, RecursionError, InvalidOperation):
+        return Unreadable("its stored metadata is not in the one spelling jsonb prints for it "
+                          "(duplicate keys, another number scale or a changed column type), "
+                          "so the database may read other values than the ones hashed "
+                          "(edited).")
+
+
+_SQLITE_DATETIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?")
+_SQLITE_CREATED_REFUSED = Unreadable(
+    "its stored time is not in the one spelling the database writes for it, so queries by "
+    "time may read another moment than the one hashed (edited).")
+
+
+def _sqlite_created(text: Any) -> str | Unreadable:
+    """SQLite's stored 'YYYY-MM-DD HH:MM:SS[.ffffff]' (UTC) as the canonical isoformat.
+
+    Only the text Django writes for that moment is accepted (microseconds only when not zero):
+    another spelling of the same moment compares differently in SQL.
+    """
+    if text.__class__ is not str or not _SQLITE_DATETIME.fullmatch(text):
+        return _SQLITE_CREATED_REFUSED
     if len(text) == 26:
+        if text.endswith(".000000"):
+            return _SQLITE_CREATED_REFUSED
         return f"{text[:10]}T{text[11:]}+00:00"
-    if len(text) == 19:
-        return f"{text[:10]}T{text[11:]}.000000+00:00"
-    parsed = datetime.fromisoformat(text)
-    return parsed.replace(tzinfo=parsed.tzinfo or UTC).isoformat(timespec="microseconds")
+    return f"{text[:10]}T{text[11:]}.000000+00:00"
 
 
 def _sqlite_chain_rows(after: int | None = None,
@@ -215,9 +292,16 @@ def _sqlite_chain_rows(after: int | None = None,
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(_VERIFY_CHUNK_ROWS):
             for raw in chunk:
-                created, metadata = raw[1], raw[10]
-                yield (raw[0], _sqlite_created(created) if created else created, *raw[2:10],
-                       RawJSON(metadata) if metadata is not None else metadata, raw[11], raw[12])
+                metadata = raw[10]
+                yield (raw[0], _sqlite_created(raw[1]), *raw[2:10],
+                       RawJSON(metadata) if metadata.__class__ is str else _NOT_TEXT,
+                       raw[11], raw[12])
+
+
+_NOT_JSONB = Unreadable("its stored metadata is not read back as jsonb (the column type was "
+                        "changed), so the database may read other values than the ones hashed "
+                        "(edited).")
+_NOT_TEXT = Unreadable("its stored metadata is not JSON text (edited).")
 
 
 PARALLEL_VERIFY_MIN_EVENTS = 100_000
