@@ -31,6 +31,11 @@ VARIABLES: tuple[Variable, ...] = (
              "Django secret key (signing, sessions)."),
     Variable("PRIVACYOPS_ARTIFACT_KEY", "generated into <data dir>/artifact.key",
              "Long random secret from which the AES-256 key of export artifacts is derived."),
+    Variable("PRIVACYOPS_SIGNING_KEY_FILE", "<data dir>/signing-ed25519.pem",
+             "Ed25519 private key that signs audit checkpoints; created on first use. Keep it "
+             "outside the control DB and back it up apart from it."),
+    Variable("PRIVACYOPS_AUDIT_CHECKPOINT_EVERY", "1000",
+             "Sign the audit chain head every N events (0: only on demand and at retention cuts)."),
     Variable("PRIVACYOPS_DEBUG", "0", "`1` shows Django debug pages (never in production)."),
     Variable("PRIVACYOPS_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]", "Comma-separated host names."),
     Variable("PRIVACYOPS_BASE_URL", "http://127.0.0.1:8000", "Public URL used in emailed links."),

@@ -92,9 +92,12 @@ class VerifyResult:
     count: int
     broken_seq: int | None = None
     reason: str = ""
+    note: str = ""
 
     def sentence(self) -> str:
         if self.ok:
+            if self.note:
+                return f"OK: {self.count} events, chain intact; {self.note}."
             return f"OK: {self.count} events, chain intact."
         return f"BROKEN at event #{self.broken_seq}: {self.reason}"
 

@@ -34,7 +34,8 @@ class AuditEvent(models.Model):
     `tenant_id` is a plain integer so that purging a tenant cannot cascade into its evidence.
     """
 
-    seq = models.BigIntegerField(unique=True)
+    # The sequence number is the key: every stored column of an event is covered by its hash.
+    seq = models.BigIntegerField(primary_key=True)
     created_at = models.DateTimeField(db_index=True)
     tenant_id = models.BigIntegerField(null=True, blank=True)
     actor_type = models.CharField(max_length=20)
@@ -81,3 +82,52 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.seq}"
+
+
+class CheckpointKind(models.TextChoices):
+    PERIODIC = "periodic", "Every N events"
+    MANUAL = "manual", "On demand"
+    PRUNE = "prune", "Retention cut"
+
+
+class AuditCheckpoint(models.Model):
+    """The chain head at one moment, signed with the installation's Ed25519 key.
+
+    The key lives outside the control DB, so someone who can only write the database cannot
+    make a checkpoint that matches a rewritten or shortened chain. `payload` is the exact
+    signed text (canonical JSON); the other columns repeat it for queries.
+    """
+
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    kind = models.CharField(max_length=10, choices=CheckpointKind.choices)
+    tenant_id = models.BigIntegerField(null=True, blank=True)
+    payload = models.TextField()
+    signature = models.CharField(max_length=200)
+    key_id = models.CharField(max_length=64)
+
+    class Meta:
+        ordering: ClassVar = ["-seq", "-pk"]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.kind} at #{self.seq}"
+
+
+class AuditTombstone(models.Model):
+    """What stays of an event that retention archived: its place and its links in the chain.
+
+    The chain is one sequence across tenants, so deleting one tenant's old events would break
+    the links of the events around them. The tombstone keeps `prev_hash` and `hash`; the
+    archive keeps the content; the signed prune checkpoint lists every tombstone's hash.
+    """
+
+    seq = models.BigIntegerField(primary_key=True)
+    tenant_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+    prune = models.ForeignKey(AuditCheckpoint, on_delete=models.PROTECT, related_name="tombstones")
+
+    def __str__(self) -> str:
+        return f"archived #{self.seq}"

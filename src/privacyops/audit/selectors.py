@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import json
 import multiprocessing
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -18,6 +19,7 @@ from django.db import connections
 from django.db.models import Max, Q, QuerySet
 
 from privacyops.audit.chain import (
+    ARCHIVED,
     CANONICAL_FIELDS,
     GENESIS_HASH,
     RawJSON,
@@ -30,7 +32,8 @@ from privacyops.audit.chain import (
     verify_rows,
     verify_segment,
 )
-from privacyops.audit.models import AuditChainHead, AuditEvent
+from privacyops.audit.checkpoints import SignedHead, checkpoints_verdict, describe
+from privacyops.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditTombstone
 from privacyops.errors import ValidationFailed
 from privacyops.tenancy.models import User
 from privacyops.tenancy.policy import tenants_visible_to
@@ -140,6 +143,27 @@ def audit_export_jsonl(events: QuerySet[AuditEvent]) -> Iterator[str]:
 
 
 _VERIFY_CHUNK_ROWS = 5000
+
+
+def _tombstone_rows(after: int | None = None,
+                    through: int | None = None) -> Iterator[tuple[Any, ...]]:
+    """Archived events as chain rows: their place and links, content :data:`ARCHIVED`."""
+    tombstones = AuditTombstone.objects.order_by("seq")
+    if after is not None:
+        tombstones = tombstones.filter(seq__gt=after)
+    if through is not None:
+        tombstones = tombstones.filter(seq__lte=through)
+    for seq, prev_hash, stored_hash in tombstones.values_list("seq", "prev_hash", "hash"):
+        yield (seq, *([None] * 9), ARCHIVED, prev_hash, stored_hash)
+
+
+def _by_seq(row: Sequence[Any]) -> tuple[bool, Any]:
+    return row[0].__class__ is not int, row[0]
+
+
+def _with_tombstones(rows: Iterable[Sequence[Any]], after: int | None = None,
+                     through: int | None = None) -> Iterator[Sequence[Any]]:
+    return heapq.merge(rows, _tombstone_rows(after, through), key=_by_seq)
 
 
 def _chain_rows() -> Iterator[list[Any]]:
@@ -312,26 +336,22 @@ def _verify_stretch(bounds: tuple[int | None, int | None]) -> Segment:
     after, through = bounds
     try:
         return verify_segment(
-            _sqlite_chain_rows(after, through), start_seq=1 if after is None else after + 1,
+            _with_tombstones(_sqlite_chain_rows(after, through), after, through),
+            start_seq=1 if after is None else after + 1,
             start_prev=GENESIS_HASH if after is None else None,
         )
     finally:
         connections.close_all()
 
 
-def audit_verify(*, processes: int = 1) -> VerifyResult:
-    """Walk the whole chain in seq order and name the first broken link.
-
-    With `processes` > 1 (the console command) a long chain on SQLite is checked in that many
-    stretches at once, then stitched: the verdict is the same as one walk's.
-    """
+def _chain_verdict(processes: int) -> VerifyResult:
     head = AuditChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
     vendor = connections[AuditEvent.objects.db].vendor
     if vendor != "sqlite":
-        return verify_rows(_chain_rows(), head=head or (0, ""))
+        return verify_rows(_with_tombstones(_chain_rows()), head=head or (0, ""))
     last_seq = AuditEvent.objects.aggregate(last=Max("seq"))["last"] or 0
     if processes <= 1 or last_seq < PARALLEL_VERIFY_MIN_EVENTS:
-        return verify_rows(_sqlite_chain_rows(), head=head or (0, ""))
+        return verify_rows(_with_tombstones(_sqlite_chain_rows()), head=head or (0, ""))
     cuts = [last_seq * k // processes for k in range(1, processes)]
     stretches = list(zip([None, *cuts], [*cuts, None], strict=True))
     connections.close_all()  # each forked process opens its own connection
@@ -339,3 +359,33 @@ def audit_verify(*, processes: int = 1) -> VerifyResult:
         segments = pool.map(_verify_stretch, stretches)
     starts = [1 if after is None else after + 1 for after, _ in stretches]
     return stitch(list(zip(starts, segments, strict=True)), head=head or (0, ""))
+
+
+def _stored_hashes(seqs: set[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    ordered = sorted(seqs)
+    for start in range(0, len(ordered), 500):
+        batch = ordered[start:start + 500]
+        for model in (AuditEvent, AuditTombstone):
+            found.update(model.objects.filter(seq__in=batch).values_list("seq", "hash"))
+    return found
+
+
+def audit_verify(*, processes: int = 1, checkpoint: SignedHead | None = None) -> VerifyResult:
+    """Walk the whole chain in seq order and name the first broken link, then hold the chain
+    against every signed checkpoint (and `checkpoint`, read from a file kept elsewhere).
+
+    With `processes` > 1 (the console command) a long chain on SQLite is checked in that many
+    stretches at once, then stitched: the verdict is the same as one walk's.
+    """
+    result = _chain_verdict(processes)
+    if not result.ok:
+        return result
+    seqs = set(AuditCheckpoint.objects.values_list("seq", flat=True))
+    if checkpoint is not None:
+        seqs.add(checkpoint.seq)
+    verdict = checkpoints_verdict(count=result.count, hashes_at=_stored_hashes(seqs),
+                                  external=checkpoint)
+    if verdict.broken_seq is not None:
+        return VerifyResult(False, result.count, verdict.broken_seq, verdict.reason)
+    return VerifyResult(True, result.count, note=describe(verdict.matched, verdict.archived))

@@ -8,11 +8,19 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from privacyops.audit.chain import VerifyResult, event_hash
-from privacyops.audit.models import AuditChainHead, AuditEvent, Outcome
+from privacyops.audit.checkpoints import checkpoint_create
+from privacyops.audit.models import (
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    CheckpointKind,
+    Outcome,
+)
 from privacyops.audit.selectors import (
     AuditFilters,
     audit_events_filtered,
@@ -76,7 +84,19 @@ def audit_record(
     event = AuditEvent.objects.create(prev_hash=head.hash, hash=digest, **values)
     head.seq, head.hash = event.seq, digest
     head.save(update_fields=["seq", "hash"])
+    every = settings.AUDIT_CHECKPOINT_EVERY
+    if every > 0 and event.seq % every == 0:
+        checkpoint_create(kind=CheckpointKind.PERIODIC, seq=event.seq, hash=digest)
     return event
+
+
+def audit_checkpoint_create(*, actor: Actor) -> AuditCheckpoint:
+    """Sign the current head on demand (the console, before a backup or an export)."""
+    with transaction.atomic(durable=True):
+        audit_record(actor=actor, action="audit.checkpointed", tenant_id=None,
+                     target_type="audit_log")
+        head = AuditChainHead.objects.select_for_update().get(pk=1)
+        return checkpoint_create(kind=CheckpointKind.MANUAL, seq=head.seq, hash=head.hash)
 
 
 @contextmanager
