@@ -10,7 +10,8 @@ COMMANDS = {
     "worker": "run a job worker (claims jobs with a lease; re-enqueues lost ones)",
     "migrate": "create or upgrade the control database",
     "createadmin": "create a platform staff account (interactive, or --email/--password)",
-    "audit": "audit verify: check the hash chain and name the first broken event",
+    "audit": "audit verify [--checkpoint FILE | --archive FILE] | checkpoint [--out FILE] | key "
+             "| prune [--tenant SLUG]",
     "demo": "build the demo datastore, data map, tenants, accounts and sample jobs",
     "datamap": "datamap check FILE | datamap draft --url URL",
     "manage": "any Django management command (privacyops manage shell)",

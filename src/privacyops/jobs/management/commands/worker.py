@@ -35,6 +35,28 @@ def reconcile_forever(interval: float, stop: threading.Event) -> None:
             close_old_connections()
 
 
+def audit_retention_daily(stop: threading.Event, *, first_after: float = 60.0,
+                          every: float = 24 * 3600.0) -> None:
+    """Archive and delete audit events past each tenant's retention: soon after start, then daily.
+
+    Several workers may each run it: a second pass the same day finds nothing left to cut.
+    """
+    from privacyops.audit.retention import audit_prune_due
+    from privacyops.tenancy.actors import Actor
+
+    wait = first_after
+    while not stop.wait(wait):
+        wait = every
+        try:
+            close_old_connections()
+            for sentence in audit_prune_due(actor=Actor.system("retention")):
+                logger.info("audit retention: %s", sentence)
+        except Exception:
+            logger.exception("audit retention pass failed; trying again in %ss", every)
+        finally:
+            close_old_connections()
+
+
 class LeasedJobWorker(SimpleWorker):
     """An RQ worker that runs each job in its own process, without forking a work horse.
 
@@ -67,6 +89,7 @@ class Command(BaseCommand):
         threading.Thread(
             target=reconcile_forever, args=(options["reconcile_every"], stop), daemon=True
         ).start()
+        threading.Thread(target=audit_retention_daily, args=(stop,), daemon=True).start()
         backend = settings.TASKS["default"]["BACKEND"]
         try:
             if backend == TASKS_BACKENDS["db"]:
