@@ -95,3 +95,33 @@ def assert_one_valid_chain(*, threads: int, per_thread: int) -> None:
     for worker in range(threads):
         mine = [meta["n"] for _, meta in rows if meta["worker"] == worker]
         assert mine == list(range(per_thread)), f"thread {worker} lost or reordered events"
+
+
+EVENT_FIELDS = ("seq", "created_at", "tenant_id", "actor_type", "actor_id", "actor_label",
+                "action", "target_type", "target_id", "outcome", "metadata")
+
+
+def rewrite_and_rehash(seq: int, **changes: Any) -> None:
+    """A forger with database access: edit event `seq`, recompute every later hash and the head."""
+    from privacyops.audit.models import AuditChainHead
+
+    events = list(AuditEvent.objects.filter(seq__gte=seq).order_by("seq"))
+    prev_hash = events[0].prev_hash
+    for event in events:
+        values = {name: getattr(event, name) for name in EVENT_FIELDS}
+        if event.seq == seq:
+            values.update(changes)
+        digest = event_hash(prev_hash, values)
+        field_update(event.seq, prev_hash=prev_hash, hash=digest,
+                     **(changes if event.seq == seq else {}))
+        prev_hash = digest
+    AuditChainHead.objects.filter(pk=1).update(hash=prev_hash)
+
+
+def truncate_and_rewind(keep: int) -> None:
+    """A forger with database access: cut the events after #keep and rewind the head to it."""
+    from privacyops.audit.models import AuditChainHead
+
+    raw_delete(seq__gt=keep)
+    last = AuditEvent.objects.get(seq=keep)
+    AuditChainHead.objects.filter(pk=1).update(seq=keep, hash=last.hash)
