@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from rq.job import Job as RQJob
 from rq.queue import Queue as RQQueue
 from rq.worker import SimpleWorker
@@ -45,16 +45,19 @@ def audit_retention_daily(stop: threading.Event, *, first_after: float = 60.0,
     from privacyops.tenancy.actors import Actor
 
     wait = first_after
-    while not stop.wait(wait):
-        wait = every
-        try:
-            close_old_connections()
-            for sentence in audit_prune_due(actor=Actor.system("retention")):
-                logger.info("audit retention: %s", sentence)
-        except Exception:
-            logger.exception("audit retention pass failed; trying again in %ss", every)
-        finally:
-            close_old_connections()
+    try:
+        while not stop.wait(wait):
+            wait = every
+            try:
+                close_old_connections()
+                for sentence in audit_prune_due(actor=Actor.system("retention")):
+                    logger.info("audit retention: %s", sentence)
+            except Exception:
+                logger.exception("audit retention pass failed; trying again in %ss", every)
+            finally:
+                close_old_connections()
+    finally:
+        connections.close_all()  # this thread's own connections
 
 
 class LeasedJobWorker(SimpleWorker):
