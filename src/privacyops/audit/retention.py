@@ -157,7 +157,8 @@ def audit_prune_due(*, actor: Actor, tenant_slug: str | None = None,
         tenants = tenants.filter(slug=tenant_slug)
         if not tenants.exists():
             raise Conflict(f"No tenant has the slug {tenant_slug!r}.", code="not_found")
-    return [audit_prune(tenant=tenant, actor=actor, now=now).sentence() for tenant in tenants]
+    lines = [audit_prune(tenant=tenant, actor=actor, now=now).sentence() for tenant in tenants]
+    return lines or ["No tenant exists: no audit event to prune."]
 
 
 @dataclass(frozen=True)
