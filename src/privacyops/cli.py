@@ -12,7 +12,7 @@ COMMANDS = {
     "createadmin": "create a platform staff account (interactive, or --email/--password)",
     "audit": "audit verify: check the hash chain and name the first broken event",
     "demo": "build the demo datastore, data map, tenants, accounts and sample jobs",
-    "datamap": "datamap check FILE | datamap draft --url URL",
+    "datamap": "datamap check FILE [--live] [--strict] | datamap draft --url URL",
     "manage": "any Django management command (privacyops manage shell)",
 }
 

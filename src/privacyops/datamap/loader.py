@@ -206,7 +206,17 @@ def cross_reference_issues(datamap: DataMap) -> list[Issue]:
             if graph.resolve(reference.to) is None:
                 issues.append((f"{base}.references[{i}].to",
                                f"unknown entity {reference.to!r}; expected one of: {names}"))
+        categories = datamap.category_names()
         for column, field in spec.fields.items():
+            if field.category not in categories:
+                issues.append((f"{base}.fields.{column}.category", f"unknown category "
+                               f"{field.category!r}; use one of {', '.join(sorted(categories))}, "
+                               "or declare it under `categories:` with a description"))
+            elif datamap.is_special(field.category) and (
+                    field.erase.kind == "keep" or not field.erase_declared):
+                issues.append((f"{base}.fields.{column}.erase", f"{field.category!r} is a special "
+                               "category (GDPR Art. 9/10); say what ERASE does with it "
+                               "(null, hash, {set: …} or {pseudonym: …}), not keep"))
             frozen = {spec.primary_key, datamap.tenant_column_of(name)}
             if column in frozen and field.erase.kind != "keep":
                 issues.append((f"{base}.fields.{column}.erase", "a primary key or tenant column "
