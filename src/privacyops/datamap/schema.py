@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -376,14 +376,36 @@ class DataMap(_Strict):
         return sorted({f.category for c, f in spec.fields.items()
                        if c in wanted and self.is_special(f.category)})
 
-    def special_categories_by_table(self) -> dict[str, list[str]]:
-        """Table name → special categories its mapped fields hold (tables with none left out)."""
+    def special_categories_in_tables(
+        self, columns_by_table: Mapping[str, Iterable[str] | None]
+    ) -> dict[str, list[str]]:
+        """Table → special categories among the given columns (``None``: all its fields), for
+        the tables that hold any: what a dry run or an erase result marks."""
         found: dict[str, set[str]] = {}
         for name, spec in self.entities.items():
-            cats = self.special_categories_of(name)
-            if cats:
-                found.setdefault(spec.table, set()).update(cats)
+            if spec.table in columns_by_table:
+                cats = self.special_categories_of(name, columns_by_table[spec.table])
+                if cats:
+                    found.setdefault(spec.table, set()).update(cats)
         return {table: sorted(cats) for table, cats in found.items()}
+
+    def special_categories_exported(self) -> list[str]:
+        """Special categories an export package of this datastore contains (its manifest says so)."""
+        found: set[str] = set()
+        if not self.sections:
+            for name, spec in self.entities.items():
+                found.update(self.special_categories_of(
+                    name, [c for c, f in spec.fields.items() if f.export]))
+        for section in self.sections:
+            spec = self.entities[section.entity]
+            columns = section.fields if section.fields is not None else [
+                c for c, f in spec.fields.items() if f.export]
+            found.update(self.special_categories_of(section.entity, columns))
+            for lookup in section.lookups:
+                found.update(self.special_categories_of(lookup.entity, [
+                    c for alias, c in lookup.columns.items()
+                    if section.fields is None or alias in section.fields]))
+        return sorted(found)
 
     @property
     def is_shared(self) -> bool:

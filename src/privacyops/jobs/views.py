@@ -357,6 +357,7 @@ def job_preview(request: HttpRequest) -> HttpResponse:
                 tables = list(preview.tables)
                 context["tables"] = tables
                 context["total_rows"] = sum(t.rows for t in tables)
+                context["special_categories"] = getattr(preview, "special_categories", [])
                 # Why the job would be refused: for the whole job, or per table.
                 context["blocked"] = getattr(preview, "blocked", None)
                 context["blocked_tables"] = [t for t in tables if getattr(t, "blocked", None)]
