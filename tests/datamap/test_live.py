@@ -141,7 +141,7 @@ class TestLiveCheck:
 
         problems = _by_path(_check(data, shop_url).problems)
 
-        assert "into a INTEGER column" in problems[
+        assert "into a column of type INTEGER" in problems[
             "entities.customers.fields.loyalty_points.erase"].message
         assert "column holds 12" in problems["entities.customers.fields.nickname.erase"].message
         assert "NOT NULL" in problems["entities.customers.fields.email.erase"].message

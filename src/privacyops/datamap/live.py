@@ -167,14 +167,14 @@ def _erase_type_issue(action: EraseAction, info: dict[str, Any]) -> str | None:
                 return (f"ERASE writes {text!r} ({len(text)} characters) into a column of "
                         f"{length}; shorten the value")
         if not ok:
-            return (f"ERASE writes {value!r} into a {declared} column; "
+            return (f"ERASE writes {value!r} into a column of type {declared}; "
                     "use a value of the column's type, or null")
         return None
     if action.kind in ("pseudonym", "hash"):
         if kind != "text":
             what = "a pseudonym (text)" if action.kind == "pseudonym" else "a 64-character HMAC"
-            return (f"ERASE writes {what} into a {declared} column; use null or {{set: <value>}}"
-                    " of the column's type")
+            return (f"ERASE writes {what} into a column of type {declared}; use null or "
+                    "{set: <value>} of the column's type")
         if length is None:
             return None
         if action.kind == "hash":

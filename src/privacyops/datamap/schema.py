@@ -392,10 +392,6 @@ class DataMap(_Strict):
     def special_categories_exported(self) -> list[str]:
         """Special categories an export package of this datastore contains (its manifest says so)."""
         found: set[str] = set()
-        if not self.sections:
-            for name, spec in self.entities.items():
-                found.update(self.special_categories_of(
-                    name, [c for c, f in spec.fields.items() if f.export]))
         for section in self.sections:
             spec = self.entities[section.entity]
             columns = section.fields if section.fields is not None else [
