@@ -170,3 +170,21 @@ class TestClinicDraft:
         review = {line.split(":")[0].strip() for line in text.splitlines()
                   if line.endswith("# REVIEW")}
         assert review == {"name", "amount_cents", "speciality", "drug", "dosage", "label"}
+
+
+class TestDraftOnServers:
+    def test_the_clinic_drafts_the_same_on_every_backend(self, database_url: str) -> None:
+        engine = create_engine(database_url)
+        build_clinic(engine)
+        engine.dispose()
+
+        datamap = parse_datamap(yaml.safe_load(draft_datamap(database_url, name="clinic")))
+
+        assert datamap.tenant_column == "clinic_id"
+        assert datamap.subject.entity == "patients"
+        assert datamap.subject.erased_marker is not None
+        assert datamap.subject.erased_marker.column == "forgotten_at"
+        appointments = datamap.entities["appointments"].fields
+        assert appointments["clinical_notes"].category == "health"
+        assert appointments["summary"].category == "free_text"
+        assert datamap.entities["patients"].fields["insurance_number"].erase.kind == "hash"

@@ -248,3 +248,47 @@ class TestCheckCommand:
         assert "error: customers.passport_number" in strict.stdout
         assert unset.returncode == 1
         assert "LIVE_SHOP_URL is not set" in unset.stderr
+
+
+class TestShippedMaps:
+    def test_the_demo_map_matches_the_demo_datastore(self, tmp_path: Path) -> None:
+        from privacyops.datamap import load_datamap
+        from privacyops.demo.generate import generate_demo_datastore
+
+        store = tmp_path / "demo.sqlite3"
+        generate_demo_datastore(store, people=20, workspaces=1, progress=False)
+        demo = load_datamap(Path(__file__).parents[2] / "src/privacyops/demo/datamap.yaml")
+
+        report = live_check(demo, f"sqlite:///{store}")
+
+        assert report.problems == ()
+        assert report.warnings == ()
+        assert report.unmapped == ()
+
+    def test_the_shop_map_matches_the_shop_except_three_unindexed_pointers(
+            self, database_url: str) -> None:
+        from privacyops.datamap import load_datamap
+        from tests.fixtures.shop.builder import SHARED_DATAMAP, build_shop
+
+        engine = create_engine(database_url)
+        build_shop(engine)
+        engine.dispose()
+
+        report = live_check(load_datamap(SHARED_DATAMAP), database_url)
+
+        assert report.problems == ()
+        assert report.unmapped == ()
+        unindexed = {w.database_object for w in report.warnings}
+        # MariaDB indexes every foreign-key column by itself.
+        assert unindexed <= {"customers.referred_by_id", "orders.shipping_address_id",
+                             "support_tickets.order_id"}
+
+    def test_the_check_cannot_write(self, shop_url: str) -> None:
+        from sqlalchemy.exc import DBAPIError
+
+        from privacyops.datamap.live import read_only_engine
+
+        engine = read_only_engine(shop_url)
+        with pytest.raises(DBAPIError), engine.begin() as conn:
+            conn.execute(text("INSERT INTO shops (id, name) VALUES (2, 'Other')"))
+        engine.dispose()

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine, Inspector
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.expression import ColumnClause
 
-from privacyops.datamap.live import _read_only_engine, _singular
+from privacyops.datamap.live import read_only_engine, singular_forms
 from privacyops.datamap.loader import anchored_entities, parse_datamap
 from privacyops.datamap.personal import SAMPLE_SIZE, values_suggest
 from privacyops.datamap.schema import DataMap
@@ -98,7 +98,7 @@ def _read_schema(inspector: Inspector) -> _Schema:
     columns = {t: {str(c["name"]): dict(c) for c in inspector.get_columns(t)} for t in tables}
     by_stem: dict[str, str] = {}
     for name in tables:
-        for form in _singular(name):
+        for form in singular_forms(name):
             by_stem.setdefault(f"{form}_id", name)
     pointers: dict[str, dict[str, str]] = {t: {} for t in tables}
     for name in tables:
@@ -240,7 +240,7 @@ _Dumper.add_representer(
 def draft_datamap(url: str, *, name: str = "draft", url_env: str = "DATASTORE_URL",
                   sample: bool = True) -> str:
     """Introspect the database at ``url`` (read-only) and return a data-map YAML that loads."""
-    engine = _read_only_engine(url)
+    engine = read_only_engine(url)
     try:
         schema = _read_schema(inspect(engine))
         if not schema.tables:

@@ -94,7 +94,8 @@ class LiveReport:
         return self.ok and not self.personal_unmapped
 
 
-def _read_only_engine(url: str) -> Engine:
+def read_only_engine(url: str) -> Engine:
+    """An engine whose every connection refuses writes (SQLite, PostgreSQL, MySQL/MariaDB)."""
     engine = create_engine(url)
     dialect = engine.dialect.name
 
@@ -110,6 +111,8 @@ def _read_only_engine(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute(statement)
             cursor.close()
+            # PostgreSQL undoes a SET made in a transaction that is rolled back: commit it.
+            dbapi_connection.commit()
 
     return engine
 
@@ -209,7 +212,8 @@ def _indexed(inspector: Inspector, table_name: str, column_name: str, pk: list[s
     return False
 
 
-def _singular(name: str) -> set[str]:
+def singular_forms(name: str) -> set[str]:
+    """A table name and its singular (``people`` → ``person``), to recognise ``<name>_id``."""
     forms = {name}
     irregular = {"people": "person", "children": "child", "staff": "staff"}
     if name in irregular:
@@ -335,7 +339,7 @@ class _Checker:
                         spec.table, column_name, info, "not in the data map", sample))
         pointer_names: dict[str, str] = {}
         for name, spec in self.datamap.entities.items():
-            for form in _singular(name) | _singular(spec.table):
+            for form in singular_forms(name) | singular_forms(spec.table):
                 pointer_names[f"{form}_id"] = spec.table
         for table_name in sorted(self.tables - set(mapped_tables)):
             reason = None
@@ -404,7 +408,7 @@ def live_check(datamap: DataMap, url: str, *, sample: bool = True) -> LiveReport
     ``sample=False`` judges unmapped columns by name only (no data is read).
     Raises :class:`sqlalchemy.exc.SQLAlchemyError` when the database cannot be reached.
     """
-    engine = _read_only_engine(url)
+    engine = read_only_engine(url)
     try:
         inspector = inspect(engine)
         checker = _Checker(datamap, engine, inspector)
