@@ -72,6 +72,25 @@ class TestSpecialCategories:
         assert job.result["special_categories"] == {"asset_requests": ["health"],
                                                     "people": ["loyalty"]}
 
+    def test_the_pages_mark_them(self, demo_store, staff, other_staff):
+        _declare_health()
+        person = next(p for (p,) in demo_store.query(
+            "SELECT person_id FROM asset_requests WHERE workspace_id = ? ORDER BY person_id",
+            int(demo_store.tenant.datastore_key))
+            if p in {demo_store.erasable_person(i) for i in range(20)})
+        client = Client()
+        client.force_login(staff)
+
+        preview = client.get("/platform/privacy/jobs/preview/", {
+            "tenant": demo_store.tenant.pk, "type": "ERASE", "target_type": "subject",
+            "target_id": str(person)}).content.decode()
+        job = _run(demo_store.tenant, staff, other_staff, "ERASE", person)
+        detail = client.get(f"/platform/privacy/jobs/{job.pk}/").content.decode()
+
+        line = "Special categories of personal data (GDPR Art. 9/10): health."
+        assert line in preview
+        assert line in detail
+
     def test_the_export_manifest_has_a_special_categories_line(
             self, demo_store, staff, other_staff):
         _declare_health()

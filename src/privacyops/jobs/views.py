@@ -205,9 +205,17 @@ def _render_detail(
         ),
         "download_url": result.get("download_url") if job.job_type == JobType.EXPORT else None,
         "download_expires": _expiry(result.get("expires_at")),
+        "special_categories": _special_categories(result.get("special_categories")),
         **extra,
     }
     return render(request, "jobs/detail.html", context, status=status)
+
+
+def _special_categories(raw: Any) -> list[str]:
+    """GDPR Art. 9/10 categories a job's result names (a list, or per table)."""
+    if isinstance(raw, dict):
+        return sorted({c for cats in raw.values() for c in cats})
+    return sorted(raw) if isinstance(raw, list) else []
 
 
 @privacy_page("job.view")
