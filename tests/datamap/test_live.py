@@ -43,7 +43,7 @@ def _schema() -> MetaData:
           Column("id", Integer, primary_key=True, autoincrement=False),
           Column("shop_id", Integer, ForeignKey("shops.id"), nullable=False, index=True),
           Column("email", String(255), nullable=False),
-          Column("nickname", String(12)),
+          Column("nickname", String(16)),
           Column("billing_address", Text),
           Column("loyalty_points", Integer, nullable=False),
           Column("birth_date", Date),
@@ -136,14 +136,17 @@ class TestLiveCheck:
         data = copy.deepcopy(MAP)
         fields = data["entities"]["customers"]["fields"]
         fields["loyalty_points"]["erase"] = {"set": "none"}
-        fields["nickname"]["erase"] = {"pseudonym": "anonymous-user-{id}"}
+        fields["nickname"]["erase"] = {"pseudonym": "anonymous-customer-{id}"}
         fields["email"]["erase"] = None
 
         problems = _by_path(_check(data, shop_url).problems)
 
         assert "into a column of type INTEGER" in problems[
             "entities.customers.fields.loyalty_points.erase"].message
-        assert "column holds 12" in problems["entities.customers.fields.nickname.erase"].message
+        assert "column holds 16" in problems["entities.customers.fields.nickname.erase"].message
+        data["entities"]["customers"]["fields"]["nickname"]["erase"] = {"pseudonym": "anonym-{id}"}
+        tight = _by_path(_check(data, shop_url).warnings)["entities.customers.fields.nickname.erase"]
+        assert "leaves 9 characters for the subject's id" in tight.message
         assert "NOT NULL" in problems["entities.customers.fields.email.erase"].message
         assert problems["entities.customers.fields.email.erase"].database_object.startswith(
             "customers.email")
@@ -168,8 +171,10 @@ class TestLiveCheck:
 
         assert "no table 'order'" in problems["entities.orders.table"].message
         assert "did you mean 'orders'" in problems["entities.orders.table"].message
-        assert problems["entities.customers.fields.forgotten_at"].database_object == (
-            "customers.forgotten_at")
+        marker = problems["subject.erased_marker.column"]
+        assert marker.database_object == "customers.forgotten_at"
+        assert "has no column 'forgotten_at'" in marker.message
+        assert len(problems) == 2
 
     def test_columns_and_tables_added_after_the_map_are_drift(self, shop_url: str) -> None:
         _with_index(shop_url)

@@ -31,6 +31,8 @@ from privacyops.datamap.personal import SAMPLE_SIZE, name_suggests, values_sugge
 from privacyops.datamap.schema import DataMap, EntitySpec, EraseAction
 
 HMAC_HEX_LENGTH = 64
+# Characters a pseudonym template should leave free for the id it is filled with.
+PSEUDONYM_ID_ROOM = 10
 
 
 @dataclass(frozen=True)
@@ -304,14 +306,28 @@ class _Checker:
             path = f"{base}.references[{i}].via"
             if self.column_exists(path, spec, reference.via):
                 self.need_index(path, spec, reference.via, "clearing this pointer on PURGE")
+        markers = self.marker_columns() if name == self.datamap.subject.entity else set()
         for column_name, field in spec.fields.items():
             path = f"{base}.fields.{column_name}"
+            if column_name in markers:
+                continue  # checked, with the marker's path, by check_subject
             if not self.column_exists(path, spec, column_name):
                 continue
-            issue = _erase_type_issue(field.erase, columns[column_name])
+            info = columns[column_name]
+            obj = f"{spec.table}.{column_name} ({info['type']})"
+            issue = _erase_type_issue(field.erase, info)
             if issue:
-                self.problem(f"{path}.erase", f"{spec.table}.{column_name} "
-                             f"({columns[column_name]['type']})", issue)
+                self.problem(f"{path}.erase", obj, issue)
+            elif field.erase.kind == "pseudonym" and (length := _length(info["type"])):
+                fixed = len(field.erase.pseudonym_for("", ""))
+                if fixed + PSEUDONYM_ID_ROOM > length:
+                    self.warning(f"{path}.erase", obj, f"the pseudonym leaves {length - fixed} "
+                                 "characters for the subject's id (and tenant); a longer one "
+                                 "will not fit the column")
+
+    def marker_columns(self) -> set[str]:
+        subject = self.datamap.subject
+        return {m.column for m in (subject.erased_marker, subject.soft_delete) if m is not None}
 
     def check_subject(self) -> None:
         subject = self.datamap.subject
@@ -320,8 +336,18 @@ class _Checker:
             return
         for key, marker in (("erased_marker", subject.erased_marker),
                             ("soft_delete", subject.soft_delete)):
-            if marker is not None and marker.column not in spec.fields:
-                self.column_exists(f"subject.{key}.column", spec, marker.column)
+            if marker is None:
+                continue
+            path = f"subject.{key}.column"
+            if not self.column_exists(path, spec, marker.column):
+                continue
+            info = self.columns(spec.table)[marker.column]
+            kind = _type_kind(info["type"])
+            if marker.value == "now" and kind not in ("datetime", "date", "text", "other"):
+                self.problem(path, f"{spec.table}.{marker.column} ({info['type']})",
+                             "ERASE writes the current time here (value: now), but the column "
+                             f"is {info['type']}; point the marker at a timestamp or text column, "
+                             "or give a `value:` of the column's type")
 
     def drift(self, sample: bool) -> None:
         mapped_tables: dict[str, str] = {}
