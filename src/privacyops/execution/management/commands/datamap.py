@@ -27,6 +27,11 @@ class Command(BaseCommand):
         draft = sub.add_parser("draft", help="introspect a database into a starting data map")
         draft.add_argument("--url", required=True, help="SQLAlchemy URL of the database")
         draft.add_argument("--out", help="write to this file instead of standard output")
+        draft.add_argument("--name", default="draft", help="the data map's name")
+        draft.add_argument("--url-env", default="DATASTORE_URL",
+                           help="environment variable the map will read the URL from")
+        draft.add_argument("--no-sample", action="store_true",
+                           help="judge columns by name only (reads no row of the database)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["subcommand"] == "check":
@@ -35,7 +40,8 @@ class Command(BaseCommand):
             return
         from privacyops.datamap.draft import draft_datamap
 
-        text = draft_datamap(options["url"])
+        text = draft_datamap(options["url"], name=options["name"], url_env=options["url_env"],
+                             sample=not options["no_sample"])
         if options["out"]:
             Path(options["out"]).write_text(text)
             self.stdout.write(f"Draft data map written to {options['out']}; review every "
