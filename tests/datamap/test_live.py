@@ -208,6 +208,9 @@ class TestLiveCheck:
         assert "references mapped table 'customers' by customer_id" in documents.reason
         assert report.ok
         assert report.strict_ok is False
+        assert report.summary() == "0 problems, 0 warnings, 4 unmapped (3 look personal)"
+        assert report.drift_keys() == ("customer_documents", "customers.contact_ref",
+                                       "customers.mobile_phone", "customers.vip_level")
 
 
 def _privacyops(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -95,6 +95,18 @@ class LiveReport:
     def strict_ok(self) -> bool:
         return self.ok and not self.personal_unmapped
 
+    def drift_keys(self) -> tuple[str, ...]:
+        """The unmapped objects' names, sorted: compare two reports to tell new drift from old."""
+        return tuple(sorted(u.database_object for u in self.unmapped))
+
+    def summary(self) -> str:
+        """One line for a person: ``1 problem, 2 warnings, 3 unmapped (2 look personal)``."""
+        def count(n: int, word: str) -> str:
+            return f"{n} {word}{'' if n == 1 else 's'}"
+
+        return (f"{count(len(self.problems), 'problem')}, {count(len(self.warnings), 'warning')}"
+                f", {len(self.unmapped)} unmapped ({len(self.personal_unmapped)} look personal)")
+
 
 def read_only_engine(url: str) -> Engine:
     """An engine whose every connection refuses writes (SQLite, PostgreSQL, MySQL/MariaDB)."""

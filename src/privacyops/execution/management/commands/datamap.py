@@ -84,6 +84,6 @@ class Command(BaseCommand):
             self.stdout.write(f"{file}: {level}: {unmapped.line()}")
         errors = len(report.problems) + (len(report.personal_unmapped) if strict else 0)
         if errors:
-            raise CommandError(f"{errors} problem(s) in {file} against the live database.")
-        self.stdout.write(f"{file}: OK against the live database ({len(report.warnings)} "
-                          f"warning(s), {len(report.unmapped)} unmapped)")
+            raise CommandError(f"{errors} problem(s) in {file} against the live database "
+                               f"({report.summary()}).")
+        self.stdout.write(f"{file}: OK against the live database ({report.summary()})")
