@@ -13,7 +13,7 @@ COMMANDS = {
     "audit": "audit verify [--checkpoint FILE | --archive FILE] | checkpoint [--out FILE] | key "
              "| prune [--tenant SLUG]",
     "demo": "build the demo datastore, data map, tenants, accounts and sample jobs",
-    "datamap": "datamap check FILE | datamap draft --url URL",
+    "datamap": "datamap check FILE [--live] [--strict] | datamap draft --url URL",
     "manage": "any Django management command (privacyops manage shell)",
 }
 

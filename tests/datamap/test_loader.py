@@ -176,3 +176,54 @@ class TestConnectionUrl:
         assert resolve_connection_url(per_tenant, "7", environ=env) == "sqlite:///seven.db"
         with pytest.raises(DataMapError, match="SHOP_DB_8 is not set"):
             resolve_connection_url(per_tenant, "8", environ=env)
+
+
+class TestCategories:
+    def test_gdpr_categories_and_declared_custom_ones_load(self, shop: dict[str, Any]) -> None:
+        shop["categories"] = {"loyalty": {"description": "tier and points"}}
+        fields = shop["entities"]["customers"]["fields"]
+        fields["birth_date"] = {"category": "health", "erase": None}
+        fields["marketing_opt_in"] = {"category": "loyalty", "erase": {"set": False}}
+        shop["entities"]["orders"]["fields"]["total_cents"] = {"category": "financial"}
+
+        datamap = parse_datamap(shop)
+
+        assert datamap.is_special("health")
+        assert datamap.is_special("criminal")
+        assert not datamap.is_special("loyalty")
+        assert datamap.special_categories_of("customers") == ["health"]
+
+    def test_an_undeclared_category_names_its_path(self, shop: dict[str, Any]) -> None:
+        shop["entities"]["customers"]["fields"]["status"]["category"] = "loyalty"
+
+        issue = issues_of(shop)["entities.customers.fields.status.category"]
+
+        assert "unknown category 'loyalty'" in issue
+        assert "declare it under `categories:`" in issue
+
+    def test_a_special_category_kept_or_without_erase_action_is_an_error(
+            self, shop: dict[str, Any]) -> None:
+        fields = shop["entities"]["customers"]["fields"]
+        fields["birth_date"] = {"category": "health"}
+        fields["status"] = {"category": "religious_belief", "erase": "keep"}
+        fields["phone"] = {"category": "criminal", "erase": "hash"}
+
+        issues = issues_of(shop)
+
+        assert "special category" in issues["entities.customers.fields.birth_date.erase"]
+        assert "not keep" in issues["entities.customers.fields.status.erase"]
+        assert "entities.customers.fields.phone.erase" not in issues
+        assert len(issues) == 2
+
+    def test_a_custom_category_may_be_special_and_may_not_shadow_a_builtin(
+            self, shop: dict[str, Any]) -> None:
+        shop["categories"] = {"union_dues": {"description": "dues", "special": True},
+                              "health": {"description": "again"}}
+        shop["entities"]["customers"]["fields"]["status"]["category"] = "union_dues"
+
+        issues = issues_of(shop)
+
+        assert "'health' is a built-in category" in issues["categories"]
+        del shop["categories"]["health"]
+        shop["entities"]["customers"]["fields"]["status"]["erase"] = "keep"
+        assert "special category" in issues_of(shop)["entities.customers.fields.status.erase"]

@@ -49,9 +49,12 @@ class TestDatamapDraft:
         generate_demo_datastore(store, people=20, workspaces=1, progress=False)
         out = tmp_path / "draft.yaml"
         finished = _privacyops("datamap", "draft", "--url", f"sqlite:///{store}",
-                               "--out", str(out))
+                               "--out", str(out), "--name", "assets", "--url-env", "ASSETS_URL")
         assert finished.returncode == 0, finished.stderr
+        assert "# REVIEW" in finished.stdout
         datamap = load_datamap(out)
+        assert datamap.name == "assets"
+        assert datamap.connection.url_env == "ASSETS_URL"
         people = datamap.entities["people"]
         assert people.fields["email"].category == "contact"
         assert people.fields["phone"].category == "contact"

@@ -1,6 +1,7 @@
 """Data maps: the YAML description of an organisation's datastore the data plane works from."""
 
 from privacyops.datamap.graph import DataMapGraph, Edge
+from privacyops.datamap.live import LiveProblem, LiveReport, UnmappedObject, live_check
 from privacyops.datamap.loader import (
     DataMapError,
     check_datamap_file,
@@ -26,10 +27,14 @@ __all__ = [
     "EntitySpec",
     "EraseAction",
     "FieldSpec",
+    "LiveProblem",
+    "LiveReport",
     "PreconditionSpec",
     "SectionSpec",
+    "UnmappedObject",
     "check_datamap_file",
     "cross_reference_issues",
+    "live_check",
     "load_datamap",
     "parse_datamap",
     "resolve_connection_url",

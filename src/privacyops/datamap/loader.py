@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from privacyops.datamap.graph import DataMapGraph
-from privacyops.datamap.schema import DataMap
+from privacyops.datamap.schema import BUILTIN_CATEGORIES, CATEGORY_ALIASES, DataMap
 
 Issue = tuple[str, str]
 
@@ -60,7 +60,8 @@ def parse_datamap(data: Any, *, source: str = "data map") -> DataMap:
     try:
         datamap = DataMap.model_validate(data)
     except ValidationError as exc:
-        raise DataMapError(_pydantic_issues(exc), source=source) from exc
+        raise DataMapError(_pydantic_issues(exc) + _raw_category_issues(data),
+                           source=source) from exc
     issues = cross_reference_issues(datamap)
     if issues:
         raise DataMapError(issues, source=source)
@@ -157,6 +158,31 @@ def _pydantic_issues(exc: ValidationError) -> list[Issue]:
     return issues
 
 
+def _unknown_category(category: Any, known: set[str]) -> str:
+    return (f"unknown category {category!r}; use one of "
+            f"{', '.join(repr(c) for c in sorted(known))}, or declare it under `categories:` "
+            "with a description")
+
+
+def _raw_category_issues(data: dict[str, Any]) -> list[Issue]:
+    """Unknown categories, found in the raw mapping when other keys already failed validation
+    (the full check needs a valid map, but a misspelt category should be reported at once)."""
+    custom = data.get("categories")
+    known = set(BUILTIN_CATEGORIES) | (set(custom) if isinstance(custom, dict) else set())
+    issues: list[Issue] = []
+    entities = data.get("entities")
+    for name, spec in (entities.items() if isinstance(entities, dict) else []):
+        fields = spec.get("fields") if isinstance(spec, dict) else None
+        for column, field in (fields.items() if isinstance(fields, dict) else []):
+            category = field.get("category") if isinstance(field, dict) else None
+            category = CATEGORY_ALIASES.get(category, category) if isinstance(category, str) \
+                else category
+            if category is not None and category not in known:
+                issues.append((f"entities.{name}.fields.{column}.category",
+                               _unknown_category(category, known)))
+    return issues
+
+
 def cross_reference_issues(datamap: DataMap) -> list[Issue]:
     """Problems that only the whole data map reveals, each with its path and a fix."""
     issues: list[Issue] = []
@@ -206,7 +232,16 @@ def cross_reference_issues(datamap: DataMap) -> list[Issue]:
             if graph.resolve(reference.to) is None:
                 issues.append((f"{base}.references[{i}].to",
                                f"unknown entity {reference.to!r}; expected one of: {names}"))
+        categories = datamap.category_names()
         for column, field in spec.fields.items():
+            if field.category not in categories:
+                issues.append((f"{base}.fields.{column}.category",
+                               _unknown_category(field.category, categories)))
+            elif datamap.is_special(field.category) and (
+                    field.erase.kind == "keep" or not field.erase_declared):
+                issues.append((f"{base}.fields.{column}.erase", f"{field.category!r} is a special "
+                               "category (GDPR Art. 9/10); say what ERASE does with it "
+                               "(null, hash, {set: …} or {pseudonym: …}), not keep"))
             frozen = {spec.primary_key, datamap.tenant_column_of(name)}
             if column in frozen and field.erase.kind != "keep":
                 issues.append((f"{base}.fields.{column}.erase", "a primary key or tenant column "

@@ -10,20 +10,39 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Category = Literal[
-    "identity",
-    "contact",
-    "employment",
-    "credential",
-    "behavioral",
-    "free_text",
-    "technical",
-    "other",
-]
+STANDARD_CATEGORIES: dict[str, str] = {
+    "identity": "who the person is: names, identifiers, date of birth",
+    "contact": "how to reach them: email, phone, postal address",
+    "location": "where they are or were: addresses, coordinates, places",
+    "financial": "bank accounts, cards, payments, salary",
+    "employment": "job title, department, manager, employment status",
+    "credential": "passwords, tokens, single sign-on subjects",
+    "behavioral": "what they did: logins, clicks, preferences, consents",
+    "device": "devices they use: device ids, user agents",
+    "free_text": "text anyone typed, which may hold anything",
+    "technical": "ids, timestamps and markers with little meaning on their own",
+    "other": "anything else",
+}
+SPECIAL_CATEGORIES: dict[str, str] = {
+    "health": "GDPR Art. 9: physical or mental health, care received",
+    "genetic": "GDPR Art. 9: genetic data",
+    "biometric": "GDPR Art. 9: biometric data that identifies a person",
+    "racial_ethnic_origin": "GDPR Art. 9: racial or ethnic origin",
+    "political_opinion": "GDPR Art. 9: political opinions",
+    "religious_belief": "GDPR Art. 9: religious or philosophical beliefs",
+    "trade_union": "GDPR Art. 9: trade-union membership",
+    "sex_life": "GDPR Art. 9: sex life or sexual orientation",
+    "criminal": "GDPR Art. 10: criminal convictions and offences",
+}
+BUILTIN_CATEGORIES = {**STANDARD_CATEGORIES, **SPECIAL_CATEGORIES}
+# Names earlier data maps may use for a built-in category (none differ today; kept so a renamed
+# category never breaks a map already in use).
+CATEGORY_ALIASES: dict[str, str] = {"free-text": "free_text", "behavioural": "behavioral"}
 DisplayRole = Literal[
     "name", "email", "employee_id", "job_title", "department", "status", "last_login"
 ]
@@ -89,9 +108,18 @@ class EraseAction(_Strict):
 class FieldSpec(_Strict):
     """One column holding data about a person. Columns not declared are never read or written."""
 
-    category: Category
+    category: str
     export: bool = True
     erase: EraseAction = Field(default_factory=lambda: EraseAction(kind="keep"))
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _alias(cls, raw: Any) -> Any:
+        return CATEGORY_ALIASES.get(raw, raw) if isinstance(raw, str) else raw
+
+    @property
+    def erase_declared(self) -> bool:
+        return "erase" in self.model_fields_set
 
     @field_validator("erase", mode="before")
     @classmethod
@@ -285,6 +313,17 @@ class PreconditionSpec(_Strict):
         return where
 
 
+class CategorySpec(_Strict):
+    """A category the map declares besides the built-in ones (``loyalty``, ``telemetry``…).
+
+    ``special: true`` treats it like a GDPR Art. 9 category: marked in dry runs, job results and
+    export packages, and every field in it needs an erase action.
+    """
+
+    description: str
+    special: bool = False
+
+
 class DataMap(_Strict):
     """One datastore: its connection, tenancy, subject, entities, export sections, preconditions."""
 
@@ -292,6 +331,7 @@ class DataMap(_Strict):
     name: str
     description: str | None = None
     connection: ConnectionSpec
+    categories: dict[str, CategorySpec] = Field(default_factory=dict)
     tenant_column: str | None = None
     subject: SubjectSpec
     scopes: dict[str, str] = Field(default_factory=dict)
@@ -307,6 +347,61 @@ class DataMap(_Strict):
                 "remove tenant_column or connect with url_env to a shared database"
             )
         return self
+
+    @field_validator("categories")
+    @classmethod
+    def _custom_categories(cls, categories: dict[str, CategorySpec]) -> dict[str, CategorySpec]:
+        for name in categories:
+            if name in BUILTIN_CATEGORIES or name in CATEGORY_ALIASES:
+                raise ValueError(f"{name!r} is a built-in category; remove it from `categories`")
+            if not re.match(r"^[a-z][a-z0-9_]*$", name):
+                raise ValueError(f"category {name!r}: use lower-case letters, digits and _")
+        return categories
+
+    def category_names(self) -> set[str]:
+        """Every category a field may name: the built-in taxonomy and the map's own."""
+        return set(BUILTIN_CATEGORIES) | set(self.categories)
+
+    def is_special(self, category: str) -> bool:
+        """GDPR Art. 9 or Art. 10 data, or a custom category declared ``special: true``."""
+        custom = self.categories.get(category)
+        return category in SPECIAL_CATEGORIES or (custom is not None and custom.special)
+
+    def special_categories_of(self, entity: str, columns: Iterable[str] | None = None) -> list[str]:
+        """Special categories among an entity's fields (or only the given columns), sorted."""
+        spec = self.entities.get(entity)
+        if spec is None:
+            return []
+        wanted = set(spec.fields) if columns is None else set(columns)
+        return sorted({f.category for c, f in spec.fields.items()
+                       if c in wanted and self.is_special(f.category)})
+
+    def special_categories_in_tables(
+        self, columns_by_table: Mapping[str, Iterable[str] | None]
+    ) -> dict[str, list[str]]:
+        """Table → special categories among the given columns (``None``: all its fields), for
+        the tables that hold any: what a dry run or an erase result marks."""
+        found: dict[str, set[str]] = {}
+        for name, spec in self.entities.items():
+            if spec.table in columns_by_table:
+                cats = self.special_categories_of(name, columns_by_table[spec.table])
+                if cats:
+                    found.setdefault(spec.table, set()).update(cats)
+        return {table: sorted(cats) for table, cats in found.items()}
+
+    def special_categories_exported(self) -> list[str]:
+        """Special categories an export package of this datastore contains (its manifest says so)."""
+        found: set[str] = set()
+        for section in self.sections:
+            spec = self.entities[section.entity]
+            columns = section.fields if section.fields is not None else [
+                c for c, f in spec.fields.items() if f.export]
+            found.update(self.special_categories_of(section.entity, columns))
+            for lookup in section.lookups:
+                found.update(self.special_categories_of(lookup.entity, [
+                    c for alias, c in lookup.columns.items()
+                    if section.fields is None or alias in section.fields]))
+        return sorted(found)
 
     @property
     def is_shared(self) -> bool:

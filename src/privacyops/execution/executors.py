@@ -50,7 +50,9 @@ def run_export(job: Job, worker: str) -> dict[str, Any]:
               "target_type": job.target_type, "target_id": job.target_id,
               "datastore": datastore.datamap.name}
     with tempfile.TemporaryDirectory(prefix="privacyops-export-") as workdir:
-        package = build_package(datastore.iter_export(target), Path(workdir), header)
+        special = datastore.datamap.special_categories_exported()
+        package = build_package(datastore.iter_export(target), Path(workdir), header,
+                                special_categories=special)
         if not job_heartbeat(job_id=job.pk, worker_id=worker):
             raise LeaseLost(job.pk)
         stamp = datetime.now(tz=UTC).strftime("%Y%m%d-%H%M%S")
@@ -65,6 +67,7 @@ def run_export(job: Job, worker: str) -> dict[str, Any]:
         "size": package.size,
         "sha256": package.sha256,
         "file_name": artifact.file_name,
+        "special_categories": special,
     }
 
 
@@ -97,6 +100,8 @@ def run_erase(job: Job, worker: str) -> dict[str, Any]:
         "datastore": datastore.datamap.name,
         "rows_changed": result.rows_changed,
         "tables": {c.table: {"rows": c.rows, "columns": list(c.columns)} for c in result.tables},
+        "special_categories": datastore.datamap.special_categories_in_tables(
+            {c.table: c.columns for c in result.tables if c.rows}),
         "export_artifacts_deleted": removed,
     }
 
@@ -139,6 +144,8 @@ def run_purge(job: Job, worker: str) -> dict[str, Any]:
         "rows_deleted": earlier + result.rows_deleted,
         "rows_deleted_by_earlier_attempts": earlier,
         "tables": result.deleted,
+        "special_categories": datastore.datamap.special_categories_in_tables(
+            dict.fromkeys(t for t, n in result.deleted.items() if n)),
         "export_artifacts_deleted": removed,
     }
 

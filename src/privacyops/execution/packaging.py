@@ -70,9 +70,14 @@ def write_export_json(
 
 
 def build_package(
-    sections: Iterable[ExportSection], workdir: Path, header: dict[str, Any]
+    sections: Iterable[ExportSection], workdir: Path, header: dict[str, Any],
+    special_categories: list[str] | None = None,
 ) -> Package:
-    """Write the package into `workdir` and zip it; returns the zip's path, size and sha256."""
+    """Write the package into `workdir` and zip it; returns the zip's path, size and sha256.
+
+    ``special_categories`` (GDPR Art. 9/10 data in the package) is stated in the manifest, so
+    whoever handles the file knows it needs the care such data requires.
+    """
     content = workdir / "content"
     content.mkdir()
     with (content / "export.json").open("w", encoding="utf-8") as out:
@@ -81,6 +86,7 @@ def build_package(
     manifest = {
         **header,
         "sections": counts,
+        "special_categories": special_categories or [],
         "files": [
             {"name": p.name, "size": p.stat().st_size, "sha256": sha256_file(p)} for p in files
         ],

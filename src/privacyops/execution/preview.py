@@ -18,6 +18,7 @@ class TablePreview:
     table: str
     rows: int
     columns: tuple[str, ...]
+    special_categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,11 @@ class DryRunPreview:
     @property
     def total_rows(self) -> int:
         return sum(t.rows for t in self.tables)
+
+    @property
+    def special_categories(self) -> list[str]:
+        """GDPR Art. 9/10 categories the change touches, for the page to mark."""
+        return sorted({c for t in self.tables for c in t.special_categories})
 
 
 def dry_run_preview(*, tenant: Tenant, job_type: str, target_type: str,
@@ -45,11 +51,15 @@ def dry_run_preview(*, tenant: Tenant, job_type: str, target_type: str,
     try:
         if job_type == "ERASE":
             result = datastore.erase(target, dry_run=True)
-            tables = [TablePreview(c.table, c.rows, c.columns) for c in result.tables]
+            special = datastore.datamap.special_categories_in_tables(
+                {c.table: c.columns for c in result.tables})
+            tables = [TablePreview(c.table, c.rows, c.columns, tuple(special.get(c.table, ())))
+                      for c in result.tables]
         else:
             purge = datastore.purge(target, dry_run=True)
-            tables = [TablePreview(t, n, ("all columns (row deleted)",))
-                      for t, n in purge.deleted.items()]
+            special = datastore.datamap.special_categories_in_tables(dict.fromkeys(purge.deleted))
+            tables = [TablePreview(t, n, ("all columns (row deleted)",),
+                                   tuple(special.get(t, ()))) for t, n in purge.deleted.items()]
     except PreconditionsFailed as error:
         return DryRunPreview([], blocked or precondition_sentence(error.failures))
     except ConnectorError as error:

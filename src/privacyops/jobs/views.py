@@ -205,9 +205,17 @@ def _render_detail(
         ),
         "download_url": result.get("download_url") if job.job_type == JobType.EXPORT else None,
         "download_expires": _expiry(result.get("expires_at")),
+        "special_categories": _special_categories(result.get("special_categories")),
         **extra,
     }
     return render(request, "jobs/detail.html", context, status=status)
+
+
+def _special_categories(raw: Any) -> list[str]:
+    """GDPR Art. 9/10 categories a job's result names (a list, or per table)."""
+    if isinstance(raw, dict):
+        return sorted({c for cats in raw.values() for c in cats})
+    return sorted(raw) if isinstance(raw, list) else []
 
 
 @privacy_page("job.view")
@@ -357,6 +365,7 @@ def job_preview(request: HttpRequest) -> HttpResponse:
                 tables = list(preview.tables)
                 context["tables"] = tables
                 context["total_rows"] = sum(t.rows for t in tables)
+                context["special_categories"] = getattr(preview, "special_categories", [])
                 # Why the job would be refused: for the whole job, or per table.
                 context["blocked"] = getattr(preview, "blocked", None)
                 context["blocked_tables"] = [t for t in tables if getattr(t, "blocked", None)]

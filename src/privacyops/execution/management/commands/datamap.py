@@ -5,36 +5,85 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from sqlalchemy.exc import SQLAlchemyError
 
-from privacyops.datamap import check_datamap_file
+from privacyops.datamap import DataMapError, load_datamap, resolve_connection_url
 
 
 class Command(BaseCommand):
-    help = "Data-map tools: `datamap check FILE`, `datamap draft --url URL [--out FILE]`."
+    help = ("Data-map tools: `datamap check FILE [--live] [--strict] [--tenant KEY]`, "
+            "`datamap draft --url URL [--out FILE]`.")
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="subcommand", required=True)
         check = sub.add_parser("check", help="validate a data-map YAML file")
         check.add_argument("file")
+        check.add_argument("--live", action="store_true",
+                           help="also compare with the live database (read-only); done anyway "
+                                "when the data map's connection variable is set")
+        check.add_argument("--strict", action="store_true",
+                           help="unmapped columns or tables that look personal are an error")
+        check.add_argument("--tenant", help="tenant key, for a data map with a database per tenant")
         draft = sub.add_parser("draft", help="introspect a database into a starting data map")
         draft.add_argument("--url", required=True, help="SQLAlchemy URL of the database")
         draft.add_argument("--out", help="write to this file instead of standard output")
+        draft.add_argument("--name", default="draft", help="the data map's name")
+        draft.add_argument("--url-env", default="DATASTORE_URL",
+                           help="environment variable the map will read the URL from")
+        draft.add_argument("--no-sample", action="store_true",
+                           help="judge columns by name only (reads no row of the database)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["subcommand"] == "check":
-            problems = check_datamap_file(options["file"])
-            if problems:
-                for line in problems:
-                    self.stderr.write(line)
-                raise CommandError(f"{len(problems)} problem(s) in {options['file']}.")
-            self.stdout.write(f"{options['file']}: OK")
+            self.check_file(options["file"], live=options["live"], strict=options["strict"],
+                       tenant=options["tenant"])
             return
         from privacyops.datamap.draft import draft_datamap
 
-        text = draft_datamap(options["url"])
+        text = draft_datamap(options["url"], name=options["name"], url_env=options["url_env"],
+                             sample=not options["no_sample"])
         if options["out"]:
             Path(options["out"]).write_text(text)
             self.stdout.write(f"Draft data map written to {options['out']}; review every "
-                              "field's category and erase action before use.")
+                              "field marked # REVIEW before use.")
         else:
             self.stdout.write(text)
+
+    def check_file(self, file: str, *, live: bool, strict: bool, tenant: str | None) -> None:
+        try:
+            datamap = load_datamap(file)
+        except DataMapError as error:
+            for line in error.lines():
+                self.stderr.write(line)
+            raise CommandError(f"{len(error.issues)} problem(s) in {file}.") from None
+        try:
+            url = resolve_connection_url(datamap, tenant)
+        except DataMapError as error:
+            if live or strict:
+                for line in error.lines():
+                    self.stderr.write(line)
+                raise CommandError("--live needs the datastore's URL; set the variable above.") \
+                    from None
+            self.stdout.write(f"{file}: OK (not checked against a database: "
+                              f"{error.issues[0][1].split(';')[0]})")
+            return
+        from privacyops.datamap.live import live_check
+
+        try:
+            report = live_check(datamap, url)
+        except SQLAlchemyError as error:
+            raise CommandError(f"cannot read the database of {file}: "
+                               f"{type(error).__name__}; check the URL and that it answers.") \
+                from None
+        for problem in report.problems:
+            self.stderr.write(f"{file}: {problem.line()}")
+        for warning in report.warnings:
+            self.stdout.write(f"{file}: warning: {warning.line()}")
+        for unmapped in report.unmapped:
+            level = "error" if strict and unmapped.personal else "unmapped"
+            self.stdout.write(f"{file}: {level}: {unmapped.line()}")
+        errors = len(report.problems) + (len(report.personal_unmapped) if strict else 0)
+        if errors:
+            raise CommandError(f"{errors} problem(s) in {file} against the live database "
+                               f"({report.summary()}).")
+        self.stdout.write(f"{file}: OK against the live database ({report.summary()})")
