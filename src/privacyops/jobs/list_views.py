@@ -145,7 +145,8 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(
         request, "jobs/overview.html",
         {"form": form, "page": page, "cards": cards, "filtered": filtered, "tab": "jobs",
-         "trends": None if filtered else request_trends(viewer), "sort": sort, "columns": {c["key"]: c for c in columns},
+         "trends": None if filtered else request_trends(viewer), "sort": sort,
+         "columns": {c["key"]: c for c in columns},
          "total": total, "numbered": isinstance(page, NumberedPage),
          "may_bulk": any(j.status == JobStatus.PENDING for j in page.items)
          and (viewer.is_staff or tenants_visible_to(viewer, "job.approve").exists())},
