@@ -89,6 +89,13 @@ ensure_chromium() {
   [ -x /usr/bin/chromium ] || _need_debian_package chromium chromium
 }
 
+# axe-core (the accessibility checker the browser tests inject) from the npm registry, once.
+ensure_axe() {
+  command -v npm >/dev/null 2>&1 || _need_debian_package npm npm
+  [ -f tests/browser/axe/node_modules/axe-core/axe.min.js ] && return 0
+  (cd tests/browser/axe && npm ci --no-audit --no-fund --silent) >/dev/null
+}
+
 stop_services() {
   local item
   for item in $_throwaway; do

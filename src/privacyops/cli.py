@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         execute_from_command_line(["privacyops", *rest])
     elif command == "migrate":
         execute_from_command_line(["privacyops", "migrate", *rest])
-        execute_from_command_line(["privacyops", "createcachetable"])
+        execute_from_command_line(["privacyops", "createcachetable", "--verbosity", "0"])
     else:
         execute_from_command_line(["privacyops", command, *rest])
 

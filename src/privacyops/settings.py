@@ -63,7 +63,7 @@ ROOT_URLCONF = "privacyops.urls"
 WSGI_APPLICATION = "privacyops.wsgi.application"
 AUTH_USER_MODEL = "tenancy.User"
 LOGIN_URL = "/login/"
-LOGIN_REDIRECT_URL = "/platform/privacy/"
+LOGIN_REDIRECT_URL = "/"  # web.views.home sends each role to its page
 
 TEMPLATES = [
     {

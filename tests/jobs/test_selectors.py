@@ -6,6 +6,8 @@ from django.contrib.auth.models import AnonymousUser
 from privacyops.errors import NotFound, ValidationFailed
 from privacyops.jobs.models import JobStatus
 from privacyops.jobs.selectors import job_counts, job_get, jobs_filtered
+from privacyops.jobs.services import job_cancel, job_reject
+from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Role
 from tests import factories
 
@@ -98,11 +100,25 @@ class TestJobGet:
         assert missing.value.message == "Job 999999 does not exist."
 
 
+def names_of(jobs) -> list[int]:
+    return [job.pk for job in jobs]
+
+
 class TestJobCounts:
     def test_counts_per_status_and_total(self, jobs, staff):
         counts = job_counts(staff)
         assert counts == {"Pending": 1, "Approved": 1, "Processing": 0, "Completed": 1,
-                          "Failed": 1, "Rejected": 0, "total": 4}
+                          "Failed": 1, "Rejected": 0, "withdrawn": 0, "total": 4}
+
+    def test_a_withdrawal_is_counted_apart_from_rejections(self, jobs, staff, tenant):
+        refused = factories.job_create(tenant=tenant, target_id="r-1")
+        job_reject(job_id=refused.pk, reason="Not our data", actor=factories.actor(staff))
+        withdrawn = factories.job_create(tenant=tenant, requested_by=staff, target_id="w-1")
+        job_cancel(job_id=withdrawn.pk, actor=Actor.system())
+        counts = job_counts(staff)
+        assert (counts["Rejected"], counts["withdrawn"], counts["total"]) == (1, 1, 6)
+        assert names_of(jobs_filtered(staff, status="withdrawn")) == [withdrawn.pk]
+        assert names_of(jobs_filtered(staff, status="Rejected", withdrawn=False)) == [refused.pk]
 
     def test_counts_follow_the_viewer_and_the_tenant(self, jobs, staff, tenant, other_tenant):
         admin = factories.user_create(tenant=tenant, role=Role.ADMIN)

@@ -195,14 +195,19 @@ class TestOverviewAndJobsList:
         assert "Select a valid choice" in response.content.decode()
         assert job_ids(response) == set()
 
-    def test_processing_rows_poll_and_stop_when_done(self, staff_client, jobs):
+    def test_unfinished_rows_poll_and_stop_when_done(self, staff_client, jobs):
         html = staff_client.get(OVERVIEW).content.decode()
         job = jobs["processing_purge"]
         row = re.search(rf'<tr id="job-{job.pk}"[^>]*>', html).group(0)
         assert f'hx-get="/platform/privacy/jobs/{job.pk}/row/"' in row
         assert 'hx-trigger="every 2s"' in row
-        other = re.search(rf'<tr id="job-{jobs["pending_erase"].pk}"[^>]*>', html).group(0)
-        assert "hx-trigger" not in other
+        # Queued and pending jobs follow too (a pending one changes only by a decision: slower).
+        queued = re.search(rf'<tr id="job-{jobs["approved_export"].pk}"[^>]*>', html).group(0)
+        assert 'hx-trigger="every 2s"' in queued
+        pending = re.search(rf'<tr id="job-{jobs["pending_erase"].pk}"[^>]*>', html).group(0)
+        assert 'hx-trigger="every 10s"' in pending
+        done = re.search(rf'<tr id="job-{jobs["completed_erase"].pk}"[^>]*>', html).group(0)
+        assert "hx-trigger" not in done
 
         Job.objects.filter(pk=job.pk).update(status=JobStatus.COMPLETED)
         partial = staff_client.get(f"/platform/privacy/jobs/{job.pk}/row/",
@@ -255,7 +260,9 @@ class TestOverviewAndJobsList:
             factories.job_create(tenant=other_tenant if n % 2 else tenant,
                                  requested_by=factories.user_create(), target_id=str(n),
                                  status=JobStatus.PROCESSING if n % 3 else JobStatus.PENDING)
-        with django_assert_max_num_queries(6), CaptureQueriesContext(connection) as many:
+        # Session, user, tenant-name probe, the page, the match count, stat counts, withdrawals,
+        # navigation: a fixed number however many rows.
+        with django_assert_max_num_queries(8), CaptureQueriesContext(connection) as many:
             response = staff_client.get(OVERVIEW, {"q": "e"})
         assert len(job_ids(response)) == 48
         with CaptureQueriesContext(connection) as unfiltered:
@@ -268,7 +275,8 @@ class TestOverviewAndJobsList:
         for n in range(30):
             factories.job_create(tenant=tenant, requested_by=staff, target_id=str(n))
         client.force_login(tenant_admin)
-        with django_assert_max_num_queries(9):
+        # As above, plus the tenant scoping and the request trends (three bounded queries).
+        with django_assert_max_num_queries(13):
             assert len(job_ids(client.get(OVERVIEW))) == 30
 
 
@@ -316,16 +324,44 @@ class TestJobDetail:
                                    progress={"done": 30, "total": 120})
         html = staff_client.get(detail_url(job)).content.decode()
         assert '<progress id="progress-bar" max="100" value="25">' in html
-        assert f'hx-get="/platform/privacy/jobs/{job.pk}/progress/"' in html
+        assert f'hx-get="/platform/privacy/jobs/{job.pk}/?seen=Processing"' in html
         Job.objects.filter(pk=job.pk).update(status=JobStatus.COMPLETED)
-        response = staff_client.get(f"/platform/privacy/jobs/{job.pk}/progress/",
+        response = staff_client.get(f"/platform/privacy/jobs/{job.pk}/?seen=Processing",
                                     HTTP_HX_REQUEST="true")
-        assert response["HX-Refresh"] == "true"
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert 'badge-Completed' in html
+        assert "?seen=" not in html  # final: the page stops polling
+
+    def test_an_unchanged_queued_job_answers_its_poll_with_204(self, staff_client, tenant, staff):
+        job = factories.job_create(tenant=tenant, requested_by=staff, status=JobStatus.APPROVED)
+        html = staff_client.get(detail_url(job)).content.decode()
+        assert f'hx-get="/platform/privacy/jobs/{job.pk}/?seen=Approved"' in html
+        poll = staff_client.get(f"/platform/privacy/jobs/{job.pk}/?seen=Approved",
+                                HTTP_HX_REQUEST="true")
+        assert poll.status_code == 204
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.PROCESSING)
+        poll = staff_client.get(f"/platform/privacy/jobs/{job.pk}/?seen=Approved",
+                                HTTP_HX_REQUEST="true")
+        assert poll.status_code == 200
+        assert "badge-Processing" in poll.content.decode()
+
+    def test_a_destructive_approval_without_the_confirmation_changes_nothing(
+        self, approver_client, tenant, staff
+    ):
+        job = factories.job_create(tenant=tenant, requested_by=staff, job_type="PURGE",
+                                   target_type="tenant", target_id=tenant.slug)
+        response = approver_client.post(f"/platform/privacy/jobs/{job.pk}/approve/")
+        assert response.status_code == 422
+        assert "cannot be undone: tick the confirmation" in response.content.decode()
+        job.refresh_from_db()
+        assert job.status == JobStatus.PENDING
 
     def test_approve_through_the_form(self, approver_client, tenant, staff, other_staff):
         job = factories.job_create(tenant=tenant, requested_by=staff)
-        assert ">Approve</button>" in approver_client.get(detail_url(job)).content.decode()
-        response = approver_client.post(f"/platform/privacy/jobs/{job.pk}/approve/", follow=True)
+        assert ">Approve erase</button>" in approver_client.get(detail_url(job)).content.decode()
+        response = approver_client.post(f"/platform/privacy/jobs/{job.pk}/approve/",
+                                        {"confirm": "yes"}, follow=True)
         assert "approved; it is queued" in response.content.decode()
         job.refresh_from_db()
         assert job.status == JobStatus.APPROVED
@@ -365,7 +401,7 @@ class TestJobDetail:
         assert response.status_code == 422
         html = response.content.decode()
         assert "A reason is required to reject a job" in html
-        assert '<details class="card reject" open>' in html
+        assert 'id="reject-reason"' in html  # the form stays there, beside Approve
         job.refresh_from_db()
         assert job.status == JobStatus.PENDING
 
@@ -394,9 +430,10 @@ class TestJobDetail:
         assert job.status == JobStatus.PENDING
         html = client.get(detail_url(job)).content.decode()
         token = re.search(
-            rf'action="{url}">\s*<input type="hidden" name="csrfmiddlewaretoken" value="([^"]+)"',
+            rf'action="{url}" class="decide-approve">\s*<input type="hidden" '
+            r'name="csrfmiddlewaretoken" value="([^"]+)"',
             html).group(1)
-        assert client.post(url, {"csrfmiddlewaretoken": token}).status_code == 302
+        assert client.post(url, {"csrfmiddlewaretoken": token, "confirm": "yes"}).status_code == 302
         job.refresh_from_db()
         assert job.status == JobStatus.APPROVED
 
@@ -605,9 +642,10 @@ class TestAuditLog:
         approver.force_login(other_staff)
         own = factories.job_create(tenant=tenant, requested_by=staff)
         foreign = factories.job_create(tenant=other_tenant, requested_by=staff)
-        approver.post(f"/platform/privacy/jobs/{own.pk}/approve/")
+        approver.post(f"/platform/privacy/jobs/{own.pk}/approve/", {"confirm": "yes"})
         approver.post(f"/platform/privacy/jobs/{foreign.pk}/reject/", {"reason": "Not needed"})
-        approver.post(f"/platform/privacy/jobs/{own.pk}/approve/")  # refused: not Pending
+        # refused: not Pending
+        approver.post(f"/platform/privacy/jobs/{own.pk}/approve/", {"confirm": "yes"})
         return own, foreign
 
     def test_rows_show_label_tenant_actor_outcome_and_metadata(self, staff_client, events):

@@ -41,6 +41,15 @@ class AuditFilterForm(forms.Form):
             ("", "All tenants"), *[(t.pk, t.name) for t in tenants]
         ]
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", f"The start of the time range is after its end: “Until” "
+                                    f"({until:%Y-%m-%d}) is before “Since” ({since:%Y-%m-%d}); "
+                                    "pick an end date on or after the start date.")
+        return data
+
     def filters(self) -> AuditFilters:
         data = self.cleaned_data
         since, until = data["since"], data["until"]

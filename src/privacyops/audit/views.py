@@ -20,9 +20,9 @@ from privacyops.audit.selectors import (
 )
 from privacyops.audit.services import audit_export_start, audit_verify_recorded
 from privacyops.errors import ValidationFailed
-from privacyops.jobs.views import privacy_page, viewer_of
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.policy import tenants_visible_to
+from privacyops.web.pages import privacy_page, viewer_of
 
 EXPORT_FORMATS = {
     "csv": ("text/csv; charset=utf-8", "csv"),
@@ -55,7 +55,12 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET, tenants=tenants)
     page, status = AuditPage([], None), 200
     if form.is_valid():
-        page = audit_page(viewer, form.filters(), cursor=_cursor(request.GET.get("cursor", "")))
+        try:
+            page = audit_page(viewer, form.filters(), cursor=_cursor(request.GET.get("cursor", "")))
+        except ValidationFailed as error:  # shown beside its field; the filters stay as typed
+            field = error.details.get("field")
+            form.add_error(field if field in form.fields else None, error.message)
+            status = error.status
     else:
         status = 422
     names = {t.pk: t.name for t in tenants}

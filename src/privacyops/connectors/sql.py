@@ -336,6 +336,34 @@ class SqlDatastore:
             rows = conn.execute(select(pk).where(*conditions, matches).order_by(pk))
             return [str(value) for (value,) in rows]
 
+    def describe_subjects(self, tenant_key: str | None, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Display fields and the erased flag of these subjects, in one query: who a job is
+        about, shown by name instead of a row id. Ids that are not subjects are left out."""
+        subject = self.datamap.subject
+        entity = subject.entity
+        pk = self.reflected.pk(entity)
+        wanted = []
+        for raw in dict.fromkeys(ids):
+            try:
+                wanted.append(coerce(pk, raw))
+            except (TypeError, ValueError):
+                continue
+        if not wanted:
+            return {}
+        roles = {role: self.reflected.column(entity, c) for role, c in subject.display_fields.items()}
+        erased: ColumnElement[bool] = literal(False)
+        if subject.erased_marker is not None:
+            erased = self.reflected.column(entity, subject.erased_marker.column).is_not(None)
+        statement = select(pk.label("id"), *(c.label(role) for role, c in roles.items()),
+                           erased.label("erased")).where(
+            *self._subject_filter(tenant_key, ""), pk.in_(wanted[:500]))
+        with self._connect() as conn:
+            return {
+                str(row.id): {key: json_ready(value) for key, value in row._mapping.items()}
+                | {"erased": bool(row.erased)}
+                for row in conn.execute(statement)
+            }
+
     # ---- writes ----------------------------------------------------------------------------
 
     def erase(

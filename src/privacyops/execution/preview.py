@@ -61,7 +61,8 @@ def dry_run_preview(*, tenant: Tenant, job_type: str, target_type: str,
             tables = [TablePreview(t, n, ("all columns (row deleted)",),
                                    tuple(special.get(t, ()))) for t, n in purge.deleted.items()]
     except PreconditionsFailed as error:
-        return DryRunPreview([], blocked or precondition_sentence(error.failures))
+        # "This job would be refused: …" already says it: no "Refused." in front.
+        return DryRunPreview([], blocked or precondition_sentence(error.failures).removeprefix("Refused. "))
     except ConnectorError as error:
         raise DomainError(f"{target_type} {target_id}: {error}", code="target_not_found") from None
     return DryRunPreview(tables, blocked)

@@ -77,7 +77,7 @@ def run_job_now(job_id: int, *, worker: str | None = None) -> None:
     me = worker or worker_id()
     job = job_claim(job_id=job_id, worker_id=me)
     if job is None:
-        logger.info("job %s not claimable (taken, done or not yet due)", job_id)
+        logger.debug("job %s not claimable (taken, done or not yet due)", job_id)
         return
     executor = EXECUTORS[job.job_type]
     try:

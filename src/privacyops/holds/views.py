@@ -15,10 +15,10 @@ from privacyops.holds.forms import HoldFilterForm, HoldPlaceForm
 from privacyops.holds.models import LegalHold
 from privacyops.holds.selectors import holds_filtered, holds_visible_to
 from privacyops.holds.services import hold_place, hold_release
-from privacyops.jobs.views import KeysetPage, keyset_page, privacy_page, viewer_of
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant
 from privacyops.tenancy.policy import can, require, tenants_visible_to
+from privacyops.web.pages import KeysetPage, keyset_page, privacy_page, viewer_of
 
 
 def _scope_types(tenants: list[Tenant]) -> list[str]:
@@ -63,7 +63,8 @@ def hold_list(request: HttpRequest) -> HttpResponse:
     elif request.method != "GET":
         return HttpResponse(status=405)
 
-    filter_form = HoldFilterForm(request.GET, tenants=tenants)
+    # Its own id prefix: the place form on the same page has fields of the same names.
+    filter_form = HoldFilterForm(request.GET, tenants=tenants, auto_id="filter_%s")
     page: KeysetPage[LegalHold] = KeysetPage([], None, None)
     if filter_form.is_valid():
         holds = holds_filtered(

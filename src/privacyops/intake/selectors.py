@@ -28,6 +28,15 @@ def public_tenant_get(slug: str) -> Tenant:
     return tenant
 
 
+def public_tenant_named(name: str) -> Tenant | None:
+    """The workspace a visitor typed: its slug or its display name, in any letter case."""
+    name = " ".join(name.split())
+    if not name:
+        return None
+    return (Tenant.objects.filter(slug=name.lower()).first()
+            or Tenant.objects.filter(name__iexact=name).order_by("pk").first())
+
+
 def public_tenant_resolve(*, host: str, workspace: str = "") -> Tenant | None:
     """The workspace of a bare /privacy/request: the host's first label, ?workspace=, or the
     only workspace there is. None: the visitor has to name it."""
@@ -37,7 +46,7 @@ def public_tenant_resolve(*, host: str, workspace: str = "") -> Tenant | None:
         if tenant is not None:
             return tenant
     if workspace:
-        return public_tenant_get(workspace.strip().lower())
+        return public_tenant_named(workspace)
     only_two = list(Tenant.objects.all()[:2])
     return only_two[0] if len(only_two) == 1 else None
 

@@ -38,11 +38,13 @@ from privacyops.web.client_ip import client_ip
 
 
 def request_form_for_host(request: HttpRequest) -> HttpResponse:
-    tenant = selectors.public_tenant_resolve(
-        host=request.get_host(), workspace=request.GET.get("workspace", "")
-    )
+    workspace = request.GET.get("workspace", "")[:200]
+    tenant = selectors.public_tenant_resolve(host=request.get_host(), workspace=workspace)
     if tenant is None:
-        return render(request, "intake/choose.html", {})
+        not_found = bool(workspace.strip())
+        return render(request, "intake/choose.html",
+                      {"workspace": workspace, "not_found": not_found},
+                      status=404 if not_found else 200)
     return _request_form(request, tenant)
 
 

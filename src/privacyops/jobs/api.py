@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from ninja import Path, Query, Router, Status
 
 from privacyops.api_auth import MAX_ID, NO_NUL, caller, error_responses, tenant_in_reach
-from privacyops.jobs.models import Job, JobSource
+from privacyops.jobs.models import Job, JobSource, JobStatus
 from privacyops.jobs.schemas import (
     JobCounts,
     JobCreateIn,
@@ -20,7 +20,7 @@ from privacyops.jobs.schemas import (
     JobStatusName,
     JobTypeName,
 )
-from privacyops.jobs.selectors import job_counts, job_get, jobs_filtered
+from privacyops.jobs.selectors import WITHDRAWN, job_counts, job_get, jobs_filtered
 from privacyops.jobs.services import job_approve, job_create, job_reject, job_retry
 
 router = Router(tags=["jobs"])
@@ -105,8 +105,9 @@ def count_jobs(
     request: HttpRequest, tenant_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
 ) -> dict[str, object]:
     counts = job_counts(caller(request).user, tenant_id=tenant_id)
-    total = counts.pop("total")
-    return {"total": total, "by_status": counts}
+    total, withdrawn = counts.pop("total"), counts.pop(WITHDRAWN)
+    counts[JobStatus.REJECTED] += withdrawn  # by_status counts statuses, withdrawals included
+    return {"total": total, "by_status": counts, "withdrawn": withdrawn}
 
 
 @router.get("/jobs/{job_id}", response={200: JobOut, **error_responses(404)}, summary="Get a job")

@@ -19,7 +19,8 @@ class JobFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Tenant name, job id or target id"}),
     )
     status = forms.ChoiceField(
-        label="Status", required=False, choices=[("", "All statuses"), *JobStatus.choices]
+        label="Status", required=False,
+        choices=[("", "All statuses"), *JobStatus.choices, ("withdrawn", "Withdrawn by the data subject")],
     )
     type = forms.ChoiceField(
         label="Type", required=False, choices=[("", "All types"), *JobType.choices]

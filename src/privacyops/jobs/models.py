@@ -37,6 +37,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.REJECTED})
+
+
 class JobSource(models.TextChoices):
     OPERATOR = "operator", "Operator"
     API = "api", "API"
@@ -90,6 +93,8 @@ class Job(models.Model):
         "holds.LegalHold", on_delete=models.SET_NULL, null=True, blank=True,
         related_name="blocked_jobs",
     )
+    # A Rejected job the data subject withdrew (job_cancel): still Rejected, but not a refusal.
+    withdrawn_by_subject = models.BooleanField(default=False)
 
     class Meta:
         ordering: ClassVar = ["-created_at", "-id"]
@@ -98,6 +103,8 @@ class Job(models.Model):
             models.Index(fields=["tenant", "status", "-created_at"], name="job_tenant_status"),
             models.Index(fields=["job_type", "-created_at"], name="job_type_created"),
             models.Index(fields=["target_id"], name="job_target_id"),
+            models.Index(fields=["tenant"], name="job_withdrawn",
+                         condition=models.Q(withdrawn_by_subject=True)),
         ]
 
     def __str__(self) -> str:
@@ -106,6 +113,17 @@ class Job(models.Model):
     @property
     def is_destructive(self) -> bool:
         return self.job_type in {JobType.ERASE, JobType.PURGE}
+
+    @property
+    def is_final(self) -> bool:
+        """Completed, Failed or Rejected: nothing changes any more without someone acting."""
+        return self.status in FINAL_STATUSES
+
+    @property
+    def status_label(self) -> str:
+        if self.status == JobStatus.REJECTED and self.withdrawn_by_subject:
+            return "Withdrawn"
+        return str(self.get_status_display())
 
     @property
     def progress_percent(self) -> int:

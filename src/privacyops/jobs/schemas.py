@@ -57,6 +57,7 @@ class JobOut(Schema):
     error_code: str
     error_message: str
     blocking_hold_id: int | None
+    withdrawn_by_subject: bool
 
     @staticmethod
     def resolve_tenant_name(job: Job) -> str:
@@ -90,3 +91,4 @@ class JobPage(Schema):
 class JobCounts(Schema):
     total: int
     by_status: dict[JobStatusName, int]
+    withdrawn: int = Field(description="Rejected jobs the data subject withdrew (counted in Rejected).")

@@ -16,11 +16,20 @@ def jobs_visible_to(viewer: User) -> QuerySet[Job]:
     return Job.objects.filter(tenant__in=tenants_visible_to(viewer, "job.view"))
 
 
+WITHDRAWN = "withdrawn"
+
+
 def jobs_filtered(
     viewer: User, *, search: str = "", status: str = "", job_type: str = "",
-    tenant_id: int | None = None,
+    tenant_id: int | None = None, withdrawn: bool | None = None,
 ) -> QuerySet[Job]:
+    """`withdrawn` narrows Rejected jobs to those the data subject withdrew (True) or to the
+    refusals (False); the status filter `withdrawn` is the former."""
     jobs = jobs_visible_to(viewer)
+    if status == WITHDRAWN:
+        status, withdrawn = JobStatus.REJECTED, True
+    if withdrawn is not None:
+        jobs = jobs.filter(withdrawn_by_subject=withdrawn)
     if status:
         if status not in JobStatus.values:
             raise ValidationFailed(
@@ -79,4 +88,10 @@ def job_counts(viewer: User, *, tenant_id: int | None = None) -> dict[str, int]:
     for row in rows.values("status").annotate(n=Sum("n")).order_by():
         counts[row["status"]] = int(row["n"] or 0)
     counts["total"] = sum(counts[s] for s in JobStatus.values)
+    withdrawn = jobs_visible_to(viewer).filter(withdrawn_by_subject=True)
+    if tenant_id is not None:
+        withdrawn = withdrawn.filter(tenant_id=tenant_id)
+    # Withdrawals stay Rejected (the six statuses) but are counted apart from refusals.
+    counts[WITHDRAWN] = withdrawn.count()
+    counts[JobStatus.REJECTED] -= counts[WITHDRAWN]
     return counts

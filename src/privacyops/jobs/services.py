@@ -250,6 +250,7 @@ def _job_cancel(*, job_id: int, actor: Actor, reason: str) -> Job:
     _transition(job, JobStatus.REJECTED)
     job.rejected_at = timezone.now()
     job.rejection_reason = (reason or "Cancelled by the data subject").strip()[:REASON_LIMIT]
+    job.withdrawn_by_subject = True
     job.save()
     audit_record(actor=actor, action="job.cancelled", tenant_id=job.tenant_id,
                  target_type="job", target_id=job.pk, metadata={"reason": job.rejection_reason})

@@ -1,176 +1,41 @@
-"""Platform → Privacy: the overview with its stat cards, the jobs list, job detail and actions.
+"""Platform → Privacy: job detail and its actions (approve, reject, retry), a new job and its
+dry-run preview. The list, its exports and bulk actions are in `list_views`.
 
 Views are thin: they parse input, call one selector or service and render. A DomainError from
 a service is shown in words on the page it came from, with the error's HTTP status; anything
 else that escapes is rendered by DomainErrorMiddleware.
-
-`privacy_page` and `keyset_page` are shared by the holds and audit pages.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import wraps
-from typing import Any, Generic, TypeVar, cast
+from datetime import datetime
+from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.db.models import Model, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from privacyops.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from privacyops.errors import DomainError, NotFound, ValidationFailed
+from privacyops.execution.people import person_for_job
 from privacyops.execution.registry import target_types_for
-from privacyops.jobs.forms import JobCreateForm, JobFilterForm
+from privacyops.jobs.forms import JobCreateForm
+from privacyops.jobs.list_views import job_row, jobs_bulk, jobs_export_csv, overview, people_search
 from privacyops.jobs.models import Job, JobStatus, JobType
-from privacyops.jobs.selectors import job_counts, job_get, jobs_filtered
+from privacyops.jobs.selectors import job_get
 from privacyops.jobs.services import job_approve, job_create, job_reject, job_retry
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import can, tenants_visible_to
+from privacyops.web.pages import KeysetPage, keyset_page, privacy_page, viewer_of
 
-View = Callable[..., HttpResponseBase]
-M = TypeVar("M", bound=Model)
-
-PAGE_SIZE = 50
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def viewer_of(request: HttpRequest) -> User:
-    return cast(User, request.user)
-
-
-def privacy_page(action: str) -> Callable[[View], View]:
-    """Sign-in required (else the login page); then 403 unless the viewer is platform staff
-    or holds `action` in at least one tenant. What each page shows is scoped by its selector."""
-
-    def decorate(view: View) -> View:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            viewer = viewer_of(request)
-            if not (viewer.is_staff or tenants_visible_to(viewer, action).exists()):
-                raise PermissionDenied(
-                    "Platform → Privacy is for platform staff and tenant admins; your role "
-                    "does not include it. Ask an admin of your workspace for access."
-                )
-            return view(request, *args, **kwargs)
-
-        return login_required(wrapper)
-
-    return decorate
-
-
-# --- keyset paging ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class KeysetPage(Generic[M]):
-    """One page of rows newest first, with opaque cursors to the pages before and after it."""
-
-    items: list[M]
-    next_cursor: str | None
-    prev_cursor: str | None
-
-
-def _cursor(row: Model) -> str:
-    created = cast(datetime, row.created_at)  # type: ignore[attr-defined]
-    delta = created - _EPOCH
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return f"{micros}-{row.pk}"
-
-
-def _parse_cursor(value: str) -> tuple[datetime, int]:
-    try:
-        micros, pk = value.split("-", 1)
-        return _EPOCH + timedelta(microseconds=int(micros)), int(pk)
-    except (ValueError, OverflowError):
-        raise ValidationFailed(
-            "This page link is damaged; go back to the first page of the list.", field="cursor"
-        ) from None
-
-
-def keyset_page(
-    rows: QuerySet[M], *, after: str = "", before: str = "", limit: int = PAGE_SIZE
-) -> KeysetPage[M]:
-    """Page by (created_at, id): as fast on the millionth row as on the first, with no COUNT."""
-    if before:
-        created, pk = _parse_cursor(before)
-        newer = rows.filter(Q(created_at__gt=created) | Q(created_at=created, pk__gt=pk))
-        found = list(newer.order_by("created_at", "pk")[: limit + 1])
-        more_newer = len(found) > limit
-        items = found[:limit][::-1]
-        return KeysetPage(
-            items,
-            next_cursor=_cursor(items[-1]) if items else None,
-            prev_cursor=_cursor(items[0]) if items and more_newer else None,
-        )
-    if after:
-        created, pk = _parse_cursor(after)
-        rows = rows.filter(Q(created_at__lt=created) | Q(created_at=created, pk__lt=pk))
-    found = list(rows.order_by("-created_at", "-pk")[: limit + 1])
-    items = found[:limit]
-    return KeysetPage(
-        items,
-        next_cursor=_cursor(items[-1]) if len(found) > limit else None,
-        prev_cursor=_cursor(items[0]) if after and items else None,
-    )
-
-
-# --- overview and jobs list -------------------------------------------------------------------
-
-_CARDS = (
-    ("Total", "", "total"),
-    ("Pending", JobStatus.PENDING, JobStatus.PENDING),
-    ("Approved", JobStatus.APPROVED, JobStatus.APPROVED),
-    ("Processing", JobStatus.PROCESSING, JobStatus.PROCESSING),
-    ("Completed", JobStatus.COMPLETED, JobStatus.COMPLETED),
-    ("Failed", JobStatus.FAILED, JobStatus.FAILED),
-    ("Rejected", JobStatus.REJECTED, JobStatus.REJECTED),
-)
-
-
-@privacy_page("job.view")
-@require_GET
-def overview(request: HttpRequest) -> HttpResponse:
-    """Stat cards and the jobs tab: search, status and type filters, keyset paging."""
-    viewer = viewer_of(request)
-    form = JobFilterForm(request.GET)
-    status = 200
-    page: KeysetPage[Job] = KeysetPage([], None, None)
-    if form.is_valid():
-        jobs = jobs_filtered(
-            viewer, search=form.cleaned_data["q"], status=form.cleaned_data["status"],
-            job_type=form.cleaned_data["type"],
-        )
-        page = keyset_page(
-            jobs, after=request.GET.get("after", ""), before=request.GET.get("before", "")
-        )
-    else:
-        status = 422
-    counts = job_counts(viewer)
-    cards = [
-        {"label": label, "status": value, "count": counts[key],
-         "active": form.data.get("status", "") == value}
-        for label, value, key in _CARDS
-    ]
-    filtered = any(form.data.get(name) for name in ("q", "status", "type"))
-    return render(
-        request, "jobs/overview.html",
-        {"form": form, "page": page, "cards": cards, "filtered": filtered, "tab": "jobs"},
-        status=status,
-    )
-
-
-@privacy_page("job.view")
-@require_GET
-def job_row(request: HttpRequest, job_id: int) -> HttpResponse:
-    """One row of the jobs list; a Processing row polls this until its status changes."""
-    return render(request, "jobs/_job_row.html", {"job": job_get(viewer_of(request), job_id)})
+# The list views live in list_views; holds and audit import the page machinery from here too.
+__all__ = ["KeysetPage", "job_row", "jobs_bulk", "jobs_export_csv", "keyset_page", "overview",
+           "people_search", "privacy_page", "viewer_of"]
 
 
 # --- job detail and its actions ---------------------------------------------------------------
@@ -188,17 +53,21 @@ def _render_detail(
     viewer = viewer_of(request)
     result = job.result if isinstance(job.result, dict) else {}
     may_decide = can(viewer, "job.approve", job.tenant)
+    can_decide = (
+        job.requires_approval and job.status == JobStatus.PENDING and may_decide
+        and job.requested_by_id != viewer.pk
+    )
     context = {
         "job": job,
+        "person": person_for_job(job),
         "tab": "jobs",
         "awaiting_decision": job.requires_approval and job.status == JobStatus.PENDING,
-        "can_decide": (
-            job.requires_approval and job.status == JobStatus.PENDING and may_decide
-            and job.requested_by_id != viewer.pk
-        ),
+        "can_decide": can_decide,
+        "approval_preview": _approval_preview(job) if can_decide and job.is_destructive else None,
         "own_request": job.requested_by_id == viewer.pk,
         "may_decide": may_decide,
         "can_retry": job.status == JobStatus.FAILED and can(viewer, "job.retry", job.tenant),
+        "retry_blocked_by": _active_blocking_hold(job),
         "result_json": (
             json.dumps(job.result, indent=2, sort_keys=True, ensure_ascii=False)
             if job.result is not None else ""
@@ -218,19 +87,47 @@ def _special_categories(raw: Any) -> list[str]:
     return sorted(raw) if isinstance(raw, list) else []
 
 
+def _approval_preview(job: Job) -> Any:
+    """What approving this ERASE or PURGE will change, shown beside the confirmation."""
+    try:
+        return _dry_run(job.tenant, job.job_type, job.target_type, job.target_id) or {
+            "error": "The dry run is not available; check the target before approving."}
+    except DomainError as error:
+        return {"error": error.message}
+
+
+def _active_blocking_hold(job: Job) -> Any:
+    """The hold that failed this job, while it is still in force: a retry can only fail again."""
+    hold = job.blocking_hold
+    if job.status == JobStatus.FAILED and hold is not None and hold.in_force:
+        return hold
+    return None
+
+
 @privacy_page("job.view")
 @require_GET
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
-    return _render_detail(request, job_get(viewer_of(request), job_id))
+    """The job page. Its own poll (`?seen=<status>`, while unfinished) gets 204 while nothing a
+    reader would notice has changed, and the page again once it has."""
+    job = job_get(viewer_of(request), job_id)
+    seen = request.GET.get("seen")
+    if seen is not None and seen == job.status and job.status != JobStatus.PROCESSING:
+        return HttpResponse(status=204)
+    return _render_detail(request, job)
 
 
 @privacy_page("job.view")
 @require_GET
 def job_progress(request: HttpRequest, job_id: int) -> HttpResponse:
-    """The progress bar of a Processing job; once it has finished, the whole page reloads."""
+    """Polled by a job page while the job is unfinished: the progress bar of a Processing job,
+    nothing (204) while the status is still the one the page shows (`seen`), and a reload of
+    the whole page once it has changed."""
     job = job_get(viewer_of(request), job_id)
-    if job.status != JobStatus.PROCESSING:
+    seen = request.GET.get("seen", JobStatus.PROCESSING)
+    if job.status != seen:
         return HttpResponseClientRefresh()
+    if job.status != JobStatus.PROCESSING:
+        return HttpResponse(status=204)
     return render(request, "jobs/_progress.html", {"job": job})
 
 
@@ -254,6 +151,16 @@ def _act(
 @privacy_page("job.view")
 @require_POST
 def job_approve_view(request: HttpRequest, job_id: int) -> HttpResponse:
+    viewer = viewer_of(request)
+    job = job_get(viewer, job_id)
+    would_go_ahead = (job.status == JobStatus.PENDING and job.requested_by_id != viewer.pk
+                      and can(viewer, "job.approve", job.tenant))
+    # Only an approval that would otherwise go ahead needs the confirmation; a refused one
+    # gets its own answer (403, 409) from the service.
+    if would_go_ahead and job.is_destructive and request.POST.get("confirm") != "yes":
+        return _render_detail(request, job, status=422, action_error=ValidationFailed(
+            f"Approving this {job.job_type} cannot be undone: tick the confirmation under the "
+            "list of changes, then approve again.", field="confirm"))
     return _act(
         request, job_id, lambda actor: job_approve(job_id=job_id, actor=actor),
         lambda job: f"Job #{job.pk} approved; it is queued for processing.",

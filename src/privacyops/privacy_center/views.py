@@ -81,6 +81,8 @@ def _render_center(request: HttpRequest, tenant: Tenant, *, status: int = 200,
         context["requests"] = requests
         context["downloads"] = [r for r in requests if r.artifact is not None]
         context["deletion_open"] = any(r.can_cancel for r in requests)
+        # The page refreshes its requests and downloads by itself while any is unfinished.
+        context["live"] = any(not r.job.is_final for r in requests)
     return render(request, "privacy_center/center.html", context, status=status)
 
 

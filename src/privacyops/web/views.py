@@ -14,7 +14,8 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from privacyops.tenancy.models import User
+from privacyops.tenancy.models import Tenant, User
+from privacyops.tenancy.policy import has_any_admin_role, tenants_visible_to
 from privacyops.tenancy.services import login_failure_record, login_record
 from privacyops.web.client_ip import client_ip
 
@@ -58,6 +59,15 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_authenticated:
+    """Each role lands where it can work: staff and tenant admins on Platform → Privacy, GDPR
+    screen users on their workspace, a plain member on a page that says what is here for them."""
+    user = request.user
+    if not isinstance(user, User) or not user.is_authenticated:
         return redirect("login")
-    return redirect(settings.LOGIN_REDIRECT_URL)
+    if user.is_staff or has_any_admin_role(user):
+        return redirect("platform:overview")
+    gdpr = tenants_visible_to(user, "gdpr.view").order_by("name").first()
+    if gdpr is not None:
+        return redirect("workspace:gdpr", slug=gdpr.slug)
+    memberships = list(Tenant.objects.filter(memberships__user=user).order_by("name"))
+    return render(request, "web/member_home.html", {"tenants": memberships})

@@ -1,0 +1,78 @@
+"""Who a job is about: the person's display name and email from the tenant's data map, so pages
+show people instead of row ids. Reading only; a datastore that does not answer shows the id."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from privacyops.connectors import ConnectorError
+from privacyops.errors import DomainError
+from privacyops.execution.registry import datastore_for
+from privacyops.jobs.models import Job
+from privacyops.tenancy.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+SUBJECT = "subject"
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    email: str
+    erased: bool
+
+    @property
+    def label(self) -> str:
+        if self.erased:
+            return "erased subject"
+        return self.name or self.email or f"subject {self.id}"
+
+
+def people_by_tenant(wanted: dict[Tenant, list[str]]) -> dict[tuple[int, str], Person]:
+    """One query per tenant datastore for all the subject ids asked for."""
+    found: dict[tuple[int, str], Person] = {}
+    for tenant, ids in wanted.items():
+        try:
+            rows = datastore_for(tenant).describe_subjects(tenant.datastore_key or None, ids)
+        except (DomainError, ConnectorError, Exception) as error:  # never break a page over names
+            logger.debug("people of tenant %s not shown: %s", tenant.pk, type(error).__name__)
+            continue
+        for key, row in rows.items():
+            found[(tenant.pk, key)] = Person(
+                id=key, name=str(row.get("name") or ""), email=str(row.get("email") or ""),
+                erased=bool(row.get("erased")),
+            )
+    return found
+
+
+def people_for_jobs(jobs: Iterable[Job]) -> dict[int, Person]:
+    """The person each subject job targets, by job id (jobs of other target types are absent)."""
+    jobs = [job for job in jobs if job.target_type == SUBJECT]
+    wanted: dict[Tenant, list[str]] = defaultdict(list)
+    for job in jobs:
+        wanted[job.tenant].append(job.target_id)
+    people = people_by_tenant(wanted)
+    return {job.pk: people[(job.tenant_id, job.target_id)]
+            for job in jobs if (job.tenant_id, job.target_id) in people}
+
+
+def person_for_job(job: Job) -> Person | None:
+    return people_for_jobs([job]).get(job.pk)
+
+
+def people_matching(tenant: Tenant, typed: str, *, limit: int = 10) -> list[Person]:
+    """Subjects of the tenant whose display fields or identity contain `typed`."""
+    try:
+        rows = datastore_for(tenant).list_subjects(tenant.datastore_key or None, search=typed,
+                                                   limit=limit)
+    except Exception as error:  # suggestions are a convenience: no answer, no suggestions
+        logger.warning("people search of tenant %s failed: %s", tenant.pk, type(error).__name__)
+        return []
+    return [Person(id=str(row.get("id")), name=str(row.get("name") or ""),
+                   email=str(row.get("email") or ""), erased=bool(row.get("erased")))
+            for row in rows]

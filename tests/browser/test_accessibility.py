@@ -1,0 +1,105 @@
+"""Every page, checked by axe-core in the real browser: no serious or critical violation, in light
+and dark mode; and a screenshot of each at 1366 px and 390 px in test-artifacts/screenshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from privacyops.jobs.models import JobStatus
+from tests import factories
+from tests.browser.conftest import login, screenshots_at_widths
+
+AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+BLOCKING = {"serious", "critical"}
+
+
+def axe_violations(page) -> list[str]:
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `npm ci` in tests/browser/axe (scripts/test does).")
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — " + "; ".join(n["target"][0] for n in v["nodes"][:3])
+        for v in result["violations"] if v["impact"] in BLOCKING
+    ]
+
+
+@pytest.fixture
+def populated(tenant, staff, other_staff):
+    make = factories.job_create
+    jobs = {
+        "pending": make(tenant=tenant, requested_by=other_staff, target_id="101"),
+        "failed": make(tenant=tenant, requested_by=staff, status=JobStatus.FAILED, target_id="102",
+                       error_code="precondition", error_message="The person still holds hardware."),
+        "completed": make(tenant=tenant, requested_by=staff, job_type="EXPORT",
+                          status=JobStatus.COMPLETED, requires_approval=False, target_id="103",
+                          result={"sections": {"profile": 1}}),
+    }
+    hold = factories.hold_create(tenant=tenant, created_by=staff, scope_type="tenant",
+                                 scope_id=tenant.slug)
+    return jobs, hold
+
+
+STAFF_PAGES = [
+    ("overview", "/platform/privacy/"),
+    ("jobs-sorted", "/platform/privacy/?sort=status"),
+    ("new-job", "/platform/privacy/jobs/new/"),
+    ("holds", "/platform/privacy/holds/"),
+    ("audit", "/platform/privacy/audit/"),
+    ("requests", "/platform/requests/"),
+]
+PUBLIC_PAGES = [
+    ("intake-choose", "/privacy/request"),
+    ("intake-form", "/privacy/request?workspace=acme"),
+    ("privacy-center", "/privacy/acme/"),
+]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_staff_pages_have_no_serious_accessibility_violations(page, staff, populated, scheme):
+    jobs, hold = populated
+    page.emulate_media(color_scheme=scheme)
+    login(page, staff.email)
+    pages = [*STAFF_PAGES, ("job-pending", f"/platform/privacy/jobs/{jobs['pending'].pk}/"),
+             ("job-failed", f"/platform/privacy/jobs/{jobs['failed'].pk}/"),
+             ("job-completed", f"/platform/privacy/jobs/{jobs['completed'].pk}/"),
+             ("hold", f"/platform/privacy/holds/{hold.pk}/")]
+    found: dict[str, list[str]] = {}
+    for name, url in pages:
+        page.goto(url)
+        screenshots_at_widths(page, f"page-{name}-{scheme}", widths=(1366, 390))
+        problems = axe_violations(page)
+        if problems:
+            found[url] = problems
+    assert not found, "axe-core found serious or critical violations:\n" + "\n".join(
+        f"{url}: {p}" for url, problems in found.items() for p in problems)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_public_pages_have_no_serious_accessibility_violations(page, tenant, scheme):
+    page.emulate_media(color_scheme=scheme)
+    found: dict[str, list[str]] = {}
+    for name, url in PUBLIC_PAGES:
+        page.goto(url)
+        screenshots_at_widths(page, f"page-{name}-{scheme}", widths=(1366, 390))
+        problems = axe_violations(page)
+        if problems:
+            found[url] = problems
+    assert not found, "axe-core found serious or critical violations:\n" + "\n".join(
+        f"{url}: {p}" for url, problems in found.items() for p in problems)
+
+
+def test_the_checker_itself_finds_a_violation(page, tenant):
+    """The oracle works: a page with an unlabelled input and unreadable text is reported."""
+    page.goto("/privacy/request")
+    page.evaluate("""() => {
+        const input = document.createElement('input');
+        document.querySelector('main').appendChild(input);
+        const p = document.createElement('p');
+        p.textContent = 'barely visible'; p.style.color = '#fefefe'; p.style.background = '#ffffff';
+        document.querySelector('main').appendChild(p);
+    }""")
+    problems = axe_violations(page)
+    assert any(p.startswith(("label", "color-contrast")) for p in problems), problems
