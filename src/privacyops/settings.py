@@ -62,6 +62,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "privacyops.urls"
 WSGI_APPLICATION = "privacyops.wsgi.application"
 AUTH_USER_MODEL = "tenancy.User"
+AUTHENTICATION_BACKENDS = ["privacyops.tenancy.backends.EmailBackend"]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/platform/privacy/"
 
@@ -185,5 +186,8 @@ CACHES = {
               "LOCATION": "privacyops_cache"}
     )
 }
+# Password checks per account and client address per window; README promises 5.
 LOGIN_FAILURE_LIMIT = 5
 LOGIN_FAILURE_WINDOW_SECONDS = 900
+# Failed password checks per client address across all accounts per window.
+LOGIN_IP_FAILURE_LIMIT = env_int("PRIVACYOPS_LOGIN_IP_LIMIT", 20)
