@@ -13,7 +13,7 @@ COMMANDS = {
     "audit": "audit verify: check the hash chain and name the first broken event",
     "demo": "build the demo datastore, data map, tenants, accounts and sample jobs",
     "datamap": "datamap check FILE | datamap draft --url URL",
-    "manage": "any Django management command (privacyops manage shell)",
+    "manage": "any Django management command (manage shell; manage token create|list|revoke)",
 }
 
 

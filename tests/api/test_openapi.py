@@ -36,9 +36,10 @@ def wsgi_app(db):
 
 
 @pytest.fixture
-def api_schema(wsgi_app):
-    # Loading validates the document against the OpenAPI specification.
-    return schemathesis.openapi.from_wsgi(OPENAPI_PATH, wsgi_app)
+def api_schema(wsgi_app, staff_headers):
+    # Loading validates the document against the OpenAPI specification. The document is for
+    # signed-in users and token holders only.
+    return schemathesis.openapi.from_wsgi(OPENAPI_PATH, wsgi_app, headers=staff_headers)
 
 
 @pytest.fixture

@@ -104,15 +104,14 @@ def api_token_create(
 
 @transaction.atomic(durable=True)
 def api_token_revoke(*, token_id: int, actor: Actor) -> ApiToken:
-    """Revoke one of the actor's own personal tokens (platform staff: anyone's).
+    """Revoke one of the actor's own personal tokens (the server's CLI: anyone's).
 
     Another person's token answers 404 like a missing one. Revoking twice is refused, so the
     audit log holds one `token.revoked` per token.
     """
-    user = acting_user(actor) if actor.type != "system" else None
     rows = ApiToken.objects.select_for_update().filter(pk=token_id, user__isnull=False)
-    if user is not None and not user.is_staff:
-        rows = rows.filter(user=user)
+    if actor.type != "system":
+        rows = rows.filter(user=acting_user(actor))
     token = rows.first()
     if token is None:
         raise NotFound(f"There is no API token {token_id} of yours; list them with "
