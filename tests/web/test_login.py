@@ -6,15 +6,17 @@ Django's hashing, not our throttle), and the limit the product promises is the l
 
 from __future__ import annotations
 
+import os
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.utils import timezone
 
 from privacyops.audit.models import AuditEvent
@@ -137,9 +139,22 @@ class TestLogin:
         assert response["Location"] == "/platform/privacy/"
 
 
+@pytest.fixture(params=["database cache", "redis"])
+def shared_cache(request, settings):
+    """The counters on each cache the product runs: the database cache, or Redis at scale."""
+    if request.param == "redis":
+        settings.CACHES = {"default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ.get("PRIVACYOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            "KEY_PREFIX": f"login-test-{uuid.uuid4().hex}",  # others share this Redis
+        }}
+        assert type(caches["default"]).__name__ == "RedisCache"
+    return request.param
+
+
 class TestParallelAttempts:
     def test_twelve_parallel_wrong_passwords_get_at_most_five_checks(
-        self, live_server, kate, counting_hasher
+        self, live_server, kate, counting_hasher, shared_cache
     ):
         login_url = live_server.url + "/login/"
         statuses: list[int] = []
