@@ -62,6 +62,12 @@ def _expired_answer(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(login_url)
 
 
+def stamp_sign_in(sender: object, request: HttpRequest, **kwargs: object) -> None:
+    """The idle clock starts at sign-in (connected to `user_logged_in` in WebConfig.ready)."""
+    if hasattr(request, "session"):
+        request.session[LAST_SEEN] = int(time.time())
+
+
 class SessionIdleTimeoutMiddleware:
     """Signs out an account idle for longer than PRIVACYOPS_SESSION_IDLE_MINUTES.
 
