@@ -42,3 +42,25 @@ def test_the_api_docs_render_under_the_policy(page, staff):
 def test_the_api_docs_send_an_anonymous_visitor_to_sign_in(page):
     page.goto("/api/v1/docs")
     expect(page).to_have_url("/login/?next=/api/v1/docs")
+
+
+def test_a_user_creates_sees_and_revokes_their_own_token(page, staff):
+    login(page, staff.email)
+    page.get_by_role("link", name="API tokens").click()
+    expect(page.get_by_role("heading", name="Your API tokens")).to_be_visible()
+    page.get_by_text("Create a token").click()
+    page.get_by_label("What it is for").fill("nightly export")
+    page.get_by_label("Expires after (days)").fill("30")
+    page.get_by_role("button", name="Create token").click()
+    raw = page.locator("code.new-token").inner_text()
+    assert raw.startswith("po_")
+    row = page.locator("tr", has_text="nightly export")
+    expect(row).to_contain_text("Never")  # not used yet
+    expect(row).to_contain_text("Active")
+    screenshot(page, "tokens-created")
+
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_role("status").first).to_contain_text("is revoked")
+    expect(page.locator("tr", has_text="nightly export")).to_contain_text("Revoked")
+    expect(page.locator("code.new-token")).to_have_count(0)
+    screenshot(page, "tokens-revoked")
