@@ -18,7 +18,7 @@ from ninja import NinjaAPI, Router
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from privacyops.api_auth import session_auth, token_auth
+from privacyops.api_auth import docs_access, session_auth, token_auth
 from privacyops.audit.api import router as audit_router
 from privacyops.errors import DomainError, NotFound
 from privacyops.holds.api import router as holds_router
@@ -65,6 +65,7 @@ api = PrivacyOpsAPI(
         "`X-CSRFToken` header on POST). Errors answer `{\"code\": …, \"message\": …}`."
     ),
     auth=[token_auth, session_auth],
+    docs_decorator=docs_access,
 )
 
 _STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",

@@ -6,19 +6,23 @@ Also the error envelope every operation shares, so that each router documents th
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, cast
 
-from django.http import HttpRequest
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from ninja import Field, Schema
 from ninja.security import HttpBearer, SessionAuth
 from ninja.utils import check_csrf
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
-from privacyops.errors import NotFound, PermissionDenied
+from privacyops.errors import DomainError, NotFound, PermissionDenied
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import ApiToken, User
 from privacyops.tenancy.policy import role_in
@@ -81,6 +85,13 @@ def caller(request: HttpRequest) -> ApiCaller:
     return auth
 
 
+class TokenRefused(DomainError):
+    """A token that exists but may no longer be used: the caller learns which and what to do."""
+
+    code = "unauthenticated"
+    status = 401
+
+
 class ApiTokenAuth(HttpBearer):
     """`Authorization: Bearer po_…`: a personal token, looked up by its SHA-256 digest."""
 
@@ -90,13 +101,26 @@ class ApiTokenAuth(HttpBearer):
             return None
         row = (
             ApiToken.objects.select_related("user")
-            .filter(token_hash=token_digest(token), revoked_at__isnull=True,
-                    user__isnull=False, user__is_active=True)
+            .filter(token_hash=token_digest(token), user__isnull=False, user__is_active=True)
             .first()
         )
         if row is None or row.user is None:
             return None
         now = timezone.now()
+        if row.revoked_at is not None:
+            raise TokenRefused(
+                f"This API token ({row.prefix}…) was revoked on {row.revoked_at:%Y-%m-%d %H:%M} "
+                "UTC. Create a new one (POST /api/v1/tokens from a signed-in session, the "
+                "API tokens page, or `privacyops manage token create`) and use that instead.",
+                code="token_revoked",
+            )
+        if row.expires_at is not None and row.expires_at <= now:
+            raise TokenRefused(
+                f"This API token ({row.prefix}…) expired on {row.expires_at:%Y-%m-%d %H:%M} UTC. "
+                "Create a new one (POST /api/v1/tokens from a signed-in session, the API "
+                "tokens page, or `privacyops manage token create`) and use that instead.",
+                code="token_expired",
+            )
         if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
         request.user = row.user
@@ -128,6 +152,32 @@ class SessionCsrfAuth(SessionAuth):
 
 token_auth = ApiTokenAuth()
 session_auth = SessionCsrfAuth(csrf=True)
+
+
+def docs_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The interactive docs and the OpenAPI document: for signed-in users and valid tokens,
+    unless PRIVACYOPS_API_DOCS_PUBLIC opens them to everyone."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if settings.API_DOCS_PUBLIC or request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        try:
+            by_token = token_auth(request) is not None
+        except DomainError as error:
+            return JsonResponse(error.as_dict(), status=error.status)
+        if by_token:
+            return view(request, *args, **kwargs)
+        if request.path.endswith(".json"):
+            return JsonResponse(
+                {"code": "unauthenticated",
+                 "message": "The API description is for signed-in users: send "
+                            "`Authorization: Bearer po_…` with a valid API token, or sign in."},
+                status=401,
+            )
+        return redirect_to_login(request.get_full_path())
+
+    return wrapper
 
 
 def tenant_in_reach(user: User, tenant_id: int) -> None:

@@ -14,7 +14,7 @@ COMMANDS = {
              "| prune [--tenant SLUG]",
     "demo": "build the demo datastore, data map, tenants, accounts and sample jobs",
     "datamap": "datamap check FILE [--live] [--strict] | datamap draft --url URL",
-    "manage": "any Django management command (privacyops manage shell)",
+    "manage": "any Django management command (manage shell; manage token create|list|revoke)",
 }
 
 

@@ -64,6 +64,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PRIVACYOPS_DOWNLOAD_LINK_DAYS", "7", "Lifetime of a signed export download link."),
     Variable("PRIVACYOPS_TRUSTED_PROXY_COUNT", "0", "Reverse proxies in front (X-Forwarded-For)."),
     Variable("PRIVACYOPS_DEMO_PASSWORD", "", "Password of the demo accounts; generated if empty."),
+    Variable("PRIVACYOPS_SESSION_IDLE_MINUTES", "30",
+             "A signed-in account is signed out after this many minutes without a request."),
+    Variable("PRIVACYOPS_LOGIN_IP_LIMIT", "20",
+             "Failed sign-ins per client address across all accounts per 15 minutes."),
+    Variable("PRIVACYOPS_API_DOCS_PUBLIC", "0",
+             "`1` opens /api/v1/docs and the OpenAPI document to visitors who are not signed in."),
+    Variable("PRIVACYOPS_HSTS_SUBDOMAINS", "0",
+             "`1` adds includeSubDomains to HSTS (production); only if every subdomain is HTTPS."),
 )
 
 

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "privacyops.web.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -56,12 +57,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "privacyops.web.security.SessionIdleTimeoutMiddleware",
     "privacyops.errors.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "privacyops.urls"
 WSGI_APPLICATION = "privacyops.wsgi.application"
 AUTH_USER_MODEL = "tenancy.User"
+AUTHENTICATION_BACKENDS = ["privacyops.tenancy.backends.EmailBackend"]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"  # web.views.home sends each role to its page
 
@@ -133,6 +136,14 @@ CSRF_COOKIE_SECURE = is_production()
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+if is_production():
+    # Browsers remember for a year to use HTTPS only; Django sends it on HTTPS requests.
+    SECURE_HSTS_SECONDS = 31_536_000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PRIVACYOPS_HSTS_SUBDOMAINS")
+# Signed-in accounts are signed out after this long without a request.
+SESSION_IDLE_SECONDS = env_int("PRIVACYOPS_SESSION_IDLE_MINUTES", 30) * 60
+# The interactive API docs show every operation; open them to anonymous visitors on purpose only.
+API_DOCS_PUBLIC = env_bool("PRIVACYOPS_API_DOCS_PUBLIC")
 if env_int("PRIVACYOPS_TRUSTED_PROXY_COUNT", 0) > 0:
     # The proxy terminates TLS; without this, CSRF's origin check refuses every HTTPS form.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -187,5 +198,8 @@ CACHES = {
               "LOCATION": "privacyops_cache"}
     )
 }
+# Password checks per account and client address per window; README promises 5.
 LOGIN_FAILURE_LIMIT = 5
 LOGIN_FAILURE_WINDOW_SECONDS = 900
+# Failed password checks per client address across all accounts per window.
+LOGIN_IP_FAILURE_LIMIT = env_int("PRIVACYOPS_LOGIN_IP_LIMIT", 20)

@@ -3,12 +3,16 @@ from django.urls import include, path
 from privacyops.api import api
 from privacyops.execution import views as execution_views
 from privacyops.privacy_center import views as privacy_center_views
+from privacyops.web import tokens as web_tokens
 from privacyops.web import views as web_views
 
 urlpatterns = [
     path("", web_views.home, name="home"),
     path("login/", web_views.login_view, name="login"),
     path("logout/", web_views.logout_view, name="logout"),
+    path("account/tokens/", web_tokens.token_list, name="account-tokens"),
+    path("account/tokens/<int:token_id>/revoke/", web_tokens.token_revoke_view,
+         name="account-token-revoke"),
     path("api/v1/", api.urls),
     path("downloads/<str:token>/", execution_views.artifact_download, name="artifact-download"),
     path("platform/privacy/", include("privacyops.web.platform_urls")),

@@ -37,6 +37,9 @@ class Api:
         return self.client.post(BASE + path, json.dumps(body or {}),
                                 content_type="application/json", headers=self.headers)
 
+    def delete(self, path: str) -> HttpResponse:
+        return self.client.delete(BASE + path, headers=self.headers)
+
 
 def api_as(user: User | None) -> Api:
     if user is None:

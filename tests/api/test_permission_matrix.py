@@ -6,6 +6,8 @@ tenant admins (super-admin, admin, it-admin) read jobs, holds and the audit log 
 tenant; all three create EXPORT jobs; only a super-admin creates ERASE jobs; PURGE jobs and
 legal holds are staff-only; approve / reject are staff-only unless the tenant lets its
 super-admins approve; a member may do nothing; another tenant's objects look missing (404).
+Personal API tokens belong to one person: everyone (staff included) lists and revokes their
+own, and another person's token looks missing.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from privacyops.audit.services import audit_record
 from privacyops.holds.models import LegalHold
 from privacyops.jobs.models import Job, JobStatus
 from privacyops.tenancy.actors import Actor
-from privacyops.tenancy.models import Role, Tenant, User
+from privacyops.tenancy.models import ApiToken, Role, Tenant, User
+from privacyops.tenancy.services import api_token_create
 from tests import factories
 from tests.api.conftest import api_as, assert_error
 
@@ -43,10 +46,13 @@ class Rule:
 
     kind `list`: always 200, the object is listed only for `sees`;
     kind `object` / `tenant`: the object or tenant is reachable for `sees` (else 404), and
-    acting on it is allowed for `may` (else 403).
+    acting on it is allowed for `may` (else 403);
+    kind `personal-list` / `personal`: the caller's own object (scope `own`) is listed / may be
+    acted on by every signed-in role, staff included; another person's (scope `other`) is not
+    listed / answers 404.
     """
 
-    kind: Literal["list", "object", "tenant"]
+    kind: Literal["list", "object", "tenant", "personal-list", "personal"]
     sees: frozenset[str]
     may: frozenset[str]
     success: int = 200
@@ -70,6 +76,8 @@ RULES: dict[str, Rule] = {
     "query audit events": Rule("list", ADMINS, ADMINS),
     "export audit events": Rule("list", ADMINS, ADMINS),
     "list tenants": Rule("list", ADMINS, ADMINS),
+    "list my tokens": Rule("personal-list", TENANT_ROLES, TENANT_ROLES),
+    "revoke my token": Rule("personal", TENANT_ROLES, TENANT_ROLES, 204),
 }
 
 
@@ -83,6 +91,10 @@ def expected(operation: str, role: str, scope: str) -> Expect:
     rule = RULES[operation]
     if role == "anonymous":
         return Expect(401, False)
+    if rule.kind == "personal-list":
+        return Expect(200, scope == "own")
+    if rule.kind == "personal":
+        return Expect(rule.success, True) if scope == "own" else Expect(404, False)
     if role == "staff":
         return Expect(rule.success, True)
     in_reach = scope == "own" and role in rule.sees
@@ -99,7 +111,7 @@ def expected(operation: str, role: str, scope: str) -> Expect:
 
 @dataclass(frozen=True)
 class Call:
-    method: Literal["GET", "POST"]
+    method: Literal["GET", "POST", "DELETE"]
     path: str
     body: dict[str, Any] | None
     observe: Callable[[HttpResponse], bool]
@@ -215,6 +227,24 @@ def _list_tenants(requester: User, tenant: Tenant) -> Call:
     return Call("GET", "/tenants", None, _listed("", tenant.pk))
 
 
+def _token_of(owner: User) -> ApiToken:
+    token, _ = api_token_create(user=owner, name="matrix", actor=Actor.for_user(owner))
+    return token
+
+
+def _list_tokens(owner: User, tenant: Tenant) -> Call:
+    return Call("GET", "/tokens", None, _listed("", _token_of(owner).pk))
+
+
+def _revoke_token(owner: User, tenant: Tenant) -> Call:
+    token = _token_of(owner)
+
+    def observe(_: HttpResponse) -> bool:
+        token.refresh_from_db()
+        return token.revoked_at is not None
+    return Call("DELETE", f"/tokens/{token.pk}", None, observe)
+
+
 ARRANGE: dict[str, Callable[[User, Tenant], Call]] = {
     "create EXPORT job": _create("EXPORT"),
     "create ERASE job": _create("ERASE"),
@@ -233,6 +263,8 @@ ARRANGE: dict[str, Callable[[User, Tenant], Call]] = {
     "query audit events": _query_audit,
     "export audit events": _export_audit,
     "list tenants": _list_tenants,
+    "list my tokens": _list_tokens,
+    "revoke my token": _revoke_token,
 }
 
 _ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}
@@ -259,6 +291,8 @@ ROUTES: dict[str, str] = {
     "query audit events": "GET /api/v1/audit/events",
     "export audit events": "GET /api/v1/audit/export",
     "list tenants": "GET /api/v1/tenants",
+    "list my tokens": "GET /api/v1/tokens",
+    "revoke my token": "DELETE /api/v1/tokens/{token_id}",
 }
 
 
@@ -268,6 +302,7 @@ PRIVACY_CENTER_PREFIX = "/api/v1/privacy/"
 
 
 def test_every_operation_of_the_api_is_in_the_matrix(client):
+    client.force_login(factories.user_create(is_staff=True))
     document = client.get("/api/v1/openapi.json").json()
     documented = {f"{method.upper()} {path}" for path, item in document["paths"].items()
                   for method in item if not path.startswith(PRIVACY_CENTER_PREFIX)}
@@ -286,10 +321,18 @@ def test_permission_matrix(operation: str, role: str, scope: str):
         user = factories.user_create(email="staff@example.com", is_staff=True)
     elif role != "anonymous":
         user = factories.user_create(email=f"{role}@example.com", tenant=own, role=Role(role))
-    call = ARRANGE[operation](requester, own if scope == "own" else other)
+    # A personal object (a token) in scope `own` is the caller's; in `other`, someone else's.
+    personal = RULES[operation].kind.startswith("personal")
+    owner = user if personal and scope == "own" and user is not None else requester
+    call = ARRANGE[operation](owner, own if scope == "own" else other)
     api = api_as(user)
 
-    response = api.get(call.path) if call.method == "GET" else api.post(call.path, call.body)
+    if call.method == "GET":
+        response = api.get(call.path)
+    elif call.method == "DELETE":
+        response = api.delete(call.path)
+    else:
+        response = api.post(call.path, call.body)
 
     expect = expected(operation, role, scope)
     assert response.status_code == expect.status, response.content

@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 
+from privacyops.tenancy.identity import login_identity
+
 
 class Role(models.TextChoices):
     SUPER_ADMIN = "super-admin", "Super admin"
@@ -57,7 +59,7 @@ class EmailUserManager(UserManager["User"]):
     def create_user(  # type: ignore[override]
         self, email: str, password: str | None = None, **extra: Any
     ) -> User:
-        email = self.normalize_email(email).lower()
+        email = login_identity(email)
         user = self.model(email=email, **extra)
         user.set_password(password)
         user.save(using=self._db)
@@ -118,6 +120,28 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Optional end of life; past it the token answers 401 "expired".
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class SigninFailureWindow(models.Model):
+    """Failed sign-ins of one identity from one address, gathered until the window closes.
+
+    An anonymous client must not grow the audit log without bound: failures are counted here
+    and become one `auth.login_failed` event with their count when the window closes. Only
+    keyed hashes of the typed identity and of the address are kept.
+    """
+
+    window_key = models.CharField(max_length=64, unique=True)
+    identity_hash = models.CharField(max_length=64)
+    address_hash = models.CharField(max_length=64)
+    failures = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField(db_index=True)
+    last_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.failures} failed sign-ins since {self.first_at:%Y-%m-%d %H:%M}"

@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import cast
 
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from privacyops.tenancy.identity import login_identity
 from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import has_any_admin_role, tenants_visible_to
-from privacyops.tenancy.services import login_failure_record, login_record
+from privacyops.tenancy.ratelimit import signin_slot_take, signin_succeeded
+from privacyops.tenancy.services import (
+    login_failure_record,
+    login_failure_windows_close_due,
+    login_record,
+)
 from privacyops.web.client_ip import client_ip
 
-
-def _throttle_key(request: HttpRequest, email: str) -> str:
-    raw = f"{settings.SECRET_KEY}|{client_ip(request)}|{email.lower()}"
-    return "login-fail:" + hashlib.sha256(raw.encode()).hexdigest()
+REFUSALS = {
+    "account": "Too many failed sign-ins for this account from your address. "
+               "Wait 15 minutes, then try again.",
+    "address": "Too many failed sign-ins from your address. Wait 15 minutes, then try again.",
+}
 
 
 def login_view(request: HttpRequest) -> HttpResponse:
@@ -31,25 +36,29 @@ def login_view(request: HttpRequest) -> HttpResponse:
         next_url = ""
     form = AuthenticationForm(request, data=request.POST or None)
     status = 200
+    refusal = ""
     if request.method == "POST":
-        email = request.POST.get("username", "")
-        key = _throttle_key(request, email)
-        failures = int(cache.get(key, 0))
-        if failures >= settings.LOGIN_FAILURE_LIMIT:
-            form.add_error(None, "Too many failed sign-ins for this account from your address. "
-                                 "Wait 15 minutes, then try again.")
+        identity = login_identity(request.POST.get("username", ""))
+        ip = client_ip(request)
+        ticket = signin_slot_take(identity=identity, ip=ip)
+        login_failure_windows_close_due()  # windows that are over become audit events first
+        if ticket.refused:
+            # An unbound form: validating the bound one would check the password after all.
+            form = AuthenticationForm(request, initial={"username": request.POST.get("username")})
+            refusal = REFUSALS[ticket.refused]
+            login_failure_record(identity=identity, ip=ip, refused=True)
             status = 429
         elif form.is_valid():
             user = form.get_user()
             auth.login(request, user)
-            cache.delete(key)
+            signin_succeeded(ticket)
             login_record(user=cast(User, user))
             return HttpResponseRedirect(next_url or settings.LOGIN_REDIRECT_URL)
         else:
-            cache.set(key, failures + 1, settings.LOGIN_FAILURE_WINDOW_SECONDS)
-            login_failure_record()
+            login_failure_record(identity=identity, ip=ip)
             status = 401
-    return render(request, "web/login.html", {"form": form, "next": next_url}, status=status)
+    return render(request, "web/login.html", {"form": form, "next": next_url, "refusal": refusal},
+                  status=status)
 
 
 @require_POST

@@ -17,6 +17,7 @@ from rq.worker import SimpleWorker
 from privacyops.config import TASKS_BACKENDS
 from privacyops.execution.runner import worker_id
 from privacyops.jobs.services import jobs_reconcile
+from privacyops.tenancy.services import login_failure_windows_close_due
 
 logger = logging.getLogger("privacyops.worker")
 
@@ -29,6 +30,8 @@ def reconcile_forever(interval: float, stop: threading.Event) -> None:
             count = jobs_reconcile(stale_after=timedelta(seconds=max(5.0, interval)))
             if count:
                 logger.info("re-enqueued %s job(s) that no worker held", count)
+            # Failed sign-ins whose window is over become one audit event each.
+            login_failure_windows_close_due()
         except Exception:
             logger.exception("reconciler pass failed; trying again in %ss", interval)
         finally:

@@ -32,7 +32,8 @@ class Command(BaseCommand):
         processes = [
             subprocess.Popen(  # noqa: S603
                 [sys.executable, "-m", "gunicorn", "privacyops.wsgi:application",
-                 "--bind", bind, "--workers", str(options["workers"]), "--threads", "4",
+                 "--config", "python:privacyops.web.gunicorn_config", "--bind", bind,
+                 "--workers", str(options["workers"]), "--threads", "4",
                  "--access-logfile", "-",
                  # No path or query: signed download links and verification tokens live there.
                  "--access-logformat", '%(t)s "%(m)s" %(s)s %(b)s %(M)sms', "--graceful-timeout", "10"],
