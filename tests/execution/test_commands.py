@@ -11,10 +11,10 @@ import pytest
 import yaml
 from django.core.management import call_command
 
+from privacyops.audit.models import AuditEvent
 from privacyops.datamap import load_datamap
 from privacyops.demo.generate import generate_demo_datastore
 from privacyops.jobs.models import Job, JobStatus
-from privacyops.audit.models import AuditEvent
 from privacyops.tenancy.models import Membership, System, Tenant, User
 
 
