@@ -1,0 +1,47 @@
+"""Forms of Platform → Tenants: they parse input; the services decide what is allowed."""
+
+from __future__ import annotations
+
+from django import forms
+
+from privacyops.tenancy.models import ConnectorType, Role
+from privacyops.tenancy.services import APPROVAL_TYPES, RETENTION_DAYS
+
+
+class TenantCreateForm(forms.Form):
+    slug = forms.CharField(label="Slug", max_length=63,
+                           help_text="Lower-case letters, digits and hyphens, e.g. acme.")
+    name = forms.CharField(label="Name", max_length=200)
+
+
+class TenantEditForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=200)
+    approval_required_types = forms.MultipleChoiceField(
+        label="Jobs that need approval", required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[(t, t) for t in APPROVAL_TYPES])
+    super_admins_can_approve = forms.BooleanField(label="Super-admins may approve",
+                                                  required=False)
+    audit_retention_days = forms.IntegerField(label="Audit retention (days)",
+                                              min_value=RETENTION_DAYS[0],
+                                              max_value=RETENTION_DAYS[1])
+
+
+class MemberAddForm(forms.Form):
+    email = forms.CharField(label="Email", max_length=254)
+    role = forms.ChoiceField(label="Role", choices=Role.choices)
+    full_name = forms.CharField(label="Full name", max_length=200, required=False)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=Role.choices)
+
+
+class SystemAddForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100, help_text="Unique in the tenant.")
+    connector_type = forms.ChoiceField(
+        label="Connector", choices=ConnectorType.choices,
+        help_text="SQL databases only for now; HTTP services and manual systems come later.")
+    datamap_name = forms.CharField(label="Data map", max_length=100,
+                                   help_text="A file in the data-map folder, without .yaml.")
+    datastore_key = forms.CharField(label="Tenant key", max_length=200, required=False,
+                                    help_text="The tenant's value of the map's tenant column.")
