@@ -7,6 +7,7 @@ Platform → Tenants pages all call these functions.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import shutil
 from dataclasses import dataclass
@@ -340,13 +341,16 @@ def member_by_email(tenant: Tenant, email: str) -> int:
 
 # --- systems ------------------------------------------------------------------------------
 
+DATAMAP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+
+
 def datamap_file(name: str) -> Path:
     return Path(settings.DATAMAP_DIR) / f"{name}.yaml"
 
 
 def datamap_install(file_or_name: str) -> str:
     """The data-map name for `--datamap FILE_OR_NAME`: a name in PRIVACYOPS_DATAMAP_DIR, or a
-    file elsewhere, copied into that folder under its own name."""
+    YAML file elsewhere, validated and copied into that folder under the `name` it declares."""
     given = Path(file_or_name).expanduser()
     folder = Path(settings.DATAMAP_DIR)
     if given.suffix not in {".yaml", ".yml"} and "/" not in file_or_name:
@@ -361,13 +365,21 @@ def datamap_install(file_or_name: str) -> str:
         raise NotFound(f"The data-map file {given} does not exist; check the path, or write one "
                        "with `privacyops datamap draft --url URL --out FILE`.",
                        code="datamap_not_found")
-    name = given.stem
+    try:
+        name = load_datamap(given).name
+    except DataMapError as error:
+        raise ValidationFailed(f"The data map {given} is invalid: " + "; ".join(error.lines())
+                               + " Fix it (`privacyops datamap check FILE`) and try again.",
+                               field="datamap") from None
+    if not DATAMAP_NAME.match(name):
+        raise ValidationFailed(f"The data map's name {name!r} cannot be a file name; use letters, "
+                               "digits, `-`, `_` and `.` (e.g. `name: clinic`).", field="datamap")
     target = datamap_file(name)
-    if target.resolve() == given.resolve():
+    if target.exists() and target.resolve() == given.resolve():
         return name
     if target.exists() and target.read_bytes() != given.read_bytes():
-        raise Conflict(f"A different data map named {name} is already in {folder}; rename your "
-                       f"file, or replace {target} if it is meant to change.",
+        raise Conflict(f"A different data map named {name} is already in {folder}; change the "
+                       f"`name:` in your file, or replace {target} if it is meant to change.",
                        code="datamap_exists")
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(given, target)
@@ -376,6 +388,9 @@ def datamap_install(file_or_name: str) -> str:
 
 def _checked_datamap(name: str, key: str) -> str:
     """Validate the named data map and return its connection reference."""
+    if not DATAMAP_NAME.match(name or ""):
+        raise ValidationFailed(f"{name!r} is not a data-map name; give the file's name in "
+                               f"{settings.DATAMAP_DIR} without `.yaml`.", field="datamap")
     path = datamap_file(name)
     if not path.is_file():
         raise NotFound(
