@@ -40,7 +40,8 @@ class TestTenantCreate:
         assert (tenant.slug, tenant.name, tenant.is_active) == ("nord", "Clinique du Nord", True)
         assert tenant.approval_required_types == ["ERASE", "PURGE"]
         event = AuditEvent.objects.get(action="tenant.created")
-        assert event.tenant_id == tenant.pk and event.actor_id == str(staff.pk)
+        assert event.tenant_id == tenant.pk
+        assert event.actor_id == str(staff.pk)
 
     def test_a_second_create_with_the_same_slug_changes_nothing(self):
         first = tenant_create(slug="nord", name="Clinique du Nord", actor=CLI)
@@ -67,7 +68,8 @@ class TestTenantUpdate:
         tenant_update(tenant_id=tenant.pk, name="Acme Europe", audit_retention_days=400,
                       approval_required_types=["PURGE", "ERASE", "EXPORT"], actor=CLI)
         tenant.refresh_from_db()
-        assert tenant.name == "Acme Europe" and tenant.audit_retention_days == 400
+        assert tenant.name == "Acme Europe"
+        assert tenant.audit_retention_days == 400
         assert tenant.approval_required_types == ["EXPORT", "ERASE", "PURGE"]
         changes = AuditEvent.objects.get(action="tenant.updated").metadata["changes"]
         assert changes["name"] == ["Acme Corp", "Acme Europe"]
@@ -98,7 +100,8 @@ class TestMembers:
         assert added.membership.role == "super-admin"
         assert added.initial_password
         user = authenticate(username="dr.ana@example.com", password=added.initial_password)
-        assert user is not None and not user.is_staff
+        assert user is not None
+        assert not user.is_staff
         event = AuditEvent.objects.get(action="member.added")
         assert event.metadata == {"role": "super-admin"}
         assert "ana" not in str(event.metadata).lower()
