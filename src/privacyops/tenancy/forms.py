@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from privacyops.tenancy.models import ConnectorType, Role
 from privacyops.tenancy.services import APPROVAL_TYPES, RETENTION_DAYS
+
+
+class _OwnIds(forms.Form):
+    """Several forms share the tenant's page: each gets ids of its own (`system_name`)."""
+
+    id_prefix = "id"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", f"{self.id_prefix}_%s")
+        super().__init__(*args, **kwargs)
 
 
 class TenantCreateForm(forms.Form):
@@ -14,7 +26,8 @@ class TenantCreateForm(forms.Form):
     name = forms.CharField(label="Name", max_length=200)
 
 
-class TenantEditForm(forms.Form):
+class TenantEditForm(_OwnIds):
+    id_prefix = "tenant"
     name = forms.CharField(label="Name", max_length=200)
     approval_required_types = forms.MultipleChoiceField(
         label="Jobs that need approval", required=False, widget=forms.CheckboxSelectMultiple,
@@ -26,7 +39,8 @@ class TenantEditForm(forms.Form):
                                               max_value=RETENTION_DAYS[1])
 
 
-class MemberAddForm(forms.Form):
+class MemberAddForm(_OwnIds):
+    id_prefix = "member"
     email = forms.CharField(label="Email", max_length=254)
     role = forms.ChoiceField(label="Role", choices=Role.choices)
     full_name = forms.CharField(label="Full name", max_length=200, required=False)
@@ -36,7 +50,8 @@ class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(label="Role", choices=Role.choices)
 
 
-class SystemAddForm(forms.Form):
+class SystemAddForm(_OwnIds):
+    id_prefix = "system"
     name = forms.CharField(label="Name", max_length=100, help_text="Unique in the tenant.")
     connector_type = forms.ChoiceField(
         label="Connector", choices=ConnectorType.choices,
