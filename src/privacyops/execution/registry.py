@@ -37,12 +37,19 @@ def datamap_path(name: str) -> Path:
 def system_for(tenant: Tenant) -> System | None:
     """The system a job of this tenant runs on: its first SQL system (None when it has none).
 
-    Kept on the tenant object for the rest of its life, so a request asks once."""
-    cached: System | None = getattr(tenant, "_job_system", None)
-    if cached is None:
+    Kept on the tenant object for the rest of its life, so a request asks once; a list of
+    tenants fetched with `prefetch_related("systems")` asks no more at all."""
+    if hasattr(tenant, "_job_system"):
+        cached: System | None = tenant._job_system
+        return cached
+    prefetched = getattr(tenant, "_prefetched_objects_cache", {}).get("systems")
+    if prefetched is not None:  # a page listing tenants asked for all their systems at once
+        cached = min((s for s in prefetched if s.connector_type == ConnectorType.SQL),
+                     key=lambda s: s.pk, default=None)
+    else:
         cached = (System.objects.filter(tenant=tenant, connector_type=ConnectorType.SQL)
                   .order_by("pk").first())
-        tenant._job_system = cached  # type: ignore[attr-defined]
+    tenant._job_system = cached  # type: ignore[attr-defined]
     return cached
 
 

@@ -229,10 +229,10 @@ def tenant_update(*, tenant_id: int, actor: Actor, name: str | None = None,
         for field, (_, value) in changes.items():
             setattr(tenant, field, value)
         tenant.save(update_fields=list(changes))
-        changes.pop("privacy_contact_email", None)  # an address: not in the audit metadata
+        if "privacy_contact_email" in changes:  # an address: not in the audit metadata
+            changes["privacy_contact_email"] = ["…", "…"]
         audit_record(actor=actor, action="tenant.updated", tenant_id=tenant.pk,
-                     target_type="tenant", target_id=tenant.pk,
-                     metadata={"changes": changes} if changes else {"changes": "contact"})
+                     target_type="tenant", target_id=tenant.pk, metadata={"changes": changes})
     return tenant
 
 
