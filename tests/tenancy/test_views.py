@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from privacyops.audit.models import AuditEvent
-from privacyops.tenancy.models import Membership, System, Tenant
+from privacyops.tenancy.models import Membership, System, Tenant, User
 from tests import factories
 from tests.tenancy.clinic import build_clinic
 
@@ -83,6 +83,29 @@ class TestAsStaff:
         assert response.status_code == 403
         tenant.refresh_from_db()
         assert tenant.is_active
+
+
+class TestStaffAccounts:
+    def test_staff_create_and_deactivate_staff_accounts(self, staff):
+        client = _client(staff)
+        created = client.post("/platform/tenants/staff/", {"email": "ops@example.com"},
+                              follow=True).content.decode()
+        assert "ops@example.com created" in created
+        assert "shown only now" in created
+        ops = User.objects.get(email="ops@example.com")
+        assert ops.is_staff
+        client.post(f"/platform/tenants/staff/{ops.pk}/deactivate/")
+        ops.refresh_from_db()
+        assert not ops.is_active
+        refused = client.post(f"/platform/tenants/staff/{staff.pk}/deactivate/", follow=True)
+        assert "cannot deactivate your own account" in refused.content.decode()
+
+    def test_a_tenant_admin_cannot_create_staff(self, tenant):
+        admin = factories.user_create(tenant=tenant, role="super-admin")
+        response = _client(admin).post("/platform/tenants/staff/", {"email": "me2@example.com"})
+        assert response.status_code == 403
+        assert not User.objects.filter(email="me2@example.com").exists()
+        assert "Platform staff" not in _client(admin).get("/platform/tenants/").content.decode()
 
 
 class TestAsTenantAdmin:

@@ -60,3 +60,9 @@ class SystemAddForm(_OwnIds):
                                    help_text="A file in the data-map folder, without .yaml.")
     datastore_key = forms.CharField(label="Tenant key", max_length=200, required=False,
                                     help_text="The tenant's value of the map's tenant column.")
+
+
+class StaffCreateForm(_OwnIds):
+    id_prefix = "staff"
+    email = forms.CharField(label="Email", max_length=254)
+    full_name = forms.CharField(label="Full name", max_length=200, required=False)

@@ -8,6 +8,8 @@ app_name = "tenants"
 
 urlpatterns = [
     path("", views.tenant_list, name="list"),
+    path("staff/", views.staff_create_view, name="staff-create"),
+    path("staff/<int:user_id>/deactivate/", views.staff_deactivate_view, name="staff-deactivate"),
     path("<int:tenant_id>/", views.tenant_detail, name="detail"),
     path("<int:tenant_id>/edit/", views.tenant_edit, name="edit"),
     path("<int:tenant_id>/deactivate/", views.tenant_active, {"active": False},

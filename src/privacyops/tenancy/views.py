@@ -23,6 +23,7 @@ from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.forms import (
     MemberAddForm,
     MemberRoleForm,
+    StaffCreateForm,
     SystemAddForm,
     TenantCreateForm,
     TenantEditForm,
@@ -31,6 +32,7 @@ from privacyops.tenancy.models import User
 from privacyops.tenancy.policy import can, tenants_visible_to
 from privacyops.tenancy.selectors import (
     members_of,
+    staff_accounts,
     system_visible,
     systems_of,
     tenant_visible,
@@ -39,6 +41,8 @@ from privacyops.tenancy.services import (
     member_add,
     member_remove,
     member_role_set,
+    staff_create,
+    staff_deactivate,
     system_add,
     system_remove,
     tenant_activate,
@@ -98,7 +102,51 @@ def tenant_list(request: HttpRequest) -> HttpResponse:
                .order_by("name"))
     return render(request, "tenancy/list.html",
                   {"tenants": tenants, "form": form, "may_manage": may_manage,
-                   "create_open": request.method == "POST"}, status=status)
+                   "create_open": request.method == "POST",
+                   "staff_accounts": staff_accounts() if may_manage else [],
+                   "staff_form": StaffCreateForm()}, status=status)
+
+
+def _staff_only(request: HttpRequest) -> User:
+    viewer = _viewer(request)
+    if not can(viewer, "tenant.manage", None):
+        raise PermissionDenied("Only platform staff manage platform staff accounts.")
+    return viewer
+
+
+@tenants_page
+@require_POST
+def staff_create_view(request: HttpRequest) -> HttpResponse:
+    """A new platform staff account; its generated first password is shown once."""
+    viewer = _staff_only(request)
+    form = StaffCreateForm(request.POST)
+    if form.is_valid():
+        try:
+            created = staff_create(email=form.cleaned_data["email"],
+                                   full_name=form.cleaned_data["full_name"],
+                                   actor=Actor.for_user(viewer))
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"Platform staff account {created.user.email} created. "
+                                      f"Its first password, shown only now: "
+                                      f"{created.initial_password}")
+    else:
+        messages.error(request, "Give the new staff member's email.")
+    return redirect("tenants:list")
+
+
+@tenants_page
+@require_POST
+def staff_deactivate_view(request: HttpRequest, user_id: int) -> HttpResponse:
+    viewer = _staff_only(request)
+    try:
+        user = staff_deactivate(user_id=user_id, actor=Actor.for_user(viewer))
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{user.email} can no longer sign in.")
+    return redirect("tenants:list")
 
 
 def _render_detail(request: HttpRequest, tenant_id: int, *, status: int = 200,
