@@ -20,9 +20,10 @@ def test_staff_create_a_tenant_add_a_member_and_a_system_and_see_it_healthy(
     expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
 
     page.get_by_text("Create a tenant").click()
-    page.get_by_label("Slug").fill("nord")
-    page.get_by_label("Name").fill("Clinique du Nord")
-    page.get_by_role("button", name="Create tenant").click()
+    create_form = page.locator("form[action='/platform/tenants/']")
+    create_form.get_by_label("Slug").fill("nord")
+    create_form.get_by_label("Name").fill("Clinique du Nord")
+    create_form.get_by_role("button", name="Create tenant").click()
     expect(page.get_by_role("heading", name=re.compile("Clinique du Nord"))).to_be_visible()
     screenshot(page, "tenants-new")
 
