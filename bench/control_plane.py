@@ -196,8 +196,8 @@ def setup_demo_tenant(folder: Path) -> tuple[Any, str]:
     summary = generate_demo_datastore(path, people=300, workspaces=1, progress=False)
     write_demo_datamap(path)
     workspace = summary.workspaces[0]
-    tenant = Tenant.objects.create(slug="acme", name="Acme Corporation",
-                                   datastore_key=str(workspace.id), datamap_name="demo")
+    tenant = Tenant.objects.create(slug="acme", name="Acme Corporation")
+    tenant.systems.create(name="demo", datamap_name="demo", datastore_key=str(workspace.id))
     import sqlite3
     from contextlib import closing
 

@@ -31,7 +31,7 @@ class DemoStore:
             "AND NOT EXISTS (SELECT 1 FROM hardware_assignments h WHERE h.person_id = p.id "
             "AND h.returned_at IS NULL) AND NOT EXISTS (SELECT 1 FROM software_assignments s "
             "WHERE s.person_id = p.id AND s.revoked_at IS NULL) ORDER BY p.id",
-            int(self.tenant.datastore_key),
+            int(factories.tenant_key(self.tenant)),
         )
         return rows[offset][0]
 

@@ -8,7 +8,7 @@ from typing import Any
 from privacyops.holds.models import LegalHold
 from privacyops.jobs.models import Job, JobStatus
 from privacyops.tenancy.actors import Actor
-from privacyops.tenancy.models import Membership, Tenant, User
+from privacyops.tenancy.models import Membership, System, Tenant, User
 
 _seq = count(1)
 PASSWORD = "a-long-test-password-1"
@@ -23,9 +23,23 @@ def user_create(*, email: str | None = None, is_staff: bool = False,
     return user
 
 
-def tenant_create(*, slug: str | None = None, name: str | None = None, **extra: Any) -> Tenant:
+def tenant_create(*, slug: str | None = None, name: str | None = None, datamap_name: str = "",
+                  datastore_key: str = "", **extra: Any) -> Tenant:
+    """A tenant row; with `datamap_name`, also its first (SQL) system, named like the map."""
     n = next(_seq)
-    return Tenant.objects.create(slug=slug or f"tenant-{n}", name=name or f"Tenant {n}", **extra)
+    tenant = Tenant.objects.create(slug=slug or f"tenant-{n}", name=name or f"Tenant {n}",
+                                   **extra)
+    if datamap_name:
+        System.objects.create(tenant=tenant, name=datamap_name, datamap_name=datamap_name,
+                              datastore_key=datastore_key)
+    return tenant
+
+
+def tenant_key(tenant: Tenant) -> str:
+    """The tenant's key in its first system's datastore."""
+    system = tenant.systems.order_by("pk").first()
+    assert system is not None, f"tenant {tenant.slug} has no system"
+    return system.datastore_key
 
 
 def job_create(*, tenant: Tenant, requested_by: User | None = None, job_type: str = "ERASE",

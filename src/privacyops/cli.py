@@ -10,6 +10,10 @@ COMMANDS = {
     "worker": "run a job worker (claims jobs with a lease; re-enqueues lost ones)",
     "migrate": "create or upgrade the control database",
     "createadmin": "create a platform staff account (interactive, or --email/--password)",
+    "tenant": "tenant create --slug S --name N [--if-missing] | list | edit | deactivate",
+    "member": "member add --tenant S --email E --role R | list | role | remove",
+    "system": "system add --tenant S --name N --datamap FILE --key K | list | test NAME",
+    "staff": "platform staff accounts: staff create --email E | list | deactivate",
     "audit": "audit verify [--checkpoint FILE | --archive FILE] | checkpoint [--out FILE] | key "
              "| prune [--tenant SLUG]",
     "demo": "build the demo datastore, data map, tenants, accounts and sample jobs",

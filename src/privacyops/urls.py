@@ -21,4 +21,5 @@ urlpatterns = [
     path("privacy/", include("privacyops.privacy_center.urls")),
     path("workspace/<slug:slug>/gdpr/", include("privacyops.workspace.urls")),
     path("platform/requests/", include("privacyops.intake.platform_urls")),
+    path("platform/tenants/", include("privacyops.tenancy.urls")),
 ]

@@ -41,6 +41,12 @@ class Api:
         return self.client.delete(BASE + path, headers=self.headers)
 
 
+    def patch(self, path: str, body: dict[str, Any] | None = None) -> HttpResponse:
+        return self.client.patch(BASE + path, json.dumps(body or {}),
+                                 content_type="application/json", headers=self.headers)
+
+
+
 def api_as(user: User | None) -> Api:
     if user is None:
         return Api()

@@ -50,6 +50,8 @@ def staff_headers(db, tenant, other_tenant):
         factories.job_create(tenant=tenant if n % 2 else other_tenant, requested_by=staff,
                              status=status, target_id=str(n))
     factories.hold_create(tenant=tenant, created_by=staff, scope_id="1")
+    factories.user_create(email="fuzz-member@example.com", tenant=tenant, role="member")
+    tenant.systems.create(name="billing", datamap_name="billing", datastore_key="1")
     return {"Authorization": f"Bearer {token_for(staff)}"}
 
 
@@ -83,7 +85,10 @@ def test_get_operations_answer_what_they_document(api_schema, staff_headers, mod
     operations = [result.ok() for result in selected.get_all_operations()]
     assert {op.path for op in operations} == {
         "/api/v1/jobs", "/api/v1/jobs/counts", "/api/v1/jobs/{job_id}", "/api/v1/holds",
-        "/api/v1/audit/events", "/api/v1/audit/export", "/api/v1/tenants", "/api/v1/tokens"}
+        "/api/v1/audit/events", "/api/v1/audit/export", "/api/v1/tenants",
+        "/api/v1/tenants/{tenant_id}", "/api/v1/tenants/{tenant_id}/members",
+        "/api/v1/tenants/{tenant_id}/systems", "/api/v1/tenants/{tenant_id}/systems/{system_id}",
+        "/api/v1/tokens"}
     for operation in operations:
         cases = operation.as_strategy(generation_mode=mode)
         if mode == GenerationMode.POSITIVE:
@@ -99,22 +104,28 @@ def test_get_operations_answer_what_they_document(api_schema, staff_headers, mod
 
 
 def test_write_operations_never_fail_on_the_server(api_schema, staff_headers):
-    """Generated valid bodies for the writes: an answer as documented, never a 5xx.
+    """Generated valid bodies for the writes (POST, PATCH, DELETE): an answer as documented,
+    never a 5xx.
 
     A schema-valid write may still be refused by a rule that depends on the data (a target
     type the tenant's data map does not declare, a job in another status), so acceptance of
     valid data is not asserted here; the GET operations above do assert it.
     """
-    operations = [
-        result.ok()
-        for method in ("POST", "DELETE")
-        for result in api_schema.include(method=method).exclude(path_regex=PRIVACY_CENTER)
-        .get_all_operations()
-    ]
+    selected = api_schema.include(method=["POST", "PATCH", "DELETE"]).exclude(
+        path_regex=PRIVACY_CENTER)
+    operations = [result.ok() for result in selected.get_all_operations()]
     assert {f"{op.method.upper()} {op.path}" for op in operations} == {
         "POST /api/v1/jobs", "POST /api/v1/jobs/{job_id}/approve",
         "POST /api/v1/jobs/{job_id}/reject", "POST /api/v1/jobs/{job_id}/retry",
         "POST /api/v1/holds", "POST /api/v1/holds/{hold_id}/release", "POST /api/v1/tokens",
+        "POST /api/v1/tenants", "PATCH /api/v1/tenants/{tenant_id}",
+        "POST /api/v1/tenants/{tenant_id}/deactivate", "POST /api/v1/tenants/{tenant_id}/activate",
+        "POST /api/v1/tenants/{tenant_id}/members",
+        "PATCH /api/v1/tenants/{tenant_id}/members/{user_id}",
+        "DELETE /api/v1/tenants/{tenant_id}/members/{user_id}",
+        "POST /api/v1/tenants/{tenant_id}/systems",
+        "PATCH /api/v1/tenants/{tenant_id}/systems/{system_id}",
+        "DELETE /api/v1/tenants/{tenant_id}/systems/{system_id}",
         "DELETE /api/v1/tokens/{token_id}"}
     for operation in operations:
 

@@ -8,25 +8,31 @@ legal holds are staff-only; approve / reject are staff-only unless the tenant le
 super-admins approve; a member may do nothing; another tenant's objects look missing (404).
 Personal API tokens belong to one person: everyone (staff included) lists and revokes their
 own, and another person's token looks missing.
+Tenants, their members and systems are managed by platform staff only; a tenant admin may read
+their own tenant, its members and its systems.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse
 
 from privacyops.audit.services import audit_record
+from privacyops.execution.demo import PACKAGED_DATAMAP
 from privacyops.holds.models import LegalHold
 from privacyops.jobs.models import Job, JobStatus
 from privacyops.tenancy.actors import Actor
-from privacyops.tenancy.models import ApiToken, Role, Tenant, User
+from privacyops.tenancy.models import ApiToken, Membership, Role, System, Tenant, User
 from privacyops.tenancy.services import api_token_create
 from tests import factories
 from tests.api.conftest import api_as, assert_error
@@ -44,6 +50,7 @@ NOBODY: frozenset[str] = frozenset()
 class Rule:
     """How an operation treats tenant roles in their own tenant (staff: always allowed).
 
+    kind `staff`: nobody but staff (403), whatever the tenant;
     kind `list`: always 200, the object is listed only for `sees`;
     kind `object` / `tenant`: the object or tenant is reachable for `sees` (else 404), and
     acting on it is allowed for `may` (else 403);
@@ -52,7 +59,7 @@ class Rule:
     listed / answers 404.
     """
 
-    kind: Literal["list", "object", "tenant", "personal-list", "personal"]
+    kind: Literal["staff", "list", "object", "tenant", "personal-list", "personal"]
     sees: frozenset[str]
     may: frozenset[str]
     success: int = 200
@@ -78,6 +85,20 @@ RULES: dict[str, Rule] = {
     "list tenants": Rule("list", ADMINS, ADMINS),
     "list my tokens": Rule("personal-list", TENANT_ROLES, TENANT_ROLES),
     "revoke my token": Rule("personal", TENANT_ROLES, TENANT_ROLES, 204),
+    "create tenant": Rule("staff", NOBODY, NOBODY, 201),
+    "get tenant": Rule("object", ADMINS, ADMINS),
+    "edit tenant": Rule("object", ADMINS, NOBODY),
+    "deactivate tenant": Rule("object", ADMINS, NOBODY),
+    "activate tenant": Rule("object", ADMINS, NOBODY),
+    "list members": Rule("object", ADMINS, ADMINS),
+    "add member": Rule("object", ADMINS, NOBODY, 201),
+    "change member role": Rule("object", ADMINS, NOBODY),
+    "remove member": Rule("object", ADMINS, NOBODY, 204),
+    "list systems": Rule("object", ADMINS, ADMINS),
+    "add system": Rule("object", ADMINS, NOBODY, 201),
+    "get system": Rule("object", ADMINS, ADMINS),
+    "edit system": Rule("object", ADMINS, NOBODY),
+    "remove system": Rule("object", ADMINS, NOBODY, 204),
 }
 
 
@@ -97,6 +118,8 @@ def expected(operation: str, role: str, scope: str) -> Expect:
         return Expect(rule.success, True) if scope == "own" else Expect(404, False)
     if role == "staff":
         return Expect(rule.success, True)
+    if rule.kind == "staff":
+        return Expect(403, False)
     in_reach = scope == "own" and role in rule.sees
     if rule.kind == "list":
         return Expect(200, in_reach)
@@ -111,7 +134,7 @@ def expected(operation: str, role: str, scope: str) -> Expect:
 
 @dataclass(frozen=True)
 class Call:
-    method: Literal["GET", "POST", "DELETE"]
+    method: Literal["GET", "POST", "PATCH", "DELETE"]
     path: str
     body: dict[str, Any] | None
     observe: Callable[[HttpResponse], bool]
@@ -243,6 +266,110 @@ def _revoke_token(owner: User, tenant: Tenant) -> Call:
         token.refresh_from_db()
         return token.revoked_at is not None
     return Call("DELETE", f"/tokens/{token.pk}", None, observe)
+def _create_tenant(requester: User, tenant: Tenant) -> Call:
+    return Call("POST", "/tenants", {"slug": "initech", "name": "Initech"},
+                lambda _: Tenant.objects.filter(slug="initech").exists())
+
+
+def _get_tenant(requester: User, tenant: Tenant) -> Call:
+    return Call("GET", f"/tenants/{tenant.pk}", None,
+                lambda r: r.status_code == 200 and r.json()["slug"] == tenant.slug)
+
+
+def _tenant_became(tenant: Tenant, **fields: Any) -> Callable[[HttpResponse], bool]:
+    def observe(_: HttpResponse) -> bool:
+        tenant.refresh_from_db()
+        return all(getattr(tenant, k) == v for k, v in fields.items())
+    return observe
+
+
+def _edit_tenant(requester: User, tenant: Tenant) -> Call:
+    return Call("PATCH", f"/tenants/{tenant.pk}", {"name": "Renamed", "audit_retention_days": 90},
+                _tenant_became(tenant, name="Renamed", audit_retention_days=90))
+
+
+def _deactivate_tenant(requester: User, tenant: Tenant) -> Call:
+    return Call("POST", f"/tenants/{tenant.pk}/deactivate", None,
+                _tenant_became(tenant, is_active=False))
+
+
+def _activate_tenant(requester: User, tenant: Tenant) -> Call:
+    Tenant.objects.filter(pk=tenant.pk).update(is_active=False)
+    return Call("POST", f"/tenants/{tenant.pk}/activate", None,
+                _tenant_became(tenant, is_active=True))
+
+
+def _colleague(tenant: Tenant) -> User:
+    return factories.user_create(email=f"colleague@{tenant.slug}.example.com", tenant=tenant,
+                                 role=Role.MEMBER)
+
+
+def _list_members(requester: User, tenant: Tenant) -> Call:
+    colleague = _colleague(tenant)
+    return Call("GET", f"/tenants/{tenant.pk}/members", None,
+                lambda r: r.status_code == 200
+                and any(m["user_id"] == colleague.pk for m in r.json()))
+
+
+def _add_member(requester: User, tenant: Tenant) -> Call:
+    return Call("POST", f"/tenants/{tenant.pk}/members",
+                {"email": "new.hire@example.com", "role": "admin"},
+                lambda _: Membership.objects.filter(tenant=tenant,
+                                                    user__email="new.hire@example.com").exists())
+
+
+def _change_member_role(requester: User, tenant: Tenant) -> Call:
+    colleague = _colleague(tenant)
+    return Call("PATCH", f"/tenants/{tenant.pk}/members/{colleague.pk}", {"role": "it-admin"},
+                lambda _: Membership.objects.get(tenant=tenant, user=colleague).role == "it-admin")
+
+
+def _remove_member(requester: User, tenant: Tenant) -> Call:
+    colleague = _colleague(tenant)
+    return Call("DELETE", f"/tenants/{tenant.pk}/members/{colleague.pk}", None,
+                lambda _: not Membership.objects.filter(tenant=tenant, user=colleague).exists())
+
+
+def _datamap_in_folder() -> str:
+    folder = Path(settings.DATAMAP_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PACKAGED_DATAMAP, folder / "matrix.yaml")
+    return "matrix"
+
+
+def _system(tenant: Tenant) -> System:
+    return System.objects.create(tenant=tenant, name="billing", datamap_name=_datamap_in_folder(),
+                                 datastore_key="7")
+
+
+def _list_systems(requester: User, tenant: Tenant) -> Call:
+    system = _system(tenant)
+    return Call("GET", f"/tenants/{tenant.pk}/systems", None,
+                lambda r: r.status_code == 200 and any(s["id"] == system.pk for s in r.json()))
+
+
+def _add_system(requester: User, tenant: Tenant) -> Call:
+    body = {"name": "shop", "datamap_name": _datamap_in_folder(), "datastore_key": "3"}
+    return Call("POST", f"/tenants/{tenant.pk}/systems", body,
+                lambda _: System.objects.filter(tenant=tenant, name="shop").exists())
+
+
+def _get_system(requester: User, tenant: Tenant) -> Call:
+    system = _system(tenant)
+    return Call("GET", f"/tenants/{tenant.pk}/systems/{system.pk}", None,
+                lambda r: r.status_code == 200 and r.json()["datastore_key"] == "7")
+
+
+def _edit_system(requester: User, tenant: Tenant) -> Call:
+    system = _system(tenant)
+    return Call("PATCH", f"/tenants/{tenant.pk}/systems/{system.pk}", {"datastore_key": "8"},
+                lambda _: System.objects.get(pk=system.pk).datastore_key == "8")
+
+
+def _remove_system(requester: User, tenant: Tenant) -> Call:
+    system = _system(tenant)
+    return Call("DELETE", f"/tenants/{tenant.pk}/systems/{system.pk}", None,
+                lambda _: not System.objects.filter(pk=system.pk).exists())
 
 
 ARRANGE: dict[str, Callable[[User, Tenant], Call]] = {
@@ -265,6 +392,20 @@ ARRANGE: dict[str, Callable[[User, Tenant], Call]] = {
     "list tenants": _list_tenants,
     "list my tokens": _list_tokens,
     "revoke my token": _revoke_token,
+    "create tenant": _create_tenant,
+    "get tenant": _get_tenant,
+    "edit tenant": _edit_tenant,
+    "deactivate tenant": _deactivate_tenant,
+    "activate tenant": _activate_tenant,
+    "list members": _list_members,
+    "add member": _add_member,
+    "change member role": _change_member_role,
+    "remove member": _remove_member,
+    "list systems": _list_systems,
+    "add system": _add_system,
+    "get system": _get_system,
+    "edit system": _edit_system,
+    "remove system": _remove_system,
 }
 
 _ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}
@@ -293,6 +434,20 @@ ROUTES: dict[str, str] = {
     "list tenants": "GET /api/v1/tenants",
     "list my tokens": "GET /api/v1/tokens",
     "revoke my token": "DELETE /api/v1/tokens/{token_id}",
+    "create tenant": "POST /api/v1/tenants",
+    "get tenant": "GET /api/v1/tenants/{tenant_id}",
+    "edit tenant": "PATCH /api/v1/tenants/{tenant_id}",
+    "deactivate tenant": "POST /api/v1/tenants/{tenant_id}/deactivate",
+    "activate tenant": "POST /api/v1/tenants/{tenant_id}/activate",
+    "list members": "GET /api/v1/tenants/{tenant_id}/members",
+    "add member": "POST /api/v1/tenants/{tenant_id}/members",
+    "change member role": "PATCH /api/v1/tenants/{tenant_id}/members/{user_id}",
+    "remove member": "DELETE /api/v1/tenants/{tenant_id}/members/{user_id}",
+    "list systems": "GET /api/v1/tenants/{tenant_id}/systems",
+    "add system": "POST /api/v1/tenants/{tenant_id}/systems",
+    "get system": "GET /api/v1/tenants/{tenant_id}/systems/{system_id}",
+    "edit system": "PATCH /api/v1/tenants/{tenant_id}/systems/{system_id}",
+    "remove system": "DELETE /api/v1/tenants/{tenant_id}/systems/{system_id}",
 }
 
 
@@ -331,6 +486,8 @@ def test_permission_matrix(operation: str, role: str, scope: str):
         response = api.get(call.path)
     elif call.method == "DELETE":
         response = api.delete(call.path)
+    elif call.method == "PATCH":
+        response = api.patch(call.path, call.body)
     else:
         response = api.post(call.path, call.body)
 

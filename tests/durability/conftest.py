@@ -194,7 +194,7 @@ class DurableStore:
             return conn.execute(sql, params).fetchall()
 
     def tenant_of_workspace(self, workspace_id: int) -> Tenant:
-        return next(t for t in self.tenants if t.datastore_key == str(workspace_id))
+        return next(t for t in self.tenants if factories.tenant_key(t) == str(workspace_id))
 
     def datastore(self, path: Path | None = None, *, tenant: Tenant) -> SqlDatastore:
         tenant.refresh_from_db()

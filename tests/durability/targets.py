@@ -13,6 +13,7 @@ from django.conf import settings
 
 from privacyops.connectors import Target
 from privacyops.datamap import load_datamap
+from tests import factories
 from tests.durability.conftest import DurableStore
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -49,7 +50,7 @@ def plan_jobs(store: DurableStore, *, erase: int, purge: int, export: int,
     """Targets that share no person, so any interleaving ends in the same datastore."""
     plan = Plan()
     for index, tenant in enumerate(store.tenants):
-        workspace = int(tenant.datastore_key)
+        workspace = int(factories.tenant_key(tenant))
         purged_issuers: list[int] = []
         if index < issuer_workspaces:
             issuer = store.query(
@@ -85,7 +86,7 @@ def run_serially(store: DurableStore, plan: Plan, copy: Path) -> None:
             continue
         tenant = store.tenant_of_workspace(planned.workspace_id)
         target = Target(scope=planned.target_type, id=planned.target_id,
-                        tenant_key=tenant.datastore_key)
+                        tenant_key=factories.tenant_key(tenant))
         with store.datastore(copy, tenant=tenant) as datastore:
             if planned.job_type == "ERASE":
                 datastore.erase(target)

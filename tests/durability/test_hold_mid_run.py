@@ -80,7 +80,7 @@ class TestHoldPlacedMidRun:
         issuers = {
             tenant.pk: [i for (i,) in store.query(
                 "SELECT id FROM sso_issuers WHERE workspace_id = ? ORDER BY id",
-                int(tenant.datastore_key))]
+                int(factories.tenant_key(tenant)))]
             for tenant in (first, second)
         }
         jobs: dict[str, int] = {}
@@ -91,7 +91,7 @@ class TestHoldPlacedMidRun:
         # People outside the purged issuers: some erased, some purged, one held before its turn.
         singles: list[tuple[Tenant, str, int]] = []
         for tenant in (first, second):
-            workspace = int(tenant.datastore_key)
+            workspace = int(factories.tenant_key(tenant))
             erasable = [p for (p,) in store.query(ERASABLE + " AND p.sso_issuer_id IS NULL "
                                                   "ORDER BY p.id", workspace)]
             others = [p for (p,) in store.query(
@@ -118,11 +118,11 @@ class TestHoldPlacedMidRun:
         queued_person = singles[-1][2]
         placed: list[PlacedHold] = []
         for tenant, scope in (
-            (first, Target(scope="issuer", id=str(held_issuer), tenant_key=first.datastore_key)),
+            (first, Target(scope="issuer", id=str(held_issuer), tenant_key=factories.tenant_key(first))),
             (second, Target(scope="subject", id=str(reached_person),
-                            tenant_key=second.datastore_key)),
+                            tenant_key=factories.tenant_key(second))),
             (second, Target(scope="subject", id=str(queued_person),
-                            tenant_key=second.datastore_key)),
+                            tenant_key=factories.tenant_key(second))),
         ):
             hold_place(tenant_id=tenant.pk, scope_type=scope.scope, scope_id=scope.id,
                        reason="Litigation 2026-7", actor=factories.actor(staff))

@@ -125,11 +125,11 @@ class TestKilledWorkers:
         for planned in plan.of("ERASE"):
             tenant = durable_store.tenant_of_workspace(planned.workspace_id)
             assert erase_mismatches(durable_store, planned.target_id,
-                                    tenant.datastore_key) == [], planned
+                                    factories.tenant_key(tenant)) == [], planned
         for planned in plan.of("PURGE", "subject") + plan.of("PURGE", "issuer"):
             tenant = durable_store.tenant_of_workspace(planned.workspace_id)
             target = Target(scope=planned.target_type, id=planned.target_id,
-                            tenant_key=tenant.datastore_key)
+                            tenant_key=factories.tenant_key(tenant))
             assert durable_store.reached_rows(target, tenant) == set(), planned
 
         # Every listed package is whole; no file is left without its row.

@@ -11,10 +11,11 @@ import pytest
 import yaml
 from django.core.management import call_command
 
+from privacyops.audit.models import AuditEvent
 from privacyops.datamap import load_datamap
 from privacyops.demo.generate import generate_demo_datastore
 from privacyops.jobs.models import Job, JobStatus
-from privacyops.tenancy.models import Membership, Tenant, User
+from privacyops.tenancy.models import Membership, System, Tenant, User
 
 
 def _privacyops(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -69,7 +70,10 @@ class TestDemoCommand:
         call_command("demo", "--people", "300", "--no-progress")
         first = capsys.readouterr().out
         assert "Demo datastore written" in first
-        assert Tenant.objects.filter(datamap_name="demo").count() == 3
+        assert System.objects.filter(datamap_name="demo").count() == 3
+        assert Tenant.objects.filter(systems__datamap_name="demo").count() == 3
+        created = set(AuditEvent.objects.filter(actor_id="demo").values_list("action", flat=True))
+        assert {"tenant.created", "system.added", "member.added", "staff.created"} <= created
         roles = set(Membership.objects.values_list("role", flat=True))
         assert roles == {"super-admin", "admin", "it-admin", "member"}
         assert User.objects.filter(is_staff=True).count() == 2
@@ -77,9 +81,11 @@ class TestDemoCommand:
         assert {JobStatus.PENDING, JobStatus.APPROVED, JobStatus.COMPLETED, JobStatus.FAILED,
                 JobStatus.REJECTED, JobStatus.PROCESSING} <= statuses
         assert Job.objects.filter(error_code="legal_hold").exists()
-        jobs_before = Job.objects.count()
+        jobs_before, events_before = Job.objects.count(), AuditEvent.objects.count()
         call_command("demo", "--no-progress")
         second = capsys.readouterr().out
         assert "nothing changed" in second
         assert Job.objects.count() == jobs_before
+        assert AuditEvent.objects.count() == events_before
+        assert System.objects.count() == 3
         assert "staff@example.com" in second

@@ -123,7 +123,7 @@ class TestErase:
         busy = demo_store.query(
             "SELECT person_id, COUNT(*) FROM hardware_assignments WHERE returned_at IS NULL "
             "AND workspace_id = ? GROUP BY person_id ORDER BY person_id LIMIT 1",
-            int(demo_store.tenant.datastore_key))[0]
+            int(factories.tenant_key(demo_store.tenant)))[0]
         job = _run(demo_store.tenant, staff, other_staff, "ERASE", busy[0])
         assert job.status == JobStatus.FAILED
         assert job.error_code == "precondition"
@@ -157,9 +157,9 @@ class TestPurge:
                                                         settings):
         settings.PURGE_CHUNK_ROWS = 5
         tenant = demo_store.tenant
-        key = int(tenant.datastore_key)
+        key = int(factories.tenant_key(tenant))
         job = job_create(tenant_id=tenant.pk, job_type="PURGE", target_type="tenant",
-                         target_id=tenant.datastore_key, actor=factories.actor(staff))
+                         target_id=factories.tenant_key(tenant), actor=factories.actor(staff))
         job_approve(job_id=job.pk, actor=factories.actor(other_staff))
         runner = threading.Thread(target=run_job_now, args=(job.pk,))
         runner.start()
@@ -167,7 +167,7 @@ class TestPurge:
         while Job.objects.get(pk=job.pk).progress.get("done", 0) == 0:
             assert time.monotonic() < deadline, "the purge never reported progress"
             time.sleep(0.01)
-        hold_place(tenant_id=tenant.pk, scope_type="tenant", scope_id=tenant.datastore_key,
+        hold_place(tenant_id=tenant.pk, scope_type="tenant", scope_id=factories.tenant_key(tenant),
                    reason="Regulator inquiry", actor=factories.actor(staff))
         counts_at_hold = demo_store.query(
             "SELECT (SELECT COUNT(*) FROM activity_log WHERE workspace_id = ?) + "
@@ -181,7 +181,7 @@ class TestPurge:
             "(SELECT COUNT(*) FROM people WHERE workspace_id = ?)", key, key)[0][0]
         assert counts_after == counts_at_hold
         assert counts_after > 0
-        other = int(demo_store.other_tenant.datastore_key)
+        other = int(factories.tenant_key(demo_store.other_tenant))
         assert demo_store.query("SELECT COUNT(*) FROM people WHERE workspace_id = ?",
                                 other)[0][0] > 0
 

@@ -14,11 +14,11 @@ EVERY_ACTION = frozenset({
     "job.view", "job.create.EXPORT", "job.create.ERASE", "job.create.PURGE", "job.retry",
     "job.approve", "job.reject", "hold.view", "hold.place", "hold.release",
     "audit.view", "audit.export", "audit.verify", "gdpr.view", "gdpr.export", "gdpr.erase",
-    "intake.view", "intake.manage", "tenant.manage",
+    "intake.view", "intake.manage", "tenant.manage", "member.view", "system.view",
 })
 TENANT_ADMIN = frozenset({
     "job.view", "job.create.EXPORT", "hold.view", "audit.view", "audit.export", "gdpr.view",
-    "gdpr.export", "intake.view", "intake.manage",
+    "gdpr.export", "intake.view", "intake.manage", "member.view", "system.view",
 })
 # What each kind of person may do in their own tenant (tenant policy: super-admins don't approve).
 OWN_TENANT: dict[str, frozenset[str]] = {

@@ -11,7 +11,6 @@ from typing import Any
 
 import yaml
 from django.conf import settings
-from django.db import transaction
 
 from privacyops.config import env
 from privacyops.demo.generate import (
@@ -23,7 +22,8 @@ from privacyops.execution.runner import run_job_now
 from privacyops.holds.services import hold_place
 from privacyops.jobs.services import job_approve, job_claim, job_create, job_reject
 from privacyops.tenancy.actors import Actor
-from privacyops.tenancy.models import Membership, Role, Tenant, User
+from privacyops.tenancy.models import Membership, Role, System, Tenant, User
+from privacyops.tenancy.services import member_add, staff_create, system_add, tenant_create
 
 PACKAGED_DATAMAP = Path(__file__).resolve().parent.parent / "demo" / "datamap.yaml"
 
@@ -60,11 +60,26 @@ def write_demo_datamap(datastore_path: Path) -> Path:
     return target
 
 
-def _account(email: str, password: str, *, staff: bool = False) -> User:
+DEMO = Actor.system("demo")
+
+
+def _staff_account(email: str, password: str) -> User:
     user = User.objects.filter(email=email).first()
     if user is None:
-        user = User.objects.create_user(email, password, is_staff=staff)
+        user = staff_create(email=email, password=password, actor=DEMO).user
     return user
+
+
+def _tenant_with_system(*, slug: str, name: str, key: str) -> Tenant:
+    """The demo is a user of the same services as an operator: tenant, then its system."""
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        tenant = tenant_create(slug=slug, name=name, actor=DEMO,
+                               privacy_contact_email=f"privacy@{slug}.example.com")
+    if not tenant.systems.exists():
+        system_add(tenant_id=tenant.pk, name="demo", datamap_name="demo", datastore_key=key,
+                   actor=DEMO)
+    return tenant
 
 
 def demo_accounts() -> list[DemoAccount]:
@@ -107,7 +122,7 @@ def _pick(people: list[DemoPersonHint], role: str | None, erasable: bool | None 
 def build_demo(*, people: int, progress: bool) -> tuple[bool, Path]:
     """Build everything; returns (created, datastore path). Running twice changes nothing."""
     datastore = settings.DATA_DIR / "demo-datastore.sqlite3"
-    if datastore_is_populated(datastore) and Tenant.objects.filter(datamap_name="demo").exists():
+    if datastore_is_populated(datastore) and System.objects.filter(datamap_name="demo").exists():
         write_demo_datamap(datastore)
         return False, datastore
     if datastore_is_populated(datastore):
@@ -115,25 +130,19 @@ def build_demo(*, people: int, progress: bool) -> tuple[bool, Path]:
     summary = generate_demo_datastore(datastore, people=people, progress=progress)
     write_demo_datamap(datastore)
     password = demo_password()
-    staff = _account("staff@example.com", password, staff=True)
-    approver = _account("approver@example.com", password, staff=True)
-    with transaction.atomic():
-        tenants = [
-            Tenant.objects.update_or_create(
-                slug=ws.slug,
-                defaults={"name": ws.name, "datastore_key": str(ws.id), "datamap_name": "demo",
-                          "privacy_contact_email": f"privacy@{ws.slug}.example.com"},
-            )[0]
-            for ws in summary.workspaces
-        ]
+    staff = _staff_account("staff@example.com", password)
+    approver = _staff_account("approver@example.com", password)
+    tenants = [_tenant_with_system(slug=ws.slug, name=ws.name, key=str(ws.id))
+               for ws in summary.workspaces]
     first = tenants[0]
     sample = _people(datastore, summary.workspaces[0].id)
     chosen: set[int] = set()
     for role in (Role.SUPER_ADMIN, Role.ADMIN, Role.IT_ADMIN, Role.MEMBER):
         person = _pick(sample, role, skip=chosen)
         chosen.add(person.id)
-        user = _account(person.email, password)
-        Membership.objects.get_or_create(user=user, tenant=first, defaults={"role": role})
+        if not Membership.objects.filter(tenant=first, user__email=person.email).exists():
+            member_add(tenant_id=first.pk, email=person.email, role=role, password=password,
+                       actor=DEMO)
     if not first.jobs.exists():
         _seed_jobs(first, staff, approver, sample, chosen)
     return True, datastore

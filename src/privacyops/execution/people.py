@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from privacyops.connectors import ConnectorError
 from privacyops.errors import DomainError
-from privacyops.execution.registry import datastore_for
+from privacyops.execution.registry import datastore_for, tenant_key_for
 from privacyops.jobs.models import Job
 from privacyops.tenancy.models import Tenant
 
@@ -38,7 +38,7 @@ def people_by_tenant(wanted: dict[Tenant, list[str]]) -> dict[tuple[int, str], P
     found: dict[tuple[int, str], Person] = {}
     for tenant, ids in wanted.items():
         try:
-            rows = datastore_for(tenant).describe_subjects(tenant.datastore_key or None, ids)
+            rows = datastore_for(tenant).describe_subjects(tenant_key_for(tenant), ids)
         except (DomainError, ConnectorError, Exception) as error:  # never break a page over names
             logger.debug("people of tenant %s not shown: %s", tenant.pk, type(error).__name__)
             continue
@@ -68,7 +68,7 @@ def person_for_job(job: Job) -> Person | None:
 def people_matching(tenant: Tenant, typed: str, *, limit: int = 10) -> list[Person]:
     """Subjects of the tenant whose display fields or identity contain `typed`."""
     try:
-        rows = datastore_for(tenant).list_subjects(tenant.datastore_key or None, search=typed,
+        rows = datastore_for(tenant).list_subjects(tenant_key_for(tenant), search=typed,
                                                    limit=limit)
     except Exception as error:  # suggestions are a convenience: no answer, no suggestions
         logger.warning("people search of tenant %s failed: %s", tenant.pk, type(error).__name__)

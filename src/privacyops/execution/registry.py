@@ -1,4 +1,10 @@
-"""Which datastore and scopes a tenant has: its data map, loaded once per process."""
+"""Which datastore and scopes a tenant has: its systems' data maps, loaded once per process.
+
+A tenant's datastores are its `System` rows. Jobs run on one SQL system for now, the tenant's
+first (`system_for`); running a job on every system that holds the target comes later. The
+`*_for(tenant)` functions keep their names and meaning for callers; the `*_of_system`
+functions serve `privacyops system test` and the health on Platform → Tenants.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from privacyops.connectors import Target
 from privacyops.connectors.sql import SqlDatastore
 from privacyops.datamap import DataMap, DataMapError, load_datamap, resolve_connection_url
 from privacyops.errors import DomainError, ValidationFailed
-from privacyops.tenancy.models import Tenant
+from privacyops.tenancy.models import ConnectorType, System, Tenant
 
 DEFAULT_TARGET_TYPES = ("subject", "tenant")
 _cache: dict[Path, tuple[float, DataMap]] = {}
@@ -28,17 +34,41 @@ def datamap_path(name: str) -> Path:
     return Path(settings.DATAMAP_DIR) / f"{name}.yaml"
 
 
-def datamap_for(tenant: Tenant) -> DataMap | None:
-    """The tenant's data map, reloaded when its file changes; None when none is configured."""
-    if not tenant.datamap_name:
-        return None
-    path = datamap_path(tenant.datamap_name)
+def system_for(tenant: Tenant) -> System | None:
+    """The system a job of this tenant runs on: its first SQL system (None when it has none).
+
+    Kept on the tenant object for the rest of its life, so a request asks once; a list of
+    tenants fetched with `prefetch_related("systems")` asks no more at all."""
+    if hasattr(tenant, "_job_system"):
+        cached: System | None = tenant._job_system
+        return cached
+    prefetched = getattr(tenant, "_prefetched_objects_cache", {}).get("systems")
+    if prefetched is not None:  # a page listing tenants asked for all their systems at once
+        cached = min((s for s in prefetched if s.connector_type == ConnectorType.SQL),
+                     key=lambda s: s.pk, default=None)
+    else:
+        cached = (System.objects.filter(tenant=tenant, connector_type=ConnectorType.SQL)
+                  .order_by("pk").first())
+    tenant._job_system = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def tenant_key_for(tenant: Tenant) -> str | None:
+    """The tenant's key in the datastore its jobs run on (None: the datastore is its own)."""
+    system = system_for(tenant)
+    return (system.datastore_key or None) if system is not None else None
+
+
+def datamap_of_system(system: System) -> DataMap:
+    """The system's data map, reloaded when its file changes."""
+    path = datamap_path(system.datamap_name)
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError:
         raise DatastoreUnavailable(
-            f"The data map {path} of tenant {tenant.slug} does not exist; create it (see "
-            "`privacyops datamap draft`) or fix the tenant's data map name."
+            f"The data map {path} of system {system.name} (tenant {system.tenant.slug}) does not "
+            "exist; create it (see `privacyops datamap draft`) or point the system at another "
+            "data map (`privacyops system edit`)."
         ) from None
     with _lock:
         cached = _cache.get(path)
@@ -55,6 +85,27 @@ def datamap_for(tenant: Tenant) -> DataMap | None:
         return cached[1]
 
 
+def datastore_of_system(system: System) -> SqlDatastore:
+    """The connector for one system (one engine per data map, URL and tenant per process)."""
+    datamap = datamap_of_system(system)
+    try:
+        url = resolve_connection_url(datamap, system.datastore_key or None)
+    except DataMapError as error:
+        raise DatastoreUnavailable("; ".join(error.lines())) from None
+    tenant = system.tenant
+    key = (str(datamap_path(system.datamap_name)), url, tenant.pk)
+    with _lock:
+        if key not in _engines:
+            _engines[key] = SqlDatastore(datamap, url, hash_key=bytes(tenant.hash_key or b""))
+        return _engines[key]
+
+
+def datamap_for(tenant: Tenant) -> DataMap | None:
+    """The data map of the tenant's job system; None when the tenant has no system yet."""
+    system = system_for(tenant)
+    return None if system is None else datamap_of_system(system)
+
+
 def target_types_for(tenant: Tenant) -> tuple[str, ...]:
     """The scopes a job for this tenant may target: those its data map declares."""
     datamap = datamap_for(tenant)
@@ -64,28 +115,21 @@ def target_types_for(tenant: Tenant) -> tuple[str, ...]:
 
 
 def datastore_for(tenant: Tenant) -> SqlDatastore:
-    """The connector for the tenant's datastore (one engine per URL per process)."""
-    datamap = datamap_for(tenant)
-    if datamap is None:
+    """The connector for the tenant's job system."""
+    system = system_for(tenant)
+    if system is None:
         raise DatastoreUnavailable(
-            f"Tenant {tenant.slug} has no data map; set its data map name to a YAML file in "
-            f"{settings.DATAMAP_DIR}."
+            f"Tenant {tenant.slug} has no system yet; add one with `privacyops system add "
+            f"--tenant {tenant.slug} --name NAME --datamap FILE --key KEY` (data maps live in "
+            f"{settings.DATAMAP_DIR})."
         )
-    try:
-        url = resolve_connection_url(datamap, tenant.datastore_key or None)
-    except DataMapError as error:
-        raise DatastoreUnavailable("; ".join(error.lines())) from None
-    key = (str(datamap_path(tenant.datamap_name)), url, tenant.pk)
-    with _lock:
-        if key not in _engines:
-            _engines[key] = SqlDatastore(datamap, url, hash_key=bytes(tenant.hash_key or b""))
-        return _engines[key]
+    return datastore_of_system(system)
 
 
 def target_for(tenant: Tenant, target_type: str, target_id: str) -> Target:
     if target_type not in target_types_for(tenant):
         raise ValidationFailed(f"Unknown target type {target_type!r} for tenant {tenant.slug}.")
-    key = tenant.datastore_key or None
+    key = tenant_key_for(tenant)
     if target_type == "tenant":
         return Target(scope="tenant", id=key or target_id, tenant_key=key)
     return Target(scope=target_type, id=target_id, tenant_key=key)

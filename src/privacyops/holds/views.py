@@ -35,7 +35,7 @@ def _scope_types(tenants: list[Tenant]) -> list[str]:
 def hold_list(request: HttpRequest) -> HttpResponse:
     """The holds tab. Staff also see the form that places a hold (a POST to this page)."""
     viewer = viewer_of(request)
-    tenants = list(tenants_visible_to(viewer, "hold.view"))
+    tenants = list(tenants_visible_to(viewer, "hold.view").prefetch_related("systems"))
     may_place = can(viewer, "hold.place", None)
     place_form = HoldPlaceForm(
         request.POST if request.method == "POST" else None, tenants=tenants

@@ -12,7 +12,13 @@ from django.utils import timezone
 
 from privacyops.audit.models import Outcome
 from privacyops.audit.services import audit_record, refusals_recorded
-from privacyops.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from privacyops.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from privacyops.jobs.models import TRANSITIONS, Job, JobSource, JobStatus, JobType
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
@@ -68,6 +74,12 @@ def requires_approval(tenant: Tenant, job_type: str) -> bool:
 def _validate_target(tenant: Tenant, job_type: str, target_type: str, target_id: str) -> None:
     from privacyops.execution.registry import target_types_for
 
+    if not tenant.is_active:
+        raise Conflict(
+            f"Tenant {tenant.slug} is deactivated and takes no new jobs; platform staff can "
+            f"reactivate it with `privacyops tenant activate {tenant.slug}`.",
+            code="tenant_inactive",
+        )
     if job_type not in JobType.values:
         raise ValidationFailed(
             f"Unknown job type {job_type!r}; use EXPORT, ERASE or PURGE.", field="job_type"

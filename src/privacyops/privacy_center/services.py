@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from privacyops.audit.services import audit_record, refusals_recorded
 from privacyops.errors import Conflict, NotFound, RateLimited, ValidationFailed
-from privacyops.execution.registry import datastore_for
+from privacyops.execution.registry import datastore_for, tenant_key_for
 from privacyops.jobs.models import Job, JobSource, JobStatus, JobType
 from privacyops.jobs.services import job_cancel, job_create
 from privacyops.privacy_center.models import AccessCode
@@ -69,7 +69,7 @@ def clean_email(email: str) -> str:
 
 def subject_ids_for(tenant: Tenant, email: str) -> tuple[str, ...]:
     """The tenant's data subjects whose identity fields equal this email."""
-    return tuple(datastore_for(tenant).find_subject_ids(tenant.datastore_key or None, email))
+    return tuple(datastore_for(tenant).find_subject_ids(tenant_key_for(tenant), email))
 
 
 def _send_code(tenant: Tenant, email: str, code: str) -> None:

@@ -30,9 +30,8 @@ class Tenant(models.Model):
 
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
-    # The tenant's key in its datastores (value of the data map's tenant column).
-    datastore_key = models.CharField(max_length=200, blank=True, default="")
-    datamap_name = models.CharField(max_length=100, blank=True, default="")
+    # A deactivated tenant keeps its history (jobs, holds, audit) but takes no new jobs.
+    is_active = models.BooleanField(default=True)
     approval_required_types = models.JSONField(default=list)
     super_admins_can_approve = models.BooleanField(default=False)
     response_deadline_days = models.PositiveSmallIntegerField(default=30)
@@ -53,6 +52,41 @@ class Tenant(models.Model):
         if not self.approval_required_types and self._state.adding:
             self.approval_required_types = ["ERASE", "PURGE"]
         super().save(*args, **kwargs)
+
+
+class ConnectorType(models.TextChoices):
+    """How PrivacyOps reaches a system. Only SQL databases exist today; HTTP services and
+    manual systems (a person confirms each step) come with jobs that span several systems."""
+
+    SQL = "sql", "SQL database"
+
+
+class System(models.Model):
+    """One of a tenant's datastores: where its data lives and how the data map describes it.
+
+    The connection itself stays outside the control DB: `connection_ref` names the environment
+    variable (or per-tenant template) the data map reads, never a URL with a password.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="systems")
+    name = models.CharField(max_length=100)
+    connector_type = models.CharField(max_length=20, choices=ConnectorType.choices,
+                                      default=ConnectorType.SQL)
+    # A file in PRIVACYOPS_DATAMAP_DIR, without its `.yaml`.
+    datamap_name = models.CharField(max_length=100)
+    connection_ref = models.CharField(max_length=200, blank=True, default="")
+    # The tenant's key in this datastore (value of the data map's tenant column).
+    datastore_key = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["tenant_id", "id"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="system_name_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.tenant.slug})"
 
 
 class EmailUserManager(UserManager["User"]):

@@ -16,14 +16,17 @@ _ROLE_ACTIONS: dict[str, frozenset[str]] = {
         "job.view", "job.create.EXPORT", "job.create.ERASE", "job.retry",
         "hold.view", "audit.view", "audit.export",
         "gdpr.view", "gdpr.export", "gdpr.erase", "intake.view", "intake.manage",
+        "member.view", "system.view",
     }),
     Role.ADMIN: frozenset({
         "job.view", "job.create.EXPORT", "hold.view", "audit.view", "audit.export",
-        "gdpr.view", "gdpr.export", "intake.view", "intake.manage",
+        "gdpr.view", "gdpr.export", "intake.view", "intake.manage", "member.view",
+        "system.view",
     }),
     Role.IT_ADMIN: frozenset({
         "job.view", "job.create.EXPORT", "hold.view", "audit.view", "audit.export",
-        "gdpr.view", "gdpr.export", "intake.view", "intake.manage",
+        "gdpr.view", "gdpr.export", "intake.view", "intake.manage", "member.view",
+        "system.view",
     }),
     Role.MEMBER: frozenset(),
 }
@@ -41,6 +44,7 @@ _ACTION_SENTENCES = {
     "job.reject": "Only platform staff reject jobs (or super-admins, if the tenant allows it).",
     "hold.place": "Only platform staff place legal holds.",
     "hold.release": "Only platform staff release legal holds.",
+    "tenant.manage": "Only platform staff manage tenants, members, systems and staff accounts.",
 }
 
 

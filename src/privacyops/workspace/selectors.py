@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from privacyops.errors import NotFound
-from privacyops.execution.registry import datastore_for
+from privacyops.execution.registry import datastore_for, tenant_key_for
 from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import require, role_in
 
@@ -108,7 +108,7 @@ def subjects_page(*, tenant: Tenant, search: str = "", after: str = "",
     search = search.strip()[:SEARCH_LIMIT]
     after = after.strip()[:200]
     datastore = datastore_for(tenant)
-    raw = datastore.list_subjects(tenant.datastore_key or None, search=search, limit=limit + 1,
+    raw = datastore.list_subjects(tenant_key_for(tenant), search=search, limit=limit + 1,
                                   after_id=after or None)
     rows = [subject_row(r) for r in raw[:limit]]
     next_after = rows[-1].id if len(raw) > limit and rows else None
@@ -118,7 +118,7 @@ def subjects_page(*, tenant: Tenant, search: str = "", after: str = "",
 def subject_get(*, tenant: Tenant, subject_id: str) -> SubjectRow | None:
     """One data subject by id, read through the same display fields as the list."""
     datastore = datastore_for(tenant)
-    key = tenant.datastore_key or None
+    key = tenant_key_for(tenant)
     try:
         previous: str | None = str(int(subject_id) - 1)
     except ValueError:

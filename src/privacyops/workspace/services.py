@@ -21,7 +21,7 @@ from privacyops.errors import Conflict, DomainError, NotFound, ValidationFailed
 from privacyops.execution.executors import precondition_sentence
 from privacyops.execution.guards import covering_holds
 from privacyops.execution.packaging import write_export_json
-from privacyops.execution.registry import datastore_for, target_for
+from privacyops.execution.registry import datastore_for, target_for, tenant_key_for
 from privacyops.execution.runner import run_job_now, worker_id
 from privacyops.jobs.models import Job, JobSource, JobStatus, JobType
 from privacyops.jobs.services import job_claim, job_complete, job_create, job_fail
@@ -129,7 +129,7 @@ def _erase_guards(*, tenant: Tenant, subject: SubjectRow, confirmation_email: st
             "erase.", code="already_erased")
     user = acting_user(actor)
     datastore = datastore_for(tenant)
-    key = tenant.datastore_key or None
+    key = tenant_key_for(tenant)
     if user.email and subject.id in datastore.find_subject_ids(key, user.email):
         raise ErasureRefused(
             "Refused. You can't erase yourself here: the screen refuses to erase your own "

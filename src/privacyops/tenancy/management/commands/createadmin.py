@@ -4,9 +4,9 @@ import getpass
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from privacyops.errors import DomainError
 from privacyops.tenancy.services import staff_user_create
 
 
@@ -22,6 +22,6 @@ class Command(BaseCommand):
         password = options["password"] or getpass.getpass("Password: ")
         try:
             user = staff_user_create(email=email, password=password)
-        except ValidationError as error:
-            raise CommandError(" ".join(error.messages)) from None
+        except DomainError as error:
+            raise CommandError(error.message) from None
         self.stdout.write(f"Created platform staff account {user.email}.")
