@@ -57,7 +57,7 @@ class TestSpecialCategories:
         _declare_health(also_custom=True)
         person = next(p for (p,) in demo_store.query(
             "SELECT person_id FROM asset_requests WHERE workspace_id = ? ORDER BY person_id",
-            int(demo_store.tenant.datastore_key))
+            int(factories.tenant_key(demo_store.tenant)))
             if p in {demo_store.erasable_person(i) for i in range(20)})
 
         preview = dry_run_preview(tenant=demo_store.tenant, job_type="ERASE",
@@ -76,7 +76,7 @@ class TestSpecialCategories:
         _declare_health()
         person = next(p for (p,) in demo_store.query(
             "SELECT person_id FROM asset_requests WHERE workspace_id = ? ORDER BY person_id",
-            int(demo_store.tenant.datastore_key))
+            int(factories.tenant_key(demo_store.tenant)))
             if p in {demo_store.erasable_person(i) for i in range(20)})
         client = Client()
         client.force_login(staff)

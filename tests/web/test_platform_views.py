@@ -261,8 +261,8 @@ class TestOverviewAndJobsList:
                                  requested_by=factories.user_create(), target_id=str(n),
                                  status=JobStatus.PROCESSING if n % 3 else JobStatus.PENDING)
         # Session, user, tenant-name probe, the page, the match count, stat counts, withdrawals,
-        # navigation: a fixed number however many rows.
-        with django_assert_max_num_queries(8), CaptureQueriesContext(connection) as many:
+        # the listed tenants' systems (for names), navigation: a fixed number however many rows.
+        with django_assert_max_num_queries(9), CaptureQueriesContext(connection) as many:
             response = staff_client.get(OVERVIEW, {"q": "e"})
         assert len(job_ids(response)) == 48
         with CaptureQueriesContext(connection) as unfiltered:

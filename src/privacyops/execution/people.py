@@ -8,6 +8,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db.models import prefetch_related_objects
+
 from privacyops.connectors import ConnectorError
 from privacyops.errors import DomainError
 from privacyops.execution.registry import datastore_for, tenant_key_for
@@ -53,9 +55,14 @@ def people_by_tenant(wanted: dict[Tenant, list[str]]) -> dict[tuple[int, str], P
 def people_for_jobs(jobs: Iterable[Job]) -> dict[int, Person]:
     """The person each subject job targets, by job id (jobs of other target types are absent)."""
     jobs = [job for job in jobs if job.target_type == SUBJECT]
+    tenants: dict[int, Tenant] = {}
+    for job in jobs:
+        tenants.setdefault(job.tenant_id, job.tenant)
+    # Every tenant's systems in one query, however many tenants the page shows.
+    prefetch_related_objects(list(tenants.values()), "systems")
     wanted: dict[Tenant, list[str]] = defaultdict(list)
     for job in jobs:
-        wanted[job.tenant].append(job.target_id)
+        wanted[tenants[job.tenant_id]].append(job.target_id)
     people = people_by_tenant(wanted)
     return {job.pk: people[(job.tenant_id, job.target_id)]
             for job in jobs if (job.tenant_id, job.target_id) in people}
