@@ -98,14 +98,14 @@ def intake_submit(
     """Record a request from the public form and email the submitter a verification link.
 
     Refused with `SubmissionLimitReached` (HTTP 429) when this address already filed three
-    requests with the workspace in the past hour. Only a keyed hash of the address is kept.
+    requests in the past hour, with any workspace. Only a keyed hash of the address is kept.
     """
     try:
         tenant = Tenant.objects.get(pk=tenant_id)
     except Tenant.DoesNotExist:
         raise NotFound(f"Workspace {tenant_id} does not exist.") from None
     address_hash = ip_hash(client_address)
-    retry_at = submission_slot_take(tenant_id=tenant.pk, address_hash=address_hash)
+    retry_at = submission_slot_take(address_hash=address_hash)
     if retry_at is not None:
         contact = tenant.privacy_contact_email
         escalate = f" or email the privacy contact {contact} directly" if contact else ""
