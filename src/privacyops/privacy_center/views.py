@@ -29,6 +29,7 @@ from privacyops.privacy_center.services import (
 )
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant
+from privacyops.web.client_ip import client_ip
 
 SESSION_KEY = "privacy_center"
 VERIFIED_FOR = timedelta(hours=1)
@@ -102,7 +103,7 @@ def code_request(request: HttpRequest, slug: str) -> HttpResponse:
     form = EmailForm(request.POST)
     email = request.POST.get("email", "") if not form.is_valid() else form.cleaned_data["email"]
     try:
-        access_code_send(tenant=tenant, email=email)
+        access_code_send(tenant=tenant, email=email, client_address=client_ip(request))
     except DomainError as error:
         return _render_center(request, tenant, status=error.status, error=error,
                               email_value=email)
