@@ -25,11 +25,12 @@ def _refused_character(value: str, pattern: re.Pattern[str]) -> str | None:
     return None if found is None else f"U+{ord(found.group(0)):04X}"
 
 
-def clean_identifier(value: object, *, field: str, what: str, limit: int = 200) -> str:
-    """An id as typed (stripped): not empty, at most `limit` characters, no control or bidi
-    character. `what` names it in the sentence ("target id", "scope id")."""
+def clean_identifier(value: object, *, field: str, what: str, limit: int = 200,
+                     required: bool = True) -> str:
+    """An id as typed (stripped): not empty (unless not `required`), at most `limit`
+    characters, no control or bidi character. `what` names it in the sentence ("target id")."""
     text = str(value if value is not None else "").strip()
-    if not text:
+    if not text and required:
         raise ValidationFailed(f"Type the {what}.", field=field)
     if len(text) > limit:
         raise ValidationFailed(f"The {what} is longer than {limit} characters.", field=field)
@@ -49,7 +50,7 @@ def clean_text(value: object, *, field: str, what: str, limit: int,
     if required and not text:
         raise ValidationFailed(f"Give a {what}.", field=field)
     if len(text) > limit:
-        raise ValidationFailed(f"The {what} is longer than {limit:,} characters.", field=field)
+        raise ValidationFailed(f"The {what} is longer than {limit} characters.", field=field)
     bad = _refused_character(text, _TEXT_REFUSED)
     if bad is not None:
         raise ValidationFailed(
@@ -60,8 +61,7 @@ def clean_text(value: object, *, field: str, what: str, limit: int,
 
 def clean_search(value: object, *, field: str = "q", limit: int = 200) -> str:
     """A search box: like an id, but empty is allowed."""
-    text = str(value if value is not None else "").strip()
-    return clean_identifier(text, field=field, what="search", limit=limit) if text else ""
+    return clean_identifier(value, field=field, what="search", limit=limit, required=False)
 
 
 def parse_id(value: object, *, field: str, what: str) -> int:
