@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, Streami
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
 from privacyops.errors import DomainError
@@ -203,7 +204,7 @@ def download(request: HttpRequest, slug: str,
         return _render_center(request, tenant, status=error.status, error=error)
     artifact_download_record(artifact=artifact, actor=Actor.subject(artifact.target_id))
     response = StreamingHttpResponse(artifact_chunks(artifact), content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{artifact.file_name}"'
+    response["Content-Disposition"] = content_disposition_header(True, artifact.file_name) or "attachment"
     response["Cache-Control"] = "no-store"
     return response
 
