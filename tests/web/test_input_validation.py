@@ -118,3 +118,21 @@ class TestPages:
         response = staff_client.get("/workspace/acme/gdpr/", {"after": "abc"})
         assert response.status_code == 422
         assert "This page link is not valid" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+class TestIntakeQueue:
+    def test_linking_a_request_to_a_bidi_subject_id_is_refused(self, acme):
+        from privacyops.intake.services import intake_link, intake_reject
+        from tests.intake.conftest import file_request
+
+        staff = factories.user_create(is_staff=True)
+        request, _ = file_request(tenant=acme)
+        with pytest.raises(ValidationFailed, match="invisible control character"):
+            intake_link(request_id=request.pk, subject_id=f"4{RLO}2",
+                        actor=factories.actor(staff))
+        with pytest.raises(ValidationFailed, match="invisible control character"):
+            intake_reject(request_id=request.pk, reason=f"spam {RLO}",
+                          actor=factories.actor(staff))
+        request.refresh_from_db()
+        assert (request.subject_id, request.status, request.rejection_reason) == ("", "open", "")
