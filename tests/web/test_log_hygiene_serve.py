@@ -75,6 +75,7 @@ class TestServeProcessOutput:
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         canaries = {"email": CANARY_EMAIL, "name": CANARY_NAME, "password": CANARY_PASSWORD,
                     "typed target": CANARY_TARGET.split("@")[0]}
+        failure: BaseException | None = None
         try:
             def answers() -> bool:
                 try:
@@ -158,8 +159,12 @@ class TestServeProcessOutput:
                 stranger.post(f"{base}/login/", timeout=10, data={
                     "csrfmiddlewaretoken": csrf, "username": CANARY_EMAIL,
                     "password": CANARY_PASSWORD})
+        except Exception as error:
+            failure = error
         finally:
             output = stop_process(server)
+        if failure is not None:
+            pytest.fail(f"{failure!r}\n--- server output ---\n{output[-6000:]}")
         assert "Not Found" in output or "Gone" in output, output[-3000:]
         leaked = [what for what, value in canaries.items() if value in output]
         assert leaked == [], output[-5000:]
