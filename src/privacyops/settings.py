@@ -181,13 +181,25 @@ TRUSTED_PROXY_COUNT = env_int("PRIVACYOPS_TRUSTED_PROXY_COUNT", 0)
 # 32 bytes for AES-256-GCM, derived from a long random secret.
 ARTIFACT_KEY = hashlib.sha256(secret("PRIVACYOPS_ARTIFACT_KEY", "artifact.key").encode()).digest()
 
+# No token, signed link or identity value in any log line: request paths become route names
+# and tracebacks lose their exception messages (privacyops/logs.py says why).
+LOGGING_CONFIG = "privacyops.logs.configure"
+_REDACTED = {"filters": ["request_path"]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_path": {"()": "privacyops.logs.RequestPathRedaction"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("PRIVACYOPS_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": _REDACTED,
+        "django.security.csrf": _REDACTED,
+        # runserver's own access lines (Django's default sends them to a handler of its own).
+        "django.server": {**_REDACTED, "handlers": ["console"], "level": "INFO",
+                          "propagate": False},
+    },
 }
 
 CACHES = {

@@ -140,10 +140,30 @@ class TestRateLimit:
         assert post(client, "acme", ip="198.51.100.99").status_code == 302
         assert IntakeRequest.objects.count() == 4
 
-    def test_the_limit_is_per_workspace(self, client, tenant, other_tenant):
-        for _ in range(3):
-            post(client, "acme")
+    def test_the_limit_holds_across_workspaces(self, client, tenant, other_tenant):
+        factories.tenant_create(slug="initech")
+        assert post(client, "acme").status_code == 302
         assert post(client, "globex").status_code == 302
+        assert post(client, "initech").status_code == 302
+        for slug in ("acme", "globex", "initech"):
+            assert post(client, slug).status_code == 429
+        assert IntakeRequest.objects.count() == 3
+
+    def test_a_slot_frees_exactly_one_hour_after_its_submission(self, client, tenant,
+                                                               time_machine):
+        # The clock ticks: a frozen one would give every form the same (spent) token.
+        start = timezone.now().replace(microsecond=0)
+        time_machine.move_to(start, tick=True)
+        for _ in range(3):
+            assert post(client, "acme").status_code == 302
+        time_machine.move_to(start + timedelta(minutes=59, seconds=59), tick=True)
+        assert post(client, "acme").status_code == 429
+        time_machine.move_to(start + timedelta(hours=1, seconds=1), tick=True)
+        assert post(client, "acme").status_code == 302
+        assert post(client, "acme").status_code == 302
+        assert post(client, "acme").status_code == 302
+        assert post(client, "acme").status_code == 429
+        assert IntakeRequest.objects.count() == 6
 
     def test_the_limiter_stores_no_raw_address(self, client, tenant, settings):
         if "DatabaseCache" not in settings.CACHES["default"]["BACKEND"]:
@@ -187,6 +207,26 @@ class TestBots:
         post(client, "acme", started=started)
         assert not IntakeRequest.objects.exists()
         assert not mail.outbox
+
+    def test_a_replayed_form_token_is_dropped(self, client, tenant):
+        started = form_token(time.time() - 10)
+        assert post(client, "acme", started=started).status_code == 302
+        replay = post(client, "acme", started=started, email="bot@example.com", ip="192.0.2.99")
+        assert replay.status_code == 302
+        assert replay["Location"] == "/privacy/request/acme/sent/"
+        assert list(IntakeRequest.objects.values_list("email", flat=True)) == ["ada@example.com"]
+        assert len(mail.outbox) == 1
+
+    def test_a_form_token_older_than_a_day_is_dropped(self, client, tenant, time_machine):
+        start = timezone.now()
+        time_machine.move_to(start, tick=False)
+        started = form_token()
+        time_machine.move_to(start + timedelta(hours=24, minutes=1), tick=False)
+        assert post(client, "acme", started=started).status_code == 302
+        assert not IntakeRequest.objects.exists()
+        time_machine.move_to(start + timedelta(hours=23), tick=False)
+        assert post(client, "acme", started=started).status_code == 302
+        assert IntakeRequest.objects.count() == 1
 
     def test_bots_do_not_use_up_the_limit(self, client, tenant):
         for _ in range(5):

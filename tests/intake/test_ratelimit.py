@@ -2,75 +2,86 @@
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from privacyops.intake.ratelimit import ip_hash
+from tests.scale.conftest import control_database_url, redis_url
+
+__all__ = ["redis_url"]
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WORKER = """
-import sys, time
+import json, sys, time
 import django
 django.setup()
+from django.core.cache import cache
 from privacyops.intake.ratelimit import submission_slot_take
-start = float(sys.argv[1])
-time.sleep(max(0.0, start - time.time()))
-print("taken" if submission_slot_take(tenant_id=1, address_hash=sys.argv[2]) is None else "refused")
+cache.get("warm-up")  # connect before the barrier, so the race is the slot, not the connect
+print("ready", flush=True)
+sys.stdin.readline()
+began = time.monotonic()
+taken = submission_slot_take(address_hash=sys.argv[1]) is None
+print(json.dumps({"taken": taken, "began": began, "ended": time.monotonic()}), flush=True)
 """
+PROCESSES = 6
+ROUNDS = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _most_at_once(intervals: list[tuple[float, float]]) -> int:
+    """How many of the attempts were inside the limiter at the same instant, at most."""
+    return max(sum(1 for b, e in intervals if b <= began <= e) for began, _ in intervals)
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path):
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _race(env: dict[str, str], processes: int = 8) -> list[str]:
-    """Start `processes` interpreters that all try to take a slot at the same instant."""
-    start = time.time() + 3.0
-    address = ip_hash("203.0.113.50")
+def _race_once(env: dict[str, str], address: str) -> tuple[list[bool], int]:
+    """Line `PROCESSES` interpreters up at a barrier (each says "ready", then waits for "go"
+    on stdin), release them together, and return who got a slot and the overlap reached."""
     children = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(start), address], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(processes)
+        subprocess.Popen([sys.executable, "-c", WORKER, address], env=env, text=True,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(PROCESSES)
     ]
-    answers = []
-    for child in children:
-        out, err = child.communicate(timeout=60)
-        assert child.returncode == 0, err
-        answers.append(out.strip())
-    return answers
+    try:
+        for child in children:
+            assert child.stdout is not None
+            line = child.stdout.readline().strip()
+            if line != "ready":
+                _, err = child.communicate(timeout=60)
+                pytest.fail(f"a racer did not reach the barrier: {line!r} {err}")
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        results = []
+        for child in children:
+            out, err = child.communicate(timeout=60)
+            assert child.returncode == 0, err
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+    intervals = [(r["began"], r["ended"]) for r in results]
+    return [r["taken"] for r in results], _most_at_once(intervals)
+
+
+def _race(env: dict[str, str]) -> None:
+    """Every round hands out exactly three slots; at least one round must really overlap,
+    or the test says so instead of passing on a serial run."""
+    overlaps = []
+    for round_number in range(ROUNDS):
+        taken, overlap = _race_once(env, ip_hash(f"203.0.113.{50 + round_number}"))
+        assert sorted(taken) == [False] * (PROCESSES - 3) + [True] * 3, taken
+        overlaps.append(overlap)
+        if overlap >= 2:
+            return
+    pytest.fail(f"the racers never overlapped (at most {max(overlaps)} at once in {ROUNDS} "
+                "rounds): this run tested nothing about concurrency")
 
 
 def _base_env() -> dict[str, str]:
@@ -82,18 +93,19 @@ def _base_env() -> dict[str, str]:
 
 class TestAcrossProcesses:
     def test_database_cache_hands_out_three_slots(self):
-        if connection.vendor != "sqlite":
-            pytest.skip("points the workers at the SQLite test database file")
         env = _base_env()
-        env["PRIVACYOPS_DATABASE_URL"] = f"sqlite:///{connection.settings_dict['NAME']}"
-        answers = _race(env)
-        assert sorted(answers) == ["refused"] * 5 + ["taken"] * 3
+        env["PRIVACYOPS_DATABASE_URL"] = control_database_url()
+        _race(env)
 
     def test_redis_hands_out_three_slots(self, redis_url):
         env = _base_env()
         env["PRIVACYOPS_REDIS_URL"] = redis_url
-        answers = _race(env)
-        assert sorted(answers) == ["refused"] * 5 + ["taken"] * 3
+        _race(env)
+
+    def test_most_at_once_counts_overlap(self):
+        assert _most_at_once([(0, 1), (2, 3), (4, 5)]) == 1
+        assert _most_at_once([(0, 3), (1, 2), (2.5, 4)]) == 2
+        assert _most_at_once([(0, 5), (1, 5), (2, 5)]) == 3
 
 
 class TestRedisBackedForm:

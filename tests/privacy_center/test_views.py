@@ -127,6 +127,50 @@ class TestCode:
         response = client.post(url("code"), {"email": "someone@example.com"})
         assert response.status_code == 429
 
+    def test_someone_elses_five_requests_do_not_lock_the_owner_out(self, acme, people):
+        attacker = Client(REMOTE_ADDR="198.51.100.66")
+        victim = people.all()[3]
+        for _ in range(5):
+            attacker.post(url("code"), {"email": victim.email})
+        assert attacker.post(url("code"), {"email": victim.email}).status_code == 429
+        sent = len(mail.outbox)
+        owner = Client(REMOTE_ADDR="203.0.113.20")
+        assert owner.post(url("code"), {"email": victim.email}).status_code == 303
+        assert len(mail.outbox) == sent + 1
+        assert owner.post(url("verify"), {"code": mailed_code()}).status_code == 303
+
+    def test_one_client_cannot_mail_codes_to_any_address(self, acme, globex):
+        sender = Client(REMOTE_ADDR="198.51.100.77")
+        for n in range(10):
+            slug = "acme" if n % 2 else "globex"
+            response = sender.post(f"/privacy/{slug}/code/", {"email": f"p{n}@example.com"})
+            assert response.status_code == 303
+        refused = sender.post(url("code"), {"email": "p10@example.com"})
+        assert refused.status_code == 429
+        assert "Try again after" in text(refused)
+        assert len(mail.outbox) == 10
+        assert Client(REMOTE_ADDR="198.51.100.78").post(
+            url("code"), {"email": "p10@example.com"}).status_code == 303
+
+    def test_one_inbox_gets_at_most_twenty_codes_an_hour(self, acme):
+        for n in range(20):
+            client = Client(REMOTE_ADDR=f"198.51.100.{100 + n // 4}")
+            assert client.post(url("code"), {"email": "inbox@example.com"}).status_code == 303
+        late = Client(REMOTE_ADDR="192.0.2.200").post(url("code"), {"email": "inbox@example.com"})
+        assert late.status_code == 429
+        assert len(mail.outbox) == 20
+
+    def test_the_client_limit_frees_after_an_hour(self, acme, time_machine):
+        start = timezone.now()
+        time_machine.move_to(start, tick=True)
+        sender = Client(REMOTE_ADDR="198.51.100.79")
+        for n in range(10):
+            sender.post(url("code"), {"email": f"q{n}@example.com"})
+        time_machine.move_to(start + timedelta(minutes=59), tick=True)
+        assert sender.post(url("code"), {"email": "q10@example.com"}).status_code == 429
+        time_machine.move_to(start + timedelta(hours=1, seconds=5), tick=True)
+        assert sender.post(url("code"), {"email": "q10@example.com"}).status_code == 303
+
     def test_invalid_email_is_explained(self, client, acme):
         response = client.post(url("code"), {"email": "not-an-email"})
         assert response.status_code == 422

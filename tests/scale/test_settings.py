@@ -138,7 +138,7 @@ TAKE_A_SLOT = """
 import django
 django.setup()
 from privacyops.intake.ratelimit import submission_slot_take
-print(submission_slot_take(tenant_id=7, address_hash="{address}"))
+print(submission_slot_take(address_hash="{address}"))
 """
 
 
@@ -148,7 +148,7 @@ class TestSharedRateLimit:
                                        "LOCATION": redis_url}}
         address = "a" * 64
         for _ in range(SUBMISSIONS_PER_WINDOW):
-            assert submission_slot_take(tenant_id=7, address_hash=address) is None
+            assert submission_slot_take(address_hash=address) is None
 
         other = _boot(tmp_path, TAKE_A_SLOT.format(address=address),
                       PRIVACYOPS_REDIS_URL=redis_url)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from ninja import Field, Query, Router, Schema
 
 from privacyops.api_auth import MAX_ID, NO_NUL, Moment, caller, error_responses
@@ -109,5 +110,6 @@ def export_events(
     )
     response = StreamingHttpResponse(chunks, content_type=_EXPORT_MEDIA_TYPES[format])
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{format}"'
+    response["Content-Disposition"] = (
+        content_disposition_header(True, f"audit-{stamp}.{format}") or "attachment")
     return response

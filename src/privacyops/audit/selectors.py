@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import heapq
 import io
 import json
@@ -37,6 +36,7 @@ from privacyops.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent,
 from privacyops.errors import ValidationFailed
 from privacyops.tenancy.models import User
 from privacyops.tenancy.policy import tenants_visible_to
+from privacyops.web.csv import safe_writer
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def _export_rows(events: QuerySet[AuditEvent]) -> Iterator[tuple[object, ...]]:
 
 def audit_export_csv(events: QuerySet[AuditEvent]) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = safe_writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
     for row in _export_rows(events):
         values = list(row)

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
 from privacyops.audit.actions import ACTION_LABELS, action_label
@@ -98,7 +99,8 @@ def audit_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
     content_type, extension = EXPORT_FORMATS[fmt]
     response = StreamingHttpResponse(stream, content_type=content_type)
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    response["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.{extension}"'
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"audit-events-{stamp}.{extension}") or "attachment"
     response["Cache-Control"] = "no-store"
     return response
 

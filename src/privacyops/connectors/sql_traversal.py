@@ -54,10 +54,14 @@ def coerce(column: Column[Any], value: Any) -> Any:
         return value
     if kind is int and isinstance(value, str):
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             raise TargetNotFound(f"{value!r} is not a valid value for {column.table.name}."
                                  f"{column.name}, which holds whole numbers") from None
+        if not -(2**63) <= number < 2**63:  # beyond every SQL integer type: no row has it
+            raise TargetNotFound(f"{value!r} is out of range for {column.table.name}."
+                                 f"{column.name}")
+        return number
     if kind is str and isinstance(value, int | float):
         return str(value)
     return value

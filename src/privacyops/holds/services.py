@@ -18,6 +18,7 @@ from privacyops.holds.models import LegalHold
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
 from privacyops.tenancy.policy import require
+from privacyops.validation import clean_identifier, clean_text
 
 
 def tenant_hold_lock(tenant_id: int) -> Tenant:
@@ -37,9 +38,7 @@ def _clean_text(value: str, field: str, *, limit: int = 2000) -> str:
     value = (value or "").strip()
     if not value:
         raise ValidationFailed(f"A {field} is required.", field=field)
-    if len(value) > limit:
-        raise ValidationFailed(f"The {field} is longer than {limit} characters.", field=field)
-    return value
+    return clean_text(value, field=field.replace(" ", "_"), what=field, limit=limit)
 
 
 def _intent_path(tenant_id: int) -> Path:
@@ -107,6 +106,11 @@ def hold_place(
     expires_at: datetime | None = None, actor: Actor,
 ) -> LegalHold:
     """Place a hold. Once this returns, no ERASE or PURGE chunk writes to the held data."""
+    # Checked before anything is recorded: a refused attempt's audit event carries the id.
+    scope_type = clean_identifier(scope_type, field="scope_type", what="scope type", limit=40,
+                                  required=False)
+    scope_id = clean_identifier(scope_id, field="scope_id", what="scope id", limit=200,
+                                required=False)
     with refusals_recorded(actor=actor, action="hold.placed", tenant_id=tenant_id,
                            target_type=scope_type, target_id=scope_id):
         with hold_intent(tenant_id):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
 from django import forms
 from django.core import signing
+from django.core.cache import cache
 
 from privacyops.intake.models import RequestStatus, RequestType
 
 DETAILS_LIMIT = 5000
 MIN_FILL_SECONDS = 3.0
+# A form older than this is refused like a bot's; spent tokens are remembered as long.
+FORM_TOKEN_MAX_AGE = 24 * 3600
 STARTED_AT_SALT = "privacyops.intake.form-started"
 HONEYPOT_FIELD = "homepage"
 STARTED_FIELD = "started"
@@ -24,14 +28,26 @@ def form_token(started_at: float | None = None) -> str:
 
 
 def looks_like_a_bot(data: Any) -> bool:
-    """Filled the field humans never see, or came back without (or too soon after) the form."""
+    """Filled the field humans never see, or came back without (or too soon after, or a day
+    after) the form."""
     if str(data.get(HONEYPOT_FIELD, "")).strip():
         return True
     try:
-        started = float(signing.loads(str(data.get(STARTED_FIELD, "")), salt=STARTED_AT_SALT)["t"])
+        started = float(signing.loads(str(data.get(STARTED_FIELD, "")), salt=STARTED_AT_SALT,
+                                      max_age=FORM_TOKEN_MAX_AGE)["t"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return True
     return time.time() - started < MIN_FILL_SECONDS
+
+
+def form_token_spend(token: str) -> bool:
+    """Use a form's token for one accepted submission; False when it was used before.
+
+    Without this a bot fetches the form once and replays its token forever. `cache.add` is
+    atomic, so two replays racing each other spend it once.
+    """
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return bool(cache.add(f"intake-form-token:{digest}", 1, timeout=FORM_TOKEN_MAX_AGE + 60))
 
 
 class IntakeForm(forms.Form):

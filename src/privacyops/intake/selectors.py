@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
@@ -18,7 +19,13 @@ _NO_ROLE = (
 )
 
 
+_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,63}")
+
+
 def public_tenant_get(slug: str) -> Tenant:
+    if not _SLUG.fullmatch(slug or ""):
+        raise NotFound("There is no such workspace. Check the link in the privacy notice you "
+                       "followed, or ask the organisation for its privacy contact.")
     tenant = Tenant.objects.filter(slug=slug).first()
     if tenant is None:
         raise NotFound(

@@ -32,6 +32,7 @@ from privacyops.jobs.services import job_create
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
 from privacyops.tenancy.policy import can, role_in
+from privacyops.validation import clean_identifier, clean_text
 
 VERIFICATION_LIFETIME = timedelta(hours=48)
 EXTENSION_MONTHS = 2
@@ -86,7 +87,7 @@ def _clean_text(value: str, what: str, *, limit: int, hint: str = "") -> str:
         raise ValidationFailed(f"A {what} is required.{hint}", field=what)
     if len(value) > limit:
         raise ValidationFailed(f"The {what} is longer than {limit:,} characters.", field=what)
-    return value
+    return clean_text(value, field=what, what=what, limit=limit)
 
 
 # --- public side --------------------------------------------------------------------------
@@ -98,14 +99,14 @@ def intake_submit(
     """Record a request from the public form and email the submitter a verification link.
 
     Refused with `SubmissionLimitReached` (HTTP 429) when this address already filed three
-    requests with the workspace in the past hour. Only a keyed hash of the address is kept.
+    requests in the past hour, with any workspace. Only a keyed hash of the address is kept.
     """
     try:
         tenant = Tenant.objects.get(pk=tenant_id)
     except Tenant.DoesNotExist:
         raise NotFound(f"Workspace {tenant_id} does not exist.") from None
     address_hash = ip_hash(client_address)
-    retry_at = submission_slot_take(tenant_id=tenant.pk, address_hash=address_hash)
+    retry_at = submission_slot_take(address_hash=address_hash)
     if retry_at is not None:
         contact = tenant.privacy_contact_email
         escalate = f" or email the privacy contact {contact} directly" if contact else ""
@@ -251,6 +252,7 @@ def _intake_link(*, request_id: int, subject_id: str, actor: Actor) -> IntakeReq
     _require_open(request, "linked")
     subject_id = _clean_text(subject_id, "subject id", limit=200,
                              hint=" Type the id of the data subject the request concerns.")
+    subject_id = clean_identifier(subject_id, field="subject id", what="subject id")
     previous = request.subject_id
     request.subject_id, request.linked_at = subject_id, timezone.now()
     request.save(update_fields=["subject_id", "linked_at"])

@@ -26,6 +26,7 @@ from privacyops.intake.forms import (
     QueueFilterForm,
     RejectForm,
     form_token,
+    form_token_spend,
     looks_like_a_bot,
 )
 from privacyops.intake.models import JOB_TYPE_FOR_REQUEST, OUTCOME_REQUEST_TYPES, IntakeRequest
@@ -61,6 +62,9 @@ def _request_form(request: HttpRequest, tenant: Tenant) -> HttpResponse:
         token = request.POST[STARTED_FIELD]  # still valid: keep the clock of the first render
         form = IntakeForm(request.POST)
         if form.is_valid():
+            if not form_token_spend(token):
+                # A replayed form: dropped as silently as any other bot submission.
+                return redirect("intake:sent", slug=tenant.slug)
             try:
                 services.intake_submit(
                     tenant_id=tenant.pk, email=form.cleaned_data["email"],

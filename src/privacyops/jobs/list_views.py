@@ -25,7 +25,7 @@ from privacyops.jobs.services import job_approve, job_reject
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import User
 from privacyops.tenancy.policy import can, tenants_visible_to
-from privacyops.web.csv_cells import csv_cell
+from privacyops.web.csv import neutralise
 from privacyops.web.pages import PAGE_SIZE, KeysetPage, keyset_page, privacy_page, viewer_of
 
 # --- overview and jobs list -------------------------------------------------------------------
@@ -215,7 +215,7 @@ def jobs_export_csv(request: HttpRequest) -> HttpResponseBase:
     def rows() -> Iterator[str]:
         yield writer.writerow(CSV_COLUMNS)
         for job in jobs.iterator(chunk_size=500):
-            yield writer.writerow([csv_cell(v) for v in (
+            yield writer.writerow([neutralise(v) for v in (
                 job.pk, job.job_type, job.target_type, job.target_id, job.tenant.name,
                 job.requested_by_label, job.status, job.withdrawn_by_subject,
                 job.requires_approval, job.created_at.isoformat(), job.updated_at.isoformat())])

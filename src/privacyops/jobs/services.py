@@ -23,6 +23,7 @@ from privacyops.jobs.models import TRANSITIONS, Job, JobSource, JobStatus, JobTy
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
 from privacyops.tenancy.policy import require
+from privacyops.validation import clean_identifier, clean_text
 
 REASON_LIMIT = 1000
 
@@ -91,9 +92,7 @@ def _validate_target(tenant: Tenant, job_type: str, target_type: str, target_id:
             f"declares: {', '.join(allowed)}.",
             field="target_type",
         )
-    if not target_id.strip() or len(target_id) > 200:
-        raise ValidationFailed("A target id of 1 to 200 characters is required.",
-                               field="target_id")
+    clean_identifier(target_id, field="target_id", what="target id")
 
 
 @transaction.atomic(durable=True)
@@ -111,10 +110,7 @@ def _job_create(
                 else "job.create.EXPORT", tenant)
     target_id = (target_id or "").strip()
     _validate_target(tenant, job_type, target_type, target_id)
-    reason = (reason or "").strip()
-    if len(reason) > REASON_LIMIT:
-        raise ValidationFailed(f"The reason is longer than {REASON_LIMIT} characters.",
-                               field="reason")
+    reason = clean_text(reason, field="reason", what="reason", limit=REASON_LIMIT)
     needs_approval = (
         requires_approval(tenant, job_type) if approval_required is None else approval_required
     )
@@ -147,6 +143,10 @@ def job_create(
     already proven who the subject is; `approval_required` overrides the tenant policy for
     flows that carry their own approval (the GDPR screen's typed confirmation).
     """
+    # Checked before anything is recorded: a refused attempt's audit event carries the id.
+    target_type = clean_identifier(target_type, field="target_type", what="target type",
+                                   limit=40, required=False)
+    target_id = clean_identifier(target_id, field="target_id", what="target id", required=False)
     with refusals_recorded(actor=actor, action="job.created", tenant_id=tenant_id,
                            target_type=target_type, target_id=target_id):
         return _job_create(
@@ -198,9 +198,7 @@ def _job_reject(*, job_id: int, reason: str, actor: Actor) -> Job:
     if not reason:
         raise ValidationFailed("A reason is required to reject a job; the requester reads it.",
                                field="reason")
-    if len(reason) > REASON_LIMIT:
-        raise ValidationFailed(f"The reason is longer than {REASON_LIMIT} characters.",
-                               field="reason")
+    reason = clean_text(reason, field="reason", what="reason", limit=REASON_LIMIT)
     if job.requested_by_id == user.pk:
         raise PermissionDenied(
             f"You requested job #{job.pk}; another approver must approve or reject it."

@@ -29,12 +29,16 @@ from privacyops.jobs.services import job_cancel, job_create
 from privacyops.privacy_center.models import AccessCode
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant
+from privacyops.web.ratelimit import keyed_hash, slot_take
 
 logger = logging.getLogger(__name__)
 
 CODE_LIFETIME = timedelta(minutes=10)
 CODE_ATTEMPTS = 5
-CODES_PER_HOUR = 5
+CODES_PER_HOUR = 5  # to one email from one client address
+CODES_PER_CLIENT = 10  # from one client address, whatever the email or workspace
+CODES_PER_EMAIL = 20  # to one email from anywhere
+CODE_WINDOW = timedelta(hours=1)
 REASON_LIMIT = 1000
 CANCEL_REASON = "Cancelled by the data subject"
 UNFINISHED = (JobStatus.PENDING, JobStatus.APPROVED, JobStatus.PROCESSING)
@@ -84,21 +88,46 @@ def _send_code(tenant: Tenant, email: str, code: str) -> None:
     logger.info("privacy center code sent for tenant %s", tenant.pk)
 
 
-@transaction.atomic(durable=True)
-def access_code_send(*, tenant: Tenant, email: str) -> None:
+def _code_slots_take(email: str, client_address: str) -> None:
+    """Three limits, so that nobody can mail codes to any address, bomb one inbox, or lock a
+    person out by asking for their codes: per client (any email, any workspace), per email
+    from one client, and per email from anywhere (higher than the second)."""
+    client = keyed_hash("privacy-center-client", client_address)
+    inbox = keyed_hash("privacy-center-email", email)
+    pair = keyed_hash("privacy-center-pair", f"{client}|{inbox}")
+    limits = (
+        ("pc-code-client", client, CODES_PER_CLIENT,
+         "Your network asked for {limit} codes in the last hour. Try again after {at}."),
+        ("pc-code-pair", pair, CODES_PER_HOUR,
+         "{limit} codes were sent to this address in the last hour. Use the latest one, or "
+         "ask again after {at}."),
+        ("pc-code-email", inbox, CODES_PER_EMAIL,
+         "{limit} codes were sent to this address in the last hour. Use the latest one, or "
+         "ask again after {at}."),
+    )
+    for scope, key, limit, sentence in limits:
+        retry_at = slot_take(scope=scope, key=key, limit=limit, window=CODE_WINDOW)
+        if retry_at is not None:
+            at = f"{retry_at:%H:%M} UTC"
+            raise RateLimited(sentence.format(limit=limit, at=at), retry_at=retry_at.isoformat())
+
+
+def access_code_send(*, tenant: Tenant, email: str, client_address: str) -> None:
     """Mail a fresh 6-digit code; earlier codes for the address stop working.
 
     The answer is the same whether or not the address belongs to anyone, so the form can't be
-    used to learn who works at the tenant.
+    used to learn who works at the tenant. The limits are counted before the transaction, so
+    a refusal still uses up the slot it took (on the database cache as on Redis).
     """
     email = clean_email(email)
+    _code_slots_take(email, client_address)
+    _access_code_create(tenant=tenant, email=email)
+
+
+@transaction.atomic(durable=True)
+def _access_code_create(*, tenant: Tenant, email: str) -> None:
     digest = email_digest(tenant, email)
     now = timezone.now()
-    recent = AccessCode.objects.filter(tenant=tenant, email_digest=digest,
-                                       created_at__gte=now - timedelta(hours=1)).count()
-    if recent >= CODES_PER_HOUR:
-        raise RateLimited(f"{CODES_PER_HOUR} codes were sent to this address in the last hour. "
-                          "Use the latest one, or wait an hour and ask again.")
     AccessCode.objects.filter(tenant=tenant, email_digest=digest, used_at__isnull=True).update(
         used_at=now)
     code = f"{secrets.randbelow(1_000_000):06d}"

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, Streami
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
 from privacyops.errors import DomainError
@@ -29,6 +30,7 @@ from privacyops.privacy_center.services import (
 )
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant
+from privacyops.web.client_ip import client_ip
 
 SESSION_KEY = "privacy_center"
 VERIFIED_FOR = timedelta(hours=1)
@@ -104,7 +106,7 @@ def code_request(request: HttpRequest, slug: str) -> HttpResponse:
     form = EmailForm(request.POST)
     email = request.POST.get("email", "") if not form.is_valid() else form.cleaned_data["email"]
     try:
-        access_code_send(tenant=tenant, email=email)
+        access_code_send(tenant=tenant, email=email, client_address=client_ip(request))
     except DomainError as error:
         return _render_center(request, tenant, status=error.status, error=error,
                               email_value=email)
@@ -204,7 +206,7 @@ def download(request: HttpRequest, slug: str,
         return _render_center(request, tenant, status=error.status, error=error)
     artifact_download_record(artifact=artifact, actor=Actor.subject(artifact.target_id))
     response = StreamingHttpResponse(artifact_chunks(artifact), content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{artifact.file_name}"'
+    response["Content-Disposition"] = content_disposition_header(True, artifact.file_name) or "attachment"
     response["Cache-Control"] = "no-store"
     return response
 

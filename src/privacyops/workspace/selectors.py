@@ -9,10 +9,12 @@ from typing import Any
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from privacyops.errors import NotFound
+from privacyops.connectors.base import TargetNotFound
+from privacyops.errors import NotFound, ValidationFailed
 from privacyops.execution.registry import datastore_for, tenant_key_for
 from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import require, role_in
+from privacyops.validation import clean_search
 
 PAGE_SIZE = 50
 SEARCH_LIMIT = 200
@@ -105,11 +107,16 @@ def subjects_page(*, tenant: Tenant, search: str = "", after: str = "",
     No count: the page asks for one row more than it shows to know whether a next page exists,
     so deep pages cost the same as the first at any number of subjects.
     """
-    search = search.strip()[:SEARCH_LIMIT]
-    after = after.strip()[:200]
+    search = clean_search(search, limit=SEARCH_LIMIT)
+    after = clean_search(after, field="after", limit=200)
     datastore = datastore_for(tenant)
-    raw = datastore.list_subjects(tenant_key_for(tenant), search=search, limit=limit + 1,
-                                  after_id=after or None)
+    try:
+        raw = datastore.list_subjects(tenant_key_for(tenant), search=search,
+                                      limit=limit + 1, after_id=after or None)
+    except TargetNotFound:
+        raise ValidationFailed("This page link is not valid (`after` must be the id of a data "
+                               "subject). Start again from the first page.",
+                               field="after") from None
     rows = [subject_row(r) for r in raw[:limit]]
     next_after = rows[-1].id if len(raw) > limit and rows else None
     return SubjectPage(rows=rows, next_after=next_after, search=search, after=after)
@@ -125,7 +132,10 @@ def subject_get(*, tenant: Tenant, subject_id: str) -> SubjectRow | None:
         previous = None
     if previous is None:
         return None
-    raw = datastore.list_subjects(key, limit=1, after_id=previous)
+    try:
+        raw = datastore.list_subjects(key, limit=1, after_id=previous)
+    except TargetNotFound:  # no row can have an id out of the key's range
+        return None
     if not raw or _text(raw[0].get("id")) != subject_id:
         return None
     return subject_row(raw[0])

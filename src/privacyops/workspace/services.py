@@ -28,6 +28,7 @@ from privacyops.jobs.services import job_claim, job_complete, job_create, job_fa
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
 from privacyops.tenancy.policy import require
+from privacyops.validation import clean_identifier, clean_text
 from privacyops.workspace.selectors import SubjectRow, subject_get
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def gdpr_export(*, tenant: Tenant, subject_id: str, actor: Actor) -> GdprExport:
     The document is streamed from the datastore into a temporary file (bounded memory), so the
     job's result holds the real section counts and checksum before the download starts.
     """
-    subject_id = str(subject_id).strip()
+    subject_id = clean_identifier(subject_id, field="subject_id", what="subject id")
     with refusals_recorded(actor=actor, action="gdpr.export", tenant_id=tenant.pk,
                            target_type="subject", target_id=subject_id):
         require(acting_user(actor), "gdpr.export", tenant)
@@ -152,9 +153,7 @@ def _erase_guards(*, tenant: Tenant, subject: SubjectRow, confirmation_email: st
     if not reason:
         raise ValidationFailed("Enter a reason for the audit log, for example the date and "
                                "channel the erasure request arrived on.", field="reason")
-    if len(reason) > REASON_LIMIT:
-        raise ValidationFailed(f"The reason is longer than {REASON_LIMIT} characters; shorten it.",
-                               field="reason")
+    reason = clean_text(reason, field="reason", what="reason", limit=REASON_LIMIT)
     if (confirmation_email or "").strip() != subject.email:
         raise ErasureRefused(
             "Refused: the confirmation didn't match. Retype the person's exact current email. "
@@ -170,7 +169,7 @@ def gdpr_erase(*, tenant: Tenant, subject_id: str, confirmation_email: str, reas
     approval step and is executed synchronously; a refusal or a Failed job is audited as a
     `gdpr.erase` failure with the sentence the admin sees.
     """
-    subject_id = str(subject_id).strip()
+    subject_id = clean_identifier(subject_id, field="subject_id", what="subject id")
     with refusals_recorded(actor=actor, action="gdpr.erase", tenant_id=tenant.pk,
                            target_type="subject", target_id=subject_id):
         require(acting_user(actor), "gdpr.erase", tenant)
