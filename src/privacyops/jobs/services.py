@@ -84,6 +84,25 @@ def _validate_target(tenant: Tenant, job_type: str, target_type: str, target_id:
                                field="target_id")
 
 
+def _canonical_target_id(tenant: Tenant, job_type: str, target_type: str, target_id: str) -> str:
+    """The id as the datastore spells it; an ERASE or PURGE of nothing is refused here (422).
+
+    An EXPORT of an id that matches nothing (or while the datastore is down) is kept as typed:
+    it changes no data, and ends Failed with `target_not_found` when it runs.
+    """
+    from privacyops.execution.registry import DatastoreUnavailable
+    from privacyops.execution.targets import target_canonical
+
+    destructive = job_type in (JobType.ERASE, JobType.PURGE)
+    try:
+        return target_canonical(tenant=tenant, target_type=target_type, target_id=target_id,
+                                must_exist=destructive or target_type == "tenant")
+    except DatastoreUnavailable:
+        if destructive:
+            raise
+        return target_id
+
+
 @transaction.atomic(durable=True)
 def _job_create(
     *, tenant_id: int, job_type: str, target_type: str, target_id: str, reason: str,
@@ -99,6 +118,7 @@ def _job_create(
                 else "job.create.EXPORT", tenant)
     target_id = (target_id or "").strip()
     _validate_target(tenant, job_type, target_type, target_id)
+    target_id = _canonical_target_id(tenant, job_type, target_type, target_id)
     reason = (reason or "").strip()
     if len(reason) > REASON_LIMIT:
         raise ValidationFailed(f"The reason is longer than {REASON_LIMIT} characters.",
