@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from privacyops.datamap.schema import DataMap
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,8 @@ class PreconditionsFailed(ConnectorError):
 
 class Datastore(Protocol):
     """What the execution layer needs from any datastore (SQL today, HTTP webhooks later)."""
+
+    datamap: DataMap
 
     def exists(self, target: Target) -> bool: ...
 

@@ -22,6 +22,10 @@ def covering_holds(*, tenant_id: int, target: Target, target_type: str,
     def reach(scope_type: str, scope_id: str) -> bool:
         if datastore is None:
             return False
+        if scope_type not in datastore.datamap.scope_entities():
+            # A hold placed before scope types were checked: nobody can tell what it meant to
+            # keep, so it keeps everything in the tenant until it is released and placed again.
+            return True
         if datastore.reaches(target, scope_type, scope_id):
             return True
         held = Target(scope=scope_type, id=scope_id, tenant_key=target.tenant_key)
@@ -38,9 +42,14 @@ def refuse_if_held(*, tenant_id: int, target: Target, target_type: str,
                            datastore=datastore)
     if holds:
         hold = holds[0]
+        undeclared = datastore is not None and hold.scope_type not in (
+            datastore.datamap.scope_entities())
         raise JobBlocked(
-            f"Blocked by {hold.describe()}. Release the hold (Legal holds tab) before "
-            "erasing or purging this data.",
+            f"Blocked by {hold.describe()}. "
+            + ("Its scope type is not one the data map declares, so it holds everything in "
+               "the tenant: release it and place it again with a declared scope type. "
+               if undeclared else "")
+            + "Release the hold (Legal holds tab) before erasing or purging this data.",
             code="legal_hold", hold_id=hold.pk,
         )
 

@@ -57,3 +57,24 @@ def holds_covering(
         elif reach is not None and reach(hold.scope_type, hold.scope_id):
             covering.append(hold)
     return covering
+
+
+NO_DATA_TODAY = "matches no data today"
+
+
+def hold_matches_data(hold: LegalHold) -> bool | None:
+    """Whether any row has the held id today (None: released, expired, or nothing to ask).
+
+    A hold on data that does not exist yet is allowed, but the page and the API say so, so a
+    mistyped id is noticed before it is relied on.
+    """
+    from privacyops.errors import DomainError
+    from privacyops.execution.targets import target_resolve
+
+    if not hold.in_force:
+        return None
+    try:
+        return target_resolve(tenant=hold.tenant, target_type=hold.scope_type,
+                              target_id=hold.scope_id).exists
+    except DomainError:  # the datastore does not answer: say nothing rather than guess
+        return None

@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from privacyops.audit.services import audit_record, refusals_recorded
 from privacyops.errors import Conflict, NotFound, ValidationFailed
+from privacyops.execution.registry import DatastoreUnavailable, target_types_for
+from privacyops.execution.targets import target_resolve, unknown_target
 from privacyops.holds.models import LegalHold
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
@@ -40,6 +42,30 @@ def _clean_text(value: str, field: str, *, limit: int = 2000) -> str:
     if len(value) > limit:
         raise ValidationFailed(f"The {field} is longer than {limit} characters.", field=field)
     return value
+
+
+def _declared_scope_type(tenant: Tenant, scope_type: str) -> str:
+    """A hold names a scope the tenant's data map declares; anything else would match nothing
+    (or, worse, stop every erasure in the tenant with an error nobody can act on)."""
+    declared = target_types_for(tenant)
+    if scope_type not in declared:
+        raise ValidationFailed(
+            f"A legal hold in tenant {tenant.slug} names one of the scope types its data map "
+            f"declares: {', '.join(declared)}.", field="scope type", declared=list(declared))
+    return scope_type
+
+
+def _canonical_scope_id(tenant: Tenant, scope_type: str, scope_id: str) -> str:
+    """The id as the datastore spells it, so coverage compares equal texts. An id that matches
+    no data today is kept (litigation can precede data); so is the typed id while the
+    datastore cannot answer, since a hold must never wait for it."""
+    try:
+        resolved = target_resolve(tenant=tenant, target_type=scope_type, target_id=scope_id)
+    except DatastoreUnavailable:
+        return scope_id
+    if scope_type == "tenant" and not resolved.exists:
+        raise unknown_target(tenant, "tenant")
+    return resolved.id
 
 
 def _intent_path(tenant_id: int) -> Path:
@@ -83,8 +109,9 @@ def _hold_place(
     tenant = tenant_hold_lock(tenant_id)
     user = acting_user(actor)
     require(user, "hold.place", tenant)
-    scope_type = _clean_text(scope_type, "scope type", limit=40)
-    scope_id = _clean_text(scope_id, "scope id", limit=200)
+    scope_type = _declared_scope_type(tenant, _clean_text(scope_type, "scope type", limit=40))
+    scope_id = _canonical_scope_id(tenant, scope_type, _clean_text(scope_id, "scope id",
+                                                                    limit=200))
     reason = _clean_text(reason, "reason")
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("The expiry date is in the past; choose a future date or none.",
