@@ -245,12 +245,27 @@ def _close(request: IntakeRequest, status: str, actor: Actor) -> None:
     request.closed_by = actor.user
 
 
+def _canonical_subject_id(request: IntakeRequest, subject_id: str) -> str:
+    """The subject's id as the datastore spells it, so the request, its job and the privacy
+    center name one person by one id (an id that matches nobody is refused when the job is
+    created)."""
+    from privacyops.execution.registry import DatastoreUnavailable
+    from privacyops.execution.targets import target_resolve
+
+    try:
+        return target_resolve(tenant=request.tenant, target_type="subject",
+                              target_id=subject_id).id
+    except DatastoreUnavailable:
+        return subject_id
+
+
 @transaction.atomic(durable=True)
 def _intake_link(*, request_id: int, subject_id: str, actor: Actor) -> IntakeRequest:
     request = _managed_request(request_id, actor)
     _require_open(request, "linked")
-    subject_id = _clean_text(subject_id, "subject id", limit=200,
-                             hint=" Type the id of the data subject the request concerns.")
+    subject_id = _canonical_subject_id(request, _clean_text(
+        subject_id, "subject id", limit=200,
+        hint=" Type the id of the data subject the request concerns."))
     previous = request.subject_id
     request.subject_id, request.linked_at = subject_id, timezone.now()
     request.save(update_fields=["subject_id", "linked_at"])
@@ -286,10 +301,11 @@ def _fulfilment_job_type(request: IntakeRequest, actor: Actor) -> str:
 
 
 @transaction.atomic(durable=True)
-def _intake_record_fulfilment(*, request_id: int, job_id: int, actor: Actor) -> IntakeRequest:
+def _intake_record_fulfilment(*, request_id: int, job_id: int, linked_subject: str,
+                              actor: Actor) -> IntakeRequest:
     request = _managed_request(request_id, actor)
     job = Job.objects.get(pk=job_id)
-    if request.status != RequestStatus.OPEN or request.subject_id != job.target_id:
+    if request.status != RequestStatus.OPEN or request.subject_id != linked_subject:
         raise Conflict(
             f"Request #{request.pk} changed while job #{job.pk} was being created (it is now "
             f"{request.get_status_display().lower()}, subject {request.subject_id or 'none'}). "
@@ -323,7 +339,8 @@ def intake_fulfil(*, request_id: int, actor: Actor) -> IntakeRequest:
             target_id=request.subject_id, reason=f"Privacy request #{request.pk}", actor=actor,
             source=JobSource.INTAKE,
         )
-        return _intake_record_fulfilment(request_id=request.pk, job_id=job.pk, actor=actor)
+        return _intake_record_fulfilment(request_id=request.pk, job_id=job.pk,
+                                         linked_subject=request.subject_id, actor=actor)
 
 
 @transaction.atomic(durable=True)
