@@ -114,7 +114,8 @@ def run_purge(job: Job, worker: str) -> dict[str, Any]:
                    datastore=datastore)
     # A retried purge resumes: rows earlier attempts removed are counted once, from progress.
     earlier = int(job.progress.get("done", 0)) if job.attempts > 1 else 0
-    if not earlier and job.target_type != "tenant" and not datastore.exists(target):
+    # Only a first attempt can tell "nothing there" from "an earlier attempt removed it".
+    if job.attempts == 1 and job.target_type != "tenant" and not datastore.exists(target):
         raise _not_found(job)
     # Packages go before the rows do, so an attempt that dies half-way leaves none behind
     # (the next attempt no longer finds the subjects it already purged), and once more after.
