@@ -19,7 +19,7 @@ from privacyops.execution.targets import target_resolve, unknown_target
 from privacyops.holds.models import LegalHold
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
-from privacyops.tenancy.policy import require
+from privacyops.tenancy.policy import can, require
 
 
 def tenant_hold_lock(tenant_id: int) -> Tenant:
@@ -101,6 +101,18 @@ def wait_for_hold_intent(tenant_id: int, *, limit_seconds: float = 10.0) -> None
         time.sleep(0.005)
 
 
+def _scope_id_before_lock(*, tenant_id: int, scope_type: str, scope_id: str,
+                          actor: Actor) -> str:
+    """The canonical scope id, asked of the datastore before the per-tenant hold lock is taken
+    (purge chunks wait on it). Only for staff who may place the hold; `_hold_place` refuses
+    everyone else and re-checks the scope type."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None or actor.user is None or not can(actor.user, "hold.place", tenant):
+        return scope_id
+    scope_type = _declared_scope_type(tenant, _clean_text(scope_type, "scope type", limit=40))
+    return _canonical_scope_id(tenant, scope_type, _clean_text(scope_id, "scope id", limit=200))
+
+
 @transaction.atomic(durable=True)
 def _hold_place(
     *, tenant_id: int, scope_type: str, scope_id: str, reason: str,
@@ -110,8 +122,7 @@ def _hold_place(
     user = acting_user(actor)
     require(user, "hold.place", tenant)
     scope_type = _declared_scope_type(tenant, _clean_text(scope_type, "scope type", limit=40))
-    scope_id = _canonical_scope_id(tenant, scope_type, _clean_text(scope_id, "scope id",
-                                                                    limit=200))
+    scope_id = _clean_text(scope_id, "scope id", limit=200)
     reason = _clean_text(reason, "reason")
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("The expiry date is in the past; choose a future date or none.",
@@ -136,6 +147,8 @@ def hold_place(
     """Place a hold. Once this returns, no ERASE or PURGE chunk writes to the held data."""
     with refusals_recorded(actor=actor, action="hold.placed", tenant_id=tenant_id,
                            target_type=scope_type, target_id=scope_id):
+        scope_id = _scope_id_before_lock(tenant_id=tenant_id, scope_type=scope_type,
+                                         scope_id=scope_id, actor=actor)
         with hold_intent(tenant_id):
             return _hold_place(tenant_id=tenant_id, scope_type=scope_type, scope_id=scope_id,
                                reason=reason, expires_at=expires_at, actor=actor)

@@ -263,9 +263,8 @@ def _canonical_subject_id(request: IntakeRequest, subject_id: str) -> str:
 def _intake_link(*, request_id: int, subject_id: str, actor: Actor) -> IntakeRequest:
     request = _managed_request(request_id, actor)
     _require_open(request, "linked")
-    subject_id = _canonical_subject_id(request, _clean_text(
-        subject_id, "subject id", limit=200,
-        hint=" Type the id of the data subject the request concerns."))
+    subject_id = _clean_text(subject_id, "subject id", limit=200,
+                             hint=" Type the id of the data subject the request concerns.")
     previous = request.subject_id
     request.subject_id, request.linked_at = subject_id, timezone.now()
     request.save(update_fields=["subject_id", "linked_at"])
@@ -280,6 +279,9 @@ def intake_link(*, request_id: int, subject_id: str, actor: Actor) -> IntakeRequ
     """Record which data subject the request concerns (re-linking is allowed while open)."""
     with refusals_recorded(actor=actor, action="intake.linked", target_type=TARGET_TYPE,
                            target_id=request_id):
+        request = _managed_request(request_id, actor, lock=False)
+        if (subject_id or "").strip():  # asked of the datastore outside the write transaction
+            subject_id = _canonical_subject_id(request, subject_id.strip())
         return _intake_link(request_id=request_id, subject_id=subject_id, actor=actor)
 
 

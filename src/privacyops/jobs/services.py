@@ -16,7 +16,7 @@ from privacyops.errors import InvalidTransition, NotFound, PermissionDenied, Val
 from privacyops.jobs.models import TRANSITIONS, Job, JobSource, JobStatus, JobType
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
-from privacyops.tenancy.policy import require
+from privacyops.tenancy.policy import can, require
 
 REASON_LIMIT = 1000
 
@@ -103,6 +103,22 @@ def _canonical_target_id(tenant: Tenant, job_type: str, target_type: str, target
         return target_id
 
 
+def _resolved_before_transaction(*, tenant_id: int, job_type: str, target_type: str,
+                                 target_id: str, actor: Actor, check_permission: bool) -> str:
+    """The canonical target id, asked of the datastore before the control-DB write transaction
+    begins (it takes the write lock at BEGIN; workers' heartbeats must not wait on a datastore).
+    Only for a caller who may create the job: others get their refusal from `_job_create`, and
+    never learn from a 422 whether a person exists."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    action = f"job.create.{job_type}" if job_type in JobType.values else "job.create.EXPORT"
+    if tenant is None or (check_permission and (
+            actor.user is None or not can(actor.user, action, tenant))):
+        return target_id
+    target_id = (target_id or "").strip()
+    _validate_target(tenant, job_type, target_type, target_id)
+    return _canonical_target_id(tenant, job_type, target_type, target_id)
+
+
 @transaction.atomic(durable=True)
 def _job_create(
     *, tenant_id: int, job_type: str, target_type: str, target_id: str, reason: str,
@@ -118,7 +134,6 @@ def _job_create(
                 else "job.create.EXPORT", tenant)
     target_id = (target_id or "").strip()
     _validate_target(tenant, job_type, target_type, target_id)
-    target_id = _canonical_target_id(tenant, job_type, target_type, target_id)
     reason = (reason or "").strip()
     if len(reason) > REASON_LIMIT:
         raise ValidationFailed(f"The reason is longer than {REASON_LIMIT} characters.",
@@ -157,6 +172,9 @@ def job_create(
     """
     with refusals_recorded(actor=actor, action="job.created", tenant_id=tenant_id,
                            target_type=target_type, target_id=target_id):
+        target_id = _resolved_before_transaction(
+            tenant_id=tenant_id, job_type=job_type, target_type=target_type,
+            target_id=target_id, actor=actor, check_permission=check_permission)
         return _job_create(
             tenant_id=tenant_id, job_type=job_type, target_type=target_type,
             target_id=target_id, reason=reason, actor=actor, source=source,
