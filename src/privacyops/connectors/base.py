@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from privacyops.datamap.schema import DataMap
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,15 @@ class PreconditionsFailed(ConnectorError):
 class Datastore(Protocol):
     """What the execution layer needs from any datastore (SQL today, HTTP webhooks later)."""
 
+    datamap: DataMap
+
     def exists(self, target: Target) -> bool: ...
+
+    def key_text(self, scope: str, raw_id: str) -> str | None: ...
+
+    def canonical_id(self, target: Target) -> str | None: ...
+
+    def subject_keys(self, target: Target) -> list[str]: ...
 
     def reaches(self, target: Target, scope: str, scope_id: str) -> bool: ...
 

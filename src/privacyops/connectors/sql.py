@@ -32,6 +32,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.exc import DataError
 
 from privacyops.connectors.base import (
     ConnectorError,
@@ -61,6 +62,7 @@ from privacyops.connectors.sql_write import (
 from privacyops.datamap.schema import DataMap, SectionSpec
 
 EXPORT_BATCH_ROWS = 500
+MAX_BIGINT = 2**63 - 1  # the widest whole-number key SQLite, PostgreSQL and MySQL store
 # Values JSON carries as they are; ``json_ready`` would hand them back unchanged.
 _JSON_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
 
@@ -144,6 +146,9 @@ class SqlDatastore:
 
     def exists(self, target: Target) -> bool:
         traversal = self.traversal(target)
+        if traversal.start is not None and target.scope != "tenant" and self.key_text(
+                target.scope, target.id) is None:
+            return False
         with self._connect() as conn:
             if traversal.start is not None:
                 return conn.execute(traversal.exists_statement(traversal.start)).first() is not None
@@ -151,6 +156,52 @@ class SqlDatastore:
                 conn.execute(traversal.exists_statement(entity)).first() is not None
                 for entity in traversal.entities
             )
+
+    def key_text(self, scope: str, raw_id: str) -> str | None:
+        """The canonical text of an id of ``scope`` without asking the database: the value
+        converted to the primary key's type and back (``" 027"``, ``"+27"``, ``"٢٧"`` → ``"27"``
+        on a whole-number key). None when no row could ever have this id."""
+        entity = self.reflected.graph.resolve(scope)
+        if entity is None:
+            return None
+        pk = self.reflected.pk(entity)
+        text = str(raw_id).strip()
+        try:
+            value = coerce(pk, text)
+        except TargetNotFound:
+            return None
+        if isinstance(value, int) and not -MAX_BIGINT <= value <= MAX_BIGINT:
+            return None
+        return str(json_ready(value))
+
+    def canonical_id(self, target: Target) -> str | None:
+        """The target's primary key as the datastore stores it, or None when no row of the
+        target's scope (in its tenant) has this id. One person is then one id everywhere."""
+        traversal = self.traversal(target)
+        start = traversal.start
+        if start is None or self.key_text(target.scope, target.id) is None:
+            return None
+        pk = self.reflected.pk(start)
+        statement = select(pk).where(traversal.condition(start)).limit(1)
+        with self._connect() as conn:
+            try:
+                row = conn.execute(statement).first()
+            except DataError:  # a value the column type refuses (an invalid UUID, …)
+                return None
+        return None if row is None else str(json_ready(row[0]))
+
+    def subject_keys(self, target: Target) -> list[str]:
+        """The canonical ids of every data subject the target reaches (itself, for a subject):
+        whose export packages an ERASE or PURGE of the target must delete."""
+        traversal = self.traversal(target)
+        entity = self.datamap.subject.entity
+        if entity not in traversal.entities:
+            return []
+        if self.key_text(target.scope, target.id) is None and target.scope != "tenant":
+            return []
+        with self._connect() as conn:
+            return [str(json_ready(value)) for (value,) in
+                    conn.execute(traversal.pk_select(entity).order_by(self.reflected.pk(entity)))]
 
     def reaches(self, target: Target, scope: str, scope_id: str) -> bool:
         """Whether ``scope``/``scope_id`` is among what the target reaches (legal-hold coverage)."""
@@ -160,6 +211,9 @@ class SqlDatastore:
         entity = self.reflected.graph.resolve(scope)
         if entity is None or entity not in traversal.entities:
             return False
+        if self.key_text(scope, scope_id) is None or (
+                target.scope != "tenant" and self.key_text(target.scope, target.id) is None):
+            return False  # an id no row can have is reached by nothing
         pk = self.reflected.pk(entity)
         statement = traversal.exists_statement(entity).where(pk == coerce(pk, scope_id))
         with self._connect() as conn:
@@ -172,6 +226,9 @@ class SqlDatastore:
         actor is one person and whose subject is another belongs to both.
         """
         if other.scope == "tenant" or other.scope not in self.datamap.scope_entities():
+            return False
+        if self.key_text(other.scope, other.id) is None or (
+                target.scope != "tenant" and self.key_text(target.scope, target.id) is None):
             return False
         mine, theirs = self.traversal(target), self.traversal(other)
         with self._connect() as conn:

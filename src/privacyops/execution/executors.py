@@ -13,7 +13,6 @@ from django.db import transaction
 from django.urls import reverse
 
 from privacyops.connectors import (
-    ConnectorError,
     PreconditionFailure,
     PreconditionsFailed,
     PurgeProgress,
@@ -23,7 +22,7 @@ from privacyops.execution.errors import JobBlocked, LeaseLost
 from privacyops.execution.guards import hold_guard, refuse_if_held
 from privacyops.execution.packaging import build_package
 from privacyops.execution.registry import datastore_for, target_for
-from privacyops.execution.storage import artifact_store, artifacts_delete_for_target
+from privacyops.execution.storage import artifact_store, artifacts_delete, packages_holding
 from privacyops.jobs.models import Job
 from privacyops.jobs.services import job_heartbeat
 from privacyops.tenancy.models import Tenant
@@ -36,18 +35,25 @@ def signed_download_path(artifact_id: str) -> str:
     return reverse("artifact-download", kwargs={"token": token})
 
 
-def _not_found(job: Job, error: ConnectorError) -> JobBlocked:
-    return JobBlocked(f"{job.target_type} {job.target_id} was not found: {error}. Check the "
-                      "target id and tenant.", code="target_not_found")
+def _not_found(job: Job) -> JobBlocked:
+    """Final: another attempt would find nothing either. The sentence does not repeat the id
+    (it may be an email address an operator typed); the job page shows it to those who may
+    see it."""
+    return JobBlocked(f"The {job.target_type} this job names does not exist in the data of "
+                      f"tenant {job.tenant.slug} (it may have been purged, or the id is "
+                      "mistyped). Check the target on the job page and create a new job.",
+                      code="target_not_found")
 
 
 def run_export(job: Job, worker: str) -> dict[str, Any]:
     datastore = datastore_for(job.tenant)
     target = target_for(job.tenant, job.target_type, job.target_id)
     if not datastore.exists(target):
-        raise _not_found(job, ConnectorError("no such row in the datastore"))
+        raise _not_found(job)
+    # The package is filed under the canonical id, whatever spelling the job was created with.
+    key = (datastore.canonical_id(target) if job.target_type != "tenant" else None) or target.id
     header = {"exported_at": datetime.now(tz=UTC).isoformat(), "job_id": job.pk,
-              "target_type": job.target_type, "target_id": job.target_id,
+              "target_type": job.target_type, "target_id": key,
               "datastore": datastore.datamap.name}
     with tempfile.TemporaryDirectory(prefix="privacyops-export-") as workdir:
         special = datastore.datamap.special_categories_exported()
@@ -57,8 +63,8 @@ def run_export(job: Job, worker: str) -> dict[str, Any]:
             raise LeaseLost(job.pk)
         stamp = datetime.now(tz=UTC).strftime("%Y%m%d-%H%M%S")
         artifact = artifact_store(
-            job=job, package=package,
-            file_name=f"export-{job.target_type}-{job.target_id}-{stamp}.zip",
+            job=job, package=package, target_id=key,
+            file_name=f"export-{job.target_type}-{key}-{stamp}.zip",
         )
     return {
         "download_url": signed_download_path(str(artifact.pk)),
@@ -80,6 +86,9 @@ def run_erase(job: Job, worker: str) -> dict[str, Any]:
     target = target_for(job.tenant, job.target_type, job.target_id)
     refuse_if_held(tenant_id=job.tenant_id, target=target, target_type=job.target_type,
                    datastore=datastore)
+    if not datastore.exists(target):
+        raise _not_found(job)
+    packages = packages_holding(job=job, datastore=datastore, target=target)
     failures = datastore.check_preconditions(target)
     if failures:
         raise JobBlocked(precondition_sentence(failures),
@@ -90,12 +99,9 @@ def run_erase(job: Job, worker: str) -> dict[str, Any]:
             result = datastore.erase(target)
     except PreconditionsFailed as error:
         raise JobBlocked(precondition_sentence(error.failures), code="precondition") from None
-    except TargetNotFound as error:
-        raise _not_found(job, error) from None
-    with transaction.atomic():
-        removed = artifacts_delete_for_target(tenant_id=job.tenant_id,
-                                              target_type=job.target_type,
-                                              target_id=job.target_id)
+    except TargetNotFound:
+        raise _not_found(job) from None
+    removed = artifacts_delete(packages, key_text=datastore.key_text)
     return {
         "datastore": datastore.datamap.name,
         "rows_changed": result.rows_changed,
@@ -113,6 +119,13 @@ def run_purge(job: Job, worker: str) -> dict[str, Any]:
                    datastore=datastore)
     # A retried purge resumes: rows earlier attempts removed are counted once, from progress.
     earlier = int(job.progress.get("done", 0)) if job.attempts > 1 else 0
+    # Only a first attempt can tell "nothing there" from "an earlier attempt removed it".
+    if job.attempts == 1 and job.target_type != "tenant" and not datastore.exists(target):
+        raise _not_found(job)
+    # Packages go before the rows do, so an attempt that dies half-way leaves none behind
+    # (the next attempt no longer finds the subjects it already purged), and once more after.
+    packages = packages_holding(job=job, datastore=datastore, target=target)
+    removed = artifacts_delete(packages, key_text=datastore.key_text)
     remaining = sum(datastore.purge(target, dry_run=True).deleted.values())
 
     def on_progress(progress: PurgeProgress) -> None:
@@ -132,10 +145,8 @@ def run_purge(job: Job, worker: str) -> dict[str, Any]:
                                        job_id=job.pk, worker=worker),
         on_progress=on_progress,
     )
+    removed += artifacts_delete(packages, key_text=datastore.key_text)
     with transaction.atomic():
-        removed = artifacts_delete_for_target(tenant_id=job.tenant_id,
-                                              target_type=job.target_type,
-                                              target_id=job.target_id)
         if job.target_type == "tenant":
             # Remaining HMAC hashes of this tenant can no longer be linked to anyone.
             Tenant.objects.filter(pk=job.tenant_id).update(hash_key=None)

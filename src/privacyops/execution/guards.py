@@ -10,36 +10,56 @@ from django.db import transaction
 from privacyops.connectors import Datastore, Target
 from privacyops.execution.errors import JobBlocked, LeaseLost
 from privacyops.holds.models import LegalHold
-from privacyops.holds.selectors import holds_covering
+from privacyops.holds.selectors import hold_coverage
 from privacyops.holds.services import tenant_hold_lock, wait_for_hold_intent
 from privacyops.jobs.services import job_lease_held
+
+UNDECLARED_SCOPE = ("its scope type is not one the data map declares, so it holds everything "
+                    "in the tenant until it is released and placed again with a declared one")
+
+
+def hold_coverage_reasons(*, tenant_id: int, target: Target, target_type: str,
+                          datastore: Datastore | None) -> list[tuple[LegalHold, str]]:
+    """Holds that cover the target, each with the rule that makes it cover it (first match):
+    it names the target; it names the tenant; the target reaches what it holds (a tenant purge
+    and a hold on one of its people); what it holds reaches the target (a hold on an issuer
+    and an erasure of one of its people); the two share rows (an activity row whose actor is
+    one person and whose subject is another)."""
+
+    def reach(scope_type: str, scope_id: str) -> str | None:
+        if datastore is None:
+            return None
+        if scope_type not in datastore.datamap.scope_entities():
+            # Placed before scope types were checked: nobody can tell what it meant to keep.
+            return UNDECLARED_SCOPE
+        if datastore.reaches(target, scope_type, scope_id):
+            return f"the target reaches the held {scope_type}"
+        held = Target(scope=scope_type, id=scope_id, tenant_key=target.tenant_key)
+        if datastore.reaches(held, target.scope, target.id):
+            return f"the held {scope_type} reaches the target"
+        if datastore.shares_rows(target, held):
+            return f"the held {scope_type} shares rows with the target"
+        return None
+
+    return hold_coverage(tenant_id=tenant_id, target_type=target_type, target_id=target.id,
+                         reach=reach)
 
 
 def covering_holds(*, tenant_id: int, target: Target, target_type: str,
                    datastore: Datastore | None) -> list[LegalHold]:
     """Holds that name the target or its tenant, or whose held data and the target's overlap."""
-
-    def reach(scope_type: str, scope_id: str) -> bool:
-        if datastore is None:
-            return False
-        if datastore.reaches(target, scope_type, scope_id):
-            return True
-        held = Target(scope=scope_type, id=scope_id, tenant_key=target.tenant_key)
-        return datastore.reaches(held, target.scope, target.id) or datastore.shares_rows(
-            target, held)
-
-    return holds_covering(tenant_id=tenant_id, target_type=target_type, target_id=target.id,
-                          reach=reach)
+    return [hold for hold, _why in hold_coverage_reasons(
+        tenant_id=tenant_id, target=target, target_type=target_type, datastore=datastore)]
 
 
 def refuse_if_held(*, tenant_id: int, target: Target, target_type: str,
                    datastore: Datastore | None) -> None:
-    holds = covering_holds(tenant_id=tenant_id, target=target, target_type=target_type,
-                           datastore=datastore)
+    holds = hold_coverage_reasons(tenant_id=tenant_id, target=target, target_type=target_type,
+                                  datastore=datastore)
     if holds:
-        hold = holds[0]
+        hold, why = holds[0]
         raise JobBlocked(
-            f"Blocked by {hold.describe()}. Release the hold (Legal holds tab) before "
+            f"Blocked by {hold.describe()}: {why}. Release the hold (Legal holds tab) before "
             "erasing or purging this data.",
             code="legal_hold", hold_id=hold.pk,
         )

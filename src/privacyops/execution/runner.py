@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import close_old_connections
 
+from privacyops.connectors import TargetNotFound
 from privacyops.errors import DomainError
 from privacyops.execution.errors import JobBlocked, LeaseLost
 from privacyops.jobs.services import (
@@ -89,6 +90,11 @@ def run_job_now(job_id: int, *, worker: str | None = None) -> None:
     except JobBlocked as blocked:
         job_fail(job_id=job.pk, worker_id=me, code=blocked.code, message=blocked.message,
                  hold_id=blocked.hold_id)
+        return
+    except TargetNotFound:  # final: another attempt would not find it either
+        job_fail(job_id=job.pk, worker_id=me, code="target_not_found",
+                 message=f"The {job.target_type} this job names does not exist in the "
+                 "tenant's data. Check the target on the job page and create a new job.")
         return
     except DomainError as error:
         _failed(job.pk, job.attempts, me, error.code, error.message)

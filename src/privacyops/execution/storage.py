@@ -9,7 +9,9 @@ published); the retried attempt of the same job discards both before storing its
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import BinaryIO, cast
 
@@ -19,6 +21,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from privacyops.connectors import Datastore, Target
 from privacyops.execution.crypto import decrypt_stream, encrypt_stream
 from privacyops.execution.models import Artifact
 from privacyops.execution.packaging import Package
@@ -45,7 +48,8 @@ def _discard_earlier_attempts(job: Job) -> None:
         default_storage.delete(f"{folder}/{name}")
 
 
-def artifact_store(*, job: Job, package: Package, file_name: str) -> Artifact:
+def artifact_store(*, job: Job, package: Package, file_name: str,
+                   target_id: str | None = None) -> Artifact:
     storage_name = f"{_job_folder(job)}/{package.sha256[:16]}.zip.enc"
     _discard_earlier_attempts(job)
     with tempfile.TemporaryFile() as encrypted:
@@ -58,7 +62,7 @@ def artifact_store(*, job: Job, package: Package, file_name: str) -> Artifact:
     with transaction.atomic():
         return Artifact.objects.create(
             job=job, tenant_id=job.tenant_id, target_type=job.target_type,
-            target_id=job.target_id, storage_name=stored_name, file_name=file_name,
+            target_id=target_id or job.target_id, storage_name=stored_name, file_name=file_name,
             size=package.size, sha256=package.sha256,
             expires_at=timezone.now() + timedelta(days=settings.DOWNLOAD_LINK_DAYS),
         )
@@ -70,16 +74,60 @@ def artifact_chunks(artifact: Artifact) -> Iterator[bytes]:
         yield from decrypt_stream(settings.ARTIFACT_KEY, cast(BinaryIO, handle))
 
 
-def artifacts_delete_for_target(*, tenant_id: int, target_type: str, target_id: str) -> int:
-    """Delete the export packages of an erased or purged target (files first, then mark rows)."""
-    artifacts = Artifact.objects.filter(
-        tenant_id=tenant_id, deleted_at__isnull=True,
-        **({} if target_type == "tenant" else {"target_type": target_type, "target_id": target_id}),
+@dataclass(frozen=True)
+class TouchedData:
+    """What an ERASE or PURGE changes, worked out before it writes (a purged row can no longer
+    say whose it was): the packages holding any of it must go."""
+
+    tenant_id: int
+    whole_tenant: bool
+    scope: str
+    key: str | None
+    subject_keys: frozenset[str]
+    sharing: frozenset[uuid.UUID]  # packages of other scopes whose data overlaps the target's
+
+
+def packages_holding(*, job: Job, datastore: Datastore, target: Target) -> TouchedData:
+    """Before an ERASE or PURGE writes: every subject it reaches, by canonical id, and the
+    packages of other scopes (an issuer's, …) that share rows with the target."""
+    live = Artifact.objects.filter(tenant_id=job.tenant_id, deleted_at__isnull=True)
+    if job.target_type == "tenant":
+        return TouchedData(job.tenant_id, True, "tenant", None, frozenset(), frozenset())
+    sharing = set()
+    for artifact in live.exclude(target_type__in=["subject", "tenant", job.target_type]):
+        held = Target(scope=artifact.target_type, id=artifact.target_id,
+                      tenant_key=target.tenant_key)
+        if datastore.shares_rows(target, held):
+            sharing.add(artifact.pk)
+    return TouchedData(
+        tenant_id=job.tenant_id, whole_tenant=False, scope=job.target_type,
+        key=datastore.key_text(job.target_type, job.target_id),
+        subject_keys=frozenset(datastore.subject_keys(target)), sharing=frozenset(sharing),
     )
+
+
+def _holds_touched_data(artifact: Artifact, touched: TouchedData,
+                        key_text: Callable[[str, str], str | None]) -> bool:
+    if touched.whole_tenant or artifact.target_type == "tenant" or artifact.pk in touched.sharing:
+        return True
+    # Whatever spelling the package's job was created with, compare canonical texts.
+    key = key_text(artifact.target_type, artifact.target_id)
+    if artifact.target_type == "subject" and key in touched.subject_keys:
+        return True
+    return artifact.target_type == touched.scope and key is not None and key == touched.key
+
+
+def artifacts_delete(touched: TouchedData, *, key_text: Callable[[str, str], str | None]) -> int:
+    """Delete the export packages holding data an ERASE or PURGE changed: files first, then the
+    rows are marked, so the download link answers 404 and the bytes are gone."""
     count = 0
-    for artifact in artifacts:
+    for artifact in Artifact.objects.filter(tenant_id=touched.tenant_id,
+                                            deleted_at__isnull=True).iterator():
+        if not _holds_touched_data(artifact, touched, key_text):
+            continue
         if default_storage.exists(artifact.storage_name):
             default_storage.delete(artifact.storage_name)
-        Artifact.objects.filter(pk=artifact.pk).update(deleted_at=timezone.now())
+        with transaction.atomic():
+            Artifact.objects.filter(pk=artifact.pk).update(deleted_at=timezone.now())
         count += 1
     return count

@@ -20,7 +20,12 @@ from privacyops.api_auth import (
 )
 from privacyops.errors import NotFound
 from privacyops.holds.models import LegalHold
-from privacyops.holds.selectors import holds_filtered, holds_visible_to
+from privacyops.holds.selectors import (
+    NO_DATA_TODAY,
+    hold_matches_data,
+    holds_filtered,
+    holds_visible_to,
+)
 from privacyops.holds.services import hold_place, hold_release
 
 router = Router(tags=["holds"])
@@ -32,8 +37,12 @@ HoldState = Literal["active", "expired", "released"]
 class HoldPlaceIn(Schema):
     tenant_id: Id
     scope_type: str = Field(min_length=1, max_length=40, pattern=NOT_BLANK,
-                            description="tenant, subject, or another scope of the data map.")
-    scope_id: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
+                            description="A scope type the tenant's data map declares: tenant, "
+                            "subject, or another (issuer, …); anything else answers 422.")
+    scope_id: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK,
+                          description="Stored as the datastore spells the primary key "
+                          "(\"027\" becomes \"27\"). An id that matches no data today is "
+                          "accepted; the answer says so in data_note.")
     reason: str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
     expires_at: Moment | None = Field(None, description="Optional; the hold lapses by itself then.")
 
@@ -57,6 +66,18 @@ class HoldOut(Schema):
     released_by: str | None
     released_at: datetime | None
     release_reason: str
+    matches_data: bool | None = Field(
+        None, description="Whether any row has the held id today; null when the hold is not in "
+        "force or the datastore did not answer. A hold may name data that does not exist yet.")
+    data_note: str = Field("", description='"matches no data today" when matches_data is false.')
+
+    @staticmethod
+    def resolve_matches_data(hold: LegalHold) -> bool | None:
+        return hold_matches_data(hold)
+
+    @staticmethod
+    def resolve_data_note(hold: LegalHold) -> str:
+        return NO_DATA_TODAY if hold_matches_data(hold) is False else ""
 
     @staticmethod
     def resolve_tenant_name(hold: LegalHold) -> str:

@@ -12,9 +12,10 @@ from privacyops.holds.models import LegalHold, LegalHoldQuerySet
 from privacyops.tenancy.models import User
 from privacyops.tenancy.policy import tenants_visible_to
 
-# Answers "does the target's traversal reach this (scope type, scope id)?" — supplied by the
-# execution layer, which knows the data map; None means "only direct and tenant coverage".
-Reach = Callable[[str, str], bool]
+# Answers "do the target's data and this (scope type, scope id)'s overlap?" — supplied by the
+# execution layer, which knows the data map: False/None (no), True or a sentence saying why
+# (yes). None instead of a function means "only direct and tenant coverage".
+Reach = Callable[[str, str], "bool | str | None"]
 
 
 def holds_visible_to(viewer: User) -> LegalHoldQuerySet:
@@ -44,16 +45,55 @@ def holds_filtered(
     return holds
 
 
+COVERS_BY_NAME = "it names this target"
+COVERS_BY_TENANT = "it holds the whole tenant"
+
+
+def hold_coverage(
+    *, tenant_id: int, target_type: str, target_id: str, reach: Reach | None = None
+) -> list[tuple[LegalHold, str]]:
+    """Active holds that cover a target, oldest first, each with why it covers it: it names
+    the target, or its tenant, or `reach` (the data-map answer) says their data overlap."""
+    covering: list[tuple[LegalHold, str]] = []
+    for hold in LegalHold.objects.in_force().filter(tenant_id=tenant_id).order_by("pk"):
+        why: str | None = None
+        if hold.scope_type == "tenant":
+            why = COVERS_BY_TENANT
+        elif hold.scope_type == target_type and hold.scope_id == target_id:
+            why = COVERS_BY_NAME
+        elif reach is not None:
+            answer = reach(hold.scope_type, hold.scope_id)
+            why = answer if isinstance(answer, str) else (
+                "the target reaches what it holds" if answer else None)
+        if why:
+            covering.append((hold, why))
+    return covering
+
+
 def holds_covering(
     *, tenant_id: int, target_type: str, target_id: str, reach: Reach | None = None
 ) -> list[LegalHold]:
     """Active holds that cover a target: by naming it, its tenant, or anything it reaches."""
-    covering: list[LegalHold] = []
-    for hold in LegalHold.objects.in_force().filter(tenant_id=tenant_id).order_by("pk"):
-        if hold.scope_type == "tenant":
-            covering.append(hold)
-        elif hold.scope_type == target_type and hold.scope_id == target_id:
-            covering.append(hold)
-        elif reach is not None and reach(hold.scope_type, hold.scope_id):
-            covering.append(hold)
-    return covering
+    return [hold for hold, _why in hold_coverage(tenant_id=tenant_id, target_type=target_type,
+                                                 target_id=target_id, reach=reach)]
+
+
+NO_DATA_TODAY = "matches no data today"
+
+
+def hold_matches_data(hold: LegalHold) -> bool | None:
+    """Whether any row has the held id today (None: released, expired, or nothing to ask).
+
+    A hold on data that does not exist yet is allowed, but the page and the API say so, so a
+    mistyped id is noticed before it is relied on.
+    """
+    from privacyops.errors import DomainError
+    from privacyops.execution.targets import target_resolve
+
+    if not hold.in_force:
+        return None
+    try:
+        return target_resolve(tenant=hold.tenant, target_type=hold.scope_type,
+                              target_id=hold.scope_id).exists
+    except DomainError:  # the datastore does not answer: say nothing rather than guess
+        return None

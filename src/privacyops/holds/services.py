@@ -14,10 +14,12 @@ from django.utils import timezone
 
 from privacyops.audit.services import audit_record, refusals_recorded
 from privacyops.errors import Conflict, NotFound, ValidationFailed
+from privacyops.execution.registry import DatastoreUnavailable, target_types_for
+from privacyops.execution.targets import target_resolve, unknown_target
 from privacyops.holds.models import LegalHold
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
-from privacyops.tenancy.policy import require
+from privacyops.tenancy.policy import can, require
 from privacyops.validation import clean_identifier, clean_text
 
 
@@ -39,6 +41,30 @@ def _clean_text(value: str, field: str, *, limit: int = 2000) -> str:
     if not value:
         raise ValidationFailed(f"A {field} is required.", field=field)
     return clean_text(value, field=field.replace(" ", "_"), what=field, limit=limit)
+
+
+def _declared_scope_type(tenant: Tenant, scope_type: str) -> str:
+    """A hold names a scope the tenant's data map declares; anything else would match nothing
+    (or, worse, stop every erasure in the tenant with an error nobody can act on)."""
+    declared = target_types_for(tenant)
+    if scope_type not in declared:
+        raise ValidationFailed(
+            f"A legal hold in tenant {tenant.slug} names one of the scope types its data map "
+            f"declares: {', '.join(declared)}.", field="scope type", declared=list(declared))
+    return scope_type
+
+
+def _canonical_scope_id(tenant: Tenant, scope_type: str, scope_id: str) -> str:
+    """The id as the datastore spells it, so coverage compares equal texts. An id that matches
+    no data today is kept (litigation can precede data); so is the typed id while the
+    datastore cannot answer, since a hold must never wait for it."""
+    try:
+        resolved = target_resolve(tenant=tenant, target_type=scope_type, target_id=scope_id)
+    except DatastoreUnavailable:
+        return scope_id
+    if scope_type == "tenant" and not resolved.exists:
+        raise unknown_target(tenant, "tenant")
+    return resolved.id
 
 
 def _intent_path(tenant_id: int) -> Path:
@@ -74,6 +100,18 @@ def wait_for_hold_intent(tenant_id: int, *, limit_seconds: float = 10.0) -> None
         time.sleep(0.005)
 
 
+def _scope_id_before_lock(*, tenant_id: int, scope_type: str, scope_id: str,
+                          actor: Actor) -> str:
+    """The canonical scope id, asked of the datastore before the per-tenant hold lock is taken
+    (purge chunks wait on it). Only for staff who may place the hold; `_hold_place` refuses
+    everyone else and re-checks the scope type."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None or actor.user is None or not can(actor.user, "hold.place", tenant):
+        return scope_id
+    scope_type = _declared_scope_type(tenant, _clean_text(scope_type, "scope type", limit=40))
+    return _canonical_scope_id(tenant, scope_type, _clean_text(scope_id, "scope id", limit=200))
+
+
 @transaction.atomic(durable=True)
 def _hold_place(
     *, tenant_id: int, scope_type: str, scope_id: str, reason: str,
@@ -82,7 +120,7 @@ def _hold_place(
     tenant = tenant_hold_lock(tenant_id)
     user = acting_user(actor)
     require(user, "hold.place", tenant)
-    scope_type = _clean_text(scope_type, "scope type", limit=40)
+    scope_type = _declared_scope_type(tenant, _clean_text(scope_type, "scope type", limit=40))
     scope_id = _clean_text(scope_id, "scope id", limit=200)
     reason = _clean_text(reason, "reason")
     if expires_at is not None and expires_at <= timezone.now():
@@ -113,6 +151,8 @@ def hold_place(
                                 required=False)
     with refusals_recorded(actor=actor, action="hold.placed", tenant_id=tenant_id,
                            target_type=scope_type, target_id=scope_id):
+        scope_id = _scope_id_before_lock(tenant_id=tenant_id, scope_type=scope_type,
+                                         scope_id=scope_id, actor=actor)
         with hold_intent(tenant_id):
             return _hold_place(tenant_id=tenant_id, scope_type=scope_type, scope_id=scope_id,
                                reason=reason, expires_at=expires_at, actor=actor)

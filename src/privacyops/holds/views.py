@@ -13,7 +13,12 @@ from privacyops.errors import DomainError, NotFound
 from privacyops.execution.registry import target_types_for
 from privacyops.holds.forms import HoldFilterForm, HoldPlaceForm
 from privacyops.holds.models import LegalHold
-from privacyops.holds.selectors import holds_filtered, holds_visible_to
+from privacyops.holds.selectors import (
+    NO_DATA_TODAY,
+    hold_matches_data,
+    holds_filtered,
+    holds_visible_to,
+)
 from privacyops.holds.services import hold_place, hold_release
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant
@@ -57,8 +62,11 @@ def hold_list(request: HttpRequest) -> HttpResponse:
                 place_form.add_error(field if field in place_form.fields else None, error.message)
                 status = error.status
             else:
+                note = (f" It {NO_DATA_TODAY}: check the id if you meant existing data."
+                        if hold_matches_data(hold) is False else "")
                 messages.success(request, f"Legal hold #{hold.pk} placed on {hold.scope_type} "
-                                          f"{hold.scope_id}; erase and purge jobs it covers now fail.")
+                                          f"{hold.scope_id}; erase and purge jobs it covers now "
+                                          f"fail.{note}")
                 return redirect("platform:holds")
     elif request.method != "GET":
         return HttpResponse(status=405)
@@ -75,6 +83,8 @@ def hold_list(request: HttpRequest) -> HttpResponse:
         page = keyset_page(
             holds, after=request.GET.get("after", ""), before=request.GET.get("before", "")
         )
+        for hold in page.items:
+            hold.matches_data = hold_matches_data(hold)  # type: ignore[attr-defined]
     elif status == 200:
         status = 422
     context: dict[str, Any] = {
@@ -98,6 +108,7 @@ def _visible_hold(request: HttpRequest, hold_id: int) -> LegalHold:
 
 def _render_detail(request: HttpRequest, hold: LegalHold, *, status: int = 200,
                    **extra: Any) -> HttpResponse:
+    hold.matches_data = hold_matches_data(hold)  # type: ignore[attr-defined]
     context = {"tab": "holds", "hold": hold,
                "may_release": hold.active and can(viewer_of(request), "hold.release", hold.tenant),
                **extra}

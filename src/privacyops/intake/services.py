@@ -246,6 +246,20 @@ def _close(request: IntakeRequest, status: str, actor: Actor) -> None:
     request.closed_by = actor.user
 
 
+def _canonical_subject_id(request: IntakeRequest, subject_id: str) -> str:
+    """The subject's id as the datastore spells it, so the request, its job and the privacy
+    center name one person by one id (an id that matches nobody is refused when the job is
+    created)."""
+    from privacyops.execution.registry import DatastoreUnavailable
+    from privacyops.execution.targets import target_resolve
+
+    try:
+        return target_resolve(tenant=request.tenant, target_type="subject",
+                              target_id=subject_id).id
+    except DatastoreUnavailable:
+        return subject_id
+
+
 @transaction.atomic(durable=True)
 def _intake_link(*, request_id: int, subject_id: str, actor: Actor) -> IntakeRequest:
     request = _managed_request(request_id, actor)
@@ -267,6 +281,9 @@ def intake_link(*, request_id: int, subject_id: str, actor: Actor) -> IntakeRequ
     """Record which data subject the request concerns (re-linking is allowed while open)."""
     with refusals_recorded(actor=actor, action="intake.linked", target_type=TARGET_TYPE,
                            target_id=request_id):
+        request = _managed_request(request_id, actor, lock=False)
+        if (subject_id or "").strip():  # asked of the datastore outside the write transaction
+            subject_id = _canonical_subject_id(request, subject_id.strip())
         return _intake_link(request_id=request_id, subject_id=subject_id, actor=actor)
 
 
@@ -288,10 +305,11 @@ def _fulfilment_job_type(request: IntakeRequest, actor: Actor) -> str:
 
 
 @transaction.atomic(durable=True)
-def _intake_record_fulfilment(*, request_id: int, job_id: int, actor: Actor) -> IntakeRequest:
+def _intake_record_fulfilment(*, request_id: int, job_id: int, linked_subject: str,
+                              actor: Actor) -> IntakeRequest:
     request = _managed_request(request_id, actor)
     job = Job.objects.get(pk=job_id)
-    if request.status != RequestStatus.OPEN or request.subject_id != job.target_id:
+    if request.status != RequestStatus.OPEN or request.subject_id != linked_subject:
         raise Conflict(
             f"Request #{request.pk} changed while job #{job.pk} was being created (it is now "
             f"{request.get_status_display().lower()}, subject {request.subject_id or 'none'}). "
@@ -325,7 +343,8 @@ def intake_fulfil(*, request_id: int, actor: Actor) -> IntakeRequest:
             target_id=request.subject_id, reason=f"Privacy request #{request.pk}", actor=actor,
             source=JobSource.INTAKE,
         )
-        return _intake_record_fulfilment(request_id=request.pk, job_id=job.pk, actor=actor)
+        return _intake_record_fulfilment(request_id=request.pk, job_id=job.pk,
+                                         linked_subject=request.subject_id, actor=actor)
 
 
 @transaction.atomic(durable=True)

@@ -22,7 +22,7 @@ from privacyops.errors import (
 from privacyops.jobs.models import TRANSITIONS, Job, JobSource, JobStatus, JobType
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
-from privacyops.tenancy.policy import require
+from privacyops.tenancy.policy import can, require
 from privacyops.validation import clean_identifier, clean_text
 
 REASON_LIMIT = 1000
@@ -95,6 +95,41 @@ def _validate_target(tenant: Tenant, job_type: str, target_type: str, target_id:
     clean_identifier(target_id, field="target_id", what="target id")
 
 
+def _canonical_target_id(tenant: Tenant, job_type: str, target_type: str, target_id: str) -> str:
+    """The id as the datastore spells it; an ERASE or PURGE of nothing is refused here (422).
+
+    An EXPORT of an id that matches nothing (or while the datastore is down) is kept as typed:
+    it changes no data, and ends Failed with `target_not_found` when it runs.
+    """
+    from privacyops.execution.registry import DatastoreUnavailable
+    from privacyops.execution.targets import target_canonical
+
+    destructive = job_type in (JobType.ERASE, JobType.PURGE)
+    try:
+        return target_canonical(tenant=tenant, target_type=target_type, target_id=target_id,
+                                must_exist=destructive or target_type == "tenant")
+    except DatastoreUnavailable:
+        if destructive:
+            raise
+        return target_id
+
+
+def _resolved_before_transaction(*, tenant_id: int, job_type: str, target_type: str,
+                                 target_id: str, actor: Actor, check_permission: bool) -> str:
+    """The canonical target id, asked of the datastore before the control-DB write transaction
+    begins (it takes the write lock at BEGIN; workers' heartbeats must not wait on a datastore).
+    Only for a caller who may create the job: others get their refusal from `_job_create`, and
+    never learn from a 422 whether a person exists."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    action = f"job.create.{job_type}" if job_type in JobType.values else "job.create.EXPORT"
+    if tenant is None or (check_permission and (
+            actor.user is None or not can(actor.user, action, tenant))):
+        return target_id
+    target_id = (target_id or "").strip()
+    _validate_target(tenant, job_type, target_type, target_id)
+    return _canonical_target_id(tenant, job_type, target_type, target_id)
+
+
 @transaction.atomic(durable=True)
 def _job_create(
     *, tenant_id: int, job_type: str, target_type: str, target_id: str, reason: str,
@@ -149,6 +184,9 @@ def job_create(
     target_id = clean_identifier(target_id, field="target_id", what="target id", required=False)
     with refusals_recorded(actor=actor, action="job.created", tenant_id=tenant_id,
                            target_type=target_type, target_id=target_id):
+        target_id = _resolved_before_transaction(
+            tenant_id=tenant_id, job_type=job_type, target_type=target_type,
+            target_id=target_id, actor=actor, check_permission=check_permission)
         return _job_create(
             tenant_id=tenant_id, job_type=job_type, target_type=target_type,
             target_id=target_id, reason=reason, actor=actor, source=source,
