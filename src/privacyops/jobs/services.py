@@ -13,6 +13,7 @@ from django.utils import timezone
 from privacyops.audit.models import Outcome
 from privacyops.audit.services import audit_record, refusals_recorded
 from privacyops.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from privacyops.jobs import doorbell
 from privacyops.jobs.models import TRANSITIONS, Job, JobSource, JobStatus, JobType
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
@@ -367,6 +368,7 @@ def _finish_failed(job: Job, *, code: str, message: str, hold_id: int | None = N
     job.finished_at = timezone.now()
     job.lease_owner, job.lease_expires_at = "", None
     job.save()
+    transaction.on_commit(doorbell.settled)
     audit_record(
         actor=Actor.system("worker"), action="job.failed", tenant_id=job.tenant_id,
         target_type="job", target_id=job.pk, outcome=Outcome.FAILURE,
@@ -387,6 +389,7 @@ def job_complete(*, job_id: int, worker_id: str, result: dict[str, Any]) -> bool
     if job.progress.get("total"):
         job.progress = {**job.progress, "done": job.progress["total"]}
     job.save()
+    transaction.on_commit(doorbell.settled)
     audit_record(actor=Actor.system(worker_id), action="job.completed",
                  tenant_id=job.tenant_id, target_type="job", target_id=job.pk,
                  metadata={"job_type": job.job_type})

@@ -1,0 +1,73 @@
+"""An idle worker starts a job when the job is committed, not at its next poll.
+
+A real `privacyops worker` process on the database queue, polling only every 30 s; the control
+DB is this run's (SQLite, or PostgreSQL when PRIVACYOPS_DATABASE_URL points there), so the
+ring travels over a Unix socket or over LISTEN/NOTIFY.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+from django.utils import timezone
+
+from privacyops.jobs.models import Job, JobStatus
+from privacyops.jobs.services import job_create
+from tests import factories
+from tests.scale.conftest import process_env, stop_process, wait_until
+
+POLL_SECONDS = 30
+
+
+def _idle_worker(*extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "privacyops.cli", "worker", "--interval", str(POLL_SECONDS),
+         *extra],
+        env=process_env(PRIVACYOPS_TASKS_BACKEND="db"), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _export(demo_store, staff, offset: int, *, enqueue: bool = True) -> Job:
+    return job_create(tenant_id=demo_store.tenant.pk, job_type="EXPORT", target_type="subject",
+                      target_id=str(demo_store.erasable_person(offset)),
+                      actor=factories.actor(staff), enqueue=enqueue)
+
+
+def _settled(job: Job) -> bool:
+    job.refresh_from_db()
+    return job.status in {JobStatus.COMPLETED, JobStatus.FAILED}
+
+
+class TestDoorbell:
+    def test_a_job_created_while_the_worker_idles_starts_at_once(self, demo_store, staff):
+        worker = _idle_worker("--reconcile-every", "600")
+        try:
+            first = _export(demo_store, staff, 0)  # found by the worker's first look
+            wait_until(lambda: _settled(first), timeout=60, what="the first export")
+            # The worker now idles until a ring, or for 30 s.
+            job = _export(demo_store, staff, 1)
+            wait_until(lambda: _settled(job), timeout=POLL_SECONDS * 0.8,
+                       what="the export rung while the worker idled")
+        finally:
+            output = stop_process(worker)
+        assert job.status == JobStatus.COMPLETED, (job.error_message, output)
+        assert job.started_at is not None
+        waited = job.started_at - job.created_at
+        assert timedelta(0) <= waited < timedelta(seconds=1), (waited, output)
+
+    def test_the_reconciler_runs_a_job_whose_ring_was_lost(self, demo_store, staff):
+        worker = _idle_worker("--reconcile-every", "0.5")
+        try:
+            job = _export(demo_store, staff, 2, enqueue=False)  # neither queued nor rung
+            # Nobody took the job for a while: exactly what the reconciler looks for.
+            Job.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+            wait_until(lambda: _settled(job), timeout=POLL_SECONDS * 0.8,
+                       what="the reconciler re-ringing the lost job")
+        finally:
+            output = stop_process(worker)
+        assert job.status == JobStatus.COMPLETED, (job.error_message, output)
+        assert "re-enqueued 1 job(s)" in output
+        assert worker.returncode == 0, output
