@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 from threading import Lock
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from privacyops.connectors import Target
-from privacyops.connectors.sql import SqlDatastore
 from privacyops.datamap import DataMap, DataMapError, load_datamap, resolve_connection_url
 from privacyops.errors import DomainError, ValidationFailed
 from privacyops.tenancy.models import Tenant
+
+if TYPE_CHECKING:  # SQLAlchemy is imported by the first datastore used, not by every page
+    from privacyops.connectors.sql import SqlDatastore
 
 DEFAULT_TARGET_TYPES = ("subject", "tenant")
 _cache: dict[Path, tuple[float, DataMap]] = {}
@@ -78,6 +81,8 @@ def datastore_for(tenant: Tenant) -> SqlDatastore:
     key = (str(datamap_path(tenant.datamap_name)), url, tenant.pk)
     with _lock:
         if key not in _engines:
+            from privacyops.connectors.sql import SqlDatastore
+
             _engines[key] = SqlDatastore(datamap, url, hash_key=bytes(tenant.hash_key or b""))
         return _engines[key]
 

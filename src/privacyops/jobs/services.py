@@ -23,9 +23,20 @@ REASON_LIMIT = 1000
 
 
 def _enqueue_after_commit(job_id: int) -> None:
+    """Ring for the job once its transaction commits.
+
+    On the database queue the task row is written in the job's own transaction (one commit
+    instead of two, and never a job without its row); the ring follows the commit (see
+    doorbell.py). Another queue (Redis) hears of the job only after the commit.
+    """
+    from django_tasks_db.backend import DatabaseBackend
+
     from privacyops.jobs.tasks import run_job
 
-    transaction.on_commit(lambda: run_job.enqueue(job_id=job_id))
+    if isinstance(run_job.get_backend(), DatabaseBackend):
+        run_job.enqueue(job_id=job_id)
+    else:
+        transaction.on_commit(lambda: run_job.enqueue(job_id=job_id))
 
 
 def _transition(job: Job, to: str) -> None:
