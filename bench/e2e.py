@@ -188,17 +188,12 @@ def build_postgresql(url: str, customers: int, heavy: int) -> None:
     with psycopg.connect(url, autocommit=True) as db:
         for statement in SCHEMA:
             db.execute(statement)
-        copies: dict[str, Any] = {}
         with db.transaction(), db.cursor() as cursor:
-            # One COPY at a time per connection: buffer per table, then copy each.
-            buffers: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
-            for table, row in _rows(customers, heavy):
-                buffers[table].append(row)
-            for table, rows in buffers.items():
-                with cursor.copy(f"COPY {table} FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                copies[table] = len(rows)
+            for name in COLUMNS:  # one COPY at a time per connection: a pass per table
+                with cursor.copy(f"COPY {name} FROM STDIN") as copy:
+                    for table, row in _rows(customers, heavy):
+                        if table == name:
+                            copy.write_row(row)
         for statement in INDEXES:
             db.execute(statement)
         db.execute("ANALYZE")
