@@ -15,6 +15,7 @@ from privacyops.config import (
     env_int,
     is_production,
     redis_url,
+    require_extra,
     secret,
     tasks_backend,
 )
@@ -90,6 +91,8 @@ TEMPLATES = [
 def _database() -> dict[str, object]:
     url = env("PRIVACYOPS_DATABASE_URL") or f"sqlite:///{DATA_DIR / 'control.sqlite3'}"
     config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=60))
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        require_extra("postgresql", ("psycopg",), "A PostgreSQL PRIVACYOPS_DATABASE_URL")
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # IMMEDIATE: every write transaction takes the write lock at BEGIN, so claims and
         # chain appends serialise instead of failing with "database is locked" mid-way.
@@ -100,7 +103,8 @@ def _database() -> dict[str, object]:
         }
         # Tests use a real file too (a live server in another thread or process shares it).
         config["TEST"] = {"NAME": str(DATA_DIR / "test_control.sqlite3")}
-        config["CONN_MAX_AGE"] = 0
+        # Connections persist (conn_max_age above), as on PostgreSQL: closing the last
+        # connection to a WAL database checkpoints it, which cost every request a file sync.
     return config
 
 
@@ -124,6 +128,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # filled by `privacyops migrate` (collectstatic)
 STORAGES = {
     "default": artifact_storage(DATA_DIR / "artifacts"),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

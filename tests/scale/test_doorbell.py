@@ -71,3 +71,35 @@ class TestDoorbell:
         assert job.status == JobStatus.COMPLETED, (job.error_message, output)
         assert "re-enqueued 1 job(s)" in output
         assert worker.returncode == 0, output
+
+
+class TestLongPoll:
+    def test_get_with_wait_answers_when_the_job_completes(self, demo_store, staff, client):
+        worker = _idle_worker("--reconcile-every", "600")
+        try:
+            client.force_login(staff)
+            created = client.post(
+                "/api/v1/jobs", {"tenant_id": demo_store.tenant.pk, "type": "EXPORT",
+                                 "target_type": "subject",
+                                 "target_id": str(demo_store.erasable_person(3))},
+                content_type="application/json",
+            )
+            assert created.status_code == 201, created.content
+            job_id = created.json()["id"]
+            answered = client.get(f"/api/v1/jobs/{job_id}?wait=25")
+        finally:
+            output = stop_process(worker)
+        assert answered.status_code == 200
+        body = answered.json()
+        assert body["status"] == "Completed", (body, output)
+        assert body["result"]["sections"]["data_subject"] == 1
+
+    def test_wait_on_a_pending_job_answers_with_it_pending(self, demo_store, staff, client):
+        job = job_create(tenant_id=demo_store.tenant.pk, job_type="ERASE", target_type="subject",
+                         target_id=str(demo_store.erasable_person(4)),
+                         actor=factories.actor(staff))
+        assert job.status == JobStatus.PENDING  # waits for a second person's approval
+        client.force_login(staff)
+        answered = client.get(f"/api/v1/jobs/{job.pk}?wait=0.3")
+        assert answered.status_code == 200
+        assert answered.json()["status"] == "Pending"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-SCALE_MODULES = ("boto3", "redis", "django_tasks_rq", "django_rq", "storages")
+SCALE_MODULES = ("boto3", "redis", "django_tasks_rq", "django_rq", "storages", "psycopg")
 
 
 def _without(tmp_path: Path, modules: tuple[str, ...]) -> Path:
@@ -57,6 +57,14 @@ class TestScaleExtra:
         assert result.returncode != 0
         assert setting_name in result.stderr
         assert "pip install 'privacyops[scale]'" in result.stderr
+
+    def test_a_postgresql_control_db_names_the_postgresql_extra(self, tmp_path):
+        shim = _without(tmp_path, ("psycopg",))
+        result = _privacyops(tmp_path, "manage", "check", shim=shim,
+                             PRIVACYOPS_DATABASE_URL="postgresql://privacyops@db.invalid/po")
+        assert result.returncode != 0
+        assert "PostgreSQL PRIVACYOPS_DATABASE_URL" in result.stderr
+        assert "pip install 'privacyops[postgresql]'" in result.stderr
 
     def test_the_embedded_default_runs_without_it(self, tmp_path):
         shim = _without(tmp_path, SCALE_MODULES)

@@ -83,7 +83,15 @@ def datastore_for(tenant: Tenant) -> SqlDatastore:
         if key not in _engines:
             from privacyops.connectors.sql import SqlDatastore
 
-            _engines[key] = SqlDatastore(datamap, url, hash_key=bytes(tenant.hash_key or b""))
+            try:
+                _engines[key] = SqlDatastore(datamap, url,
+                                             hash_key=bytes(tenant.hash_key or b""))
+            except ImportError as error:
+                raise DatastoreUnavailable(
+                    f"The datastore of tenant {tenant.slug} needs a database driver that is "
+                    f"not installed ({error}). For PostgreSQL install the optional extra: "
+                    "pip install 'privacyops[postgresql]'."
+                ) from None
         return _engines[key]
 
 
