@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.request
 from datetime import timedelta
+from pathlib import Path
 
 from django.utils import timezone
 
+from privacyops.audit.models import AuditEvent
 from privacyops.jobs.models import Job, JobStatus
 from privacyops.jobs.services import job_create
 from tests import factories
-from tests.scale.conftest import process_env, stop_process, wait_until
+from tests.scale.conftest import free_port, process_env, stop_process, wait_until
 
 POLL_SECONDS = 30
 
@@ -103,3 +106,41 @@ class TestLongPoll:
         answered = client.get(f"/api/v1/jobs/{job.pk}?wait=0.3")
         assert answered.status_code == 200
         assert answered.json()["status"] == "Pending"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+class TestServe:
+    def test_serve_runs_jobs_on_a_thread_of_its_one_web_process(self, demo_store, staff):
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "privacyops.cli", "serve", "--port", str(port)],
+            env=process_env(PRIVACYOPS_TASKS_BACKEND="db"), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            def answers() -> bool:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/",
+                                                timeout=2) as response:
+                        return response.status == 200
+                except OSError:
+                    return False
+
+            wait_until(answers, timeout=90, what="the web server answering")
+            processes = [server.pid, *_children(server.pid)]
+            job = _export(demo_store, staff, 5)
+            wait_until(lambda: _settled(job), timeout=60, what="serve's worker thread")
+        finally:
+            output = stop_process(server)
+        assert job.status == JobStatus.COMPLETED, (job.error_message, output)
+        # No supervisor holding a whole Django, no worker process: gunicorn and one web process.
+        assert len(processes) == 2, output
+        started = AuditEvent.objects.get(action="job.started", target_id=str(job.pk))
+        assert started.actor_id.endswith(f":{processes[1]}"), (started.actor_id, processes)
+        assert server.returncode == 0, output
