@@ -89,8 +89,9 @@ def datastore_for(tenant: Tenant) -> SqlDatastore:
             except ImportError as error:
                 raise DatastoreUnavailable(
                     f"The datastore of tenant {tenant.slug} needs a database driver that is "
-                    f"not installed ({error}). For PostgreSQL install the optional extra: "
-                    "pip install 'privacyops[postgresql]'."
+                    f"not installed ({error}). Install the optional extra for it: "
+                    "pip install 'privacyops[postgresql]' (PostgreSQL) or "
+                    "'privacyops[mysql]' (MySQL, MariaDB)."
                 ) from None
         return _engines[key]
 
