@@ -27,7 +27,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PRIVACYOPS_ENV", "development", "`development` or `production` (secrets required)."),
     Variable("PRIVACYOPS_DATA_DIR", "./data", "Folder of the embedded default: SQLite, artifacts, keys."),
     Variable("PRIVACYOPS_DATABASE_URL", "sqlite:///<data dir>/control.sqlite3",
-             "Control DB URL; `postgres://user@host/db` for the scale profile."),
+             "Control DB URL; `postgres://user@host/db` for the scale profile (needs the "
+             "`postgresql` extra, part of `scale`)."),
     Variable("PRIVACYOPS_SECRET_KEY", "generated into <data dir>/secret.key",
              "Django secret key (signing, sessions)."),
     Variable("PRIVACYOPS_ARTIFACT_KEY", "generated into <data dir>/artifact.key",
@@ -42,11 +43,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PRIVACYOPS_EMAIL_USE_TLS", "0", "`1` for STARTTLS."),
     Variable("PRIVACYOPS_FROM_EMAIL", "privacy@privacyops.invalid", "Sender of every email."),
     Variable("PRIVACYOPS_TASKS_BACKEND", "db",
-             "`db` (django-tasks-db), `rq` (Redis, needs PRIVACYOPS_REDIS_URL) or `immediate`."),
+             "`db` (django-tasks-db), `rq` (Redis, needs PRIVACYOPS_REDIS_URL and the `scale` "
+             "extra) or `immediate`."),
     Variable("PRIVACYOPS_REDIS_URL", "",
-             "Redis URL (`redis://host:6379/0`) for the `rq` queue, the cache and shared rate limits."),
+             "Redis URL (`redis://host:6379/0`) for the `rq` queue, the cache and shared rate limits "
+             "(needs the `scale` extra)."),
     Variable("PRIVACYOPS_S3_BUCKET", "",
-             "Bucket for export artifacts on S3-compatible storage; empty keeps them in the data folder."),
+             "Bucket for export artifacts on S3-compatible storage (needs the `scale` extra); empty "
+             "keeps them in the data folder."),
     Variable("PRIVACYOPS_S3_ENDPOINT_URL", "",
              "Endpoint of a non-AWS S3 service (MinIO, Ceph, …); path-style addressing when set."),
     Variable("PRIVACYOPS_S3_ACCESS_KEY_ID", "", "S3 access key id; required with PRIVACYOPS_S3_BUCKET."),
