@@ -399,6 +399,7 @@ def run(args: argparse.Namespace, folder: Path, shop_url: str, control_url: str,
     )
     try:
         startup_s = _first_200(port, server, launched)
+        startup_cpu_s = cpu_tree_ms(server.pid) / 1000
         time.sleep(2)  # let the worker thread reach its idle wait
         rss_idle, _ = rss_tree_mb(server.pid)
         api = Api(port, token)
@@ -456,7 +457,8 @@ def run(args: argparse.Namespace, folder: Path, shop_url: str, control_url: str,
               f"{max(values):>6.1f}ms  {statistics.median(cpu[key]):>7.0f}ms")
     print(f"{'start latency (created -> started)':<40} {statistics.median(latencies):>6.1f}ms "
           f"{min(latencies):>6.1f}ms {max(latencies):>6.1f}ms")
-    print(f"first 200 after launching serve: {startup_s:.2f} s")
+    print(f"first 200 after launching serve: {startup_s:.2f} s "
+          f"({startup_cpu_s:.2f} s of CPU in serve's processes)")
     print(f"RSS of serve's process tree: {rss_idle:.0f} MB idle, {rss_after:.0f} MB after "
           f"{args.reps * 4 + 2 + args.memory_jobs} jobs ({args.memory_jobs} exports in "
           f"{memory_seconds:.0f} s, {memory_cpu / max(1, args.memory_jobs):.0f} ms of serve's "
@@ -470,7 +472,8 @@ def run(args: argparse.Namespace, folder: Path, shop_url: str, control_url: str,
         **{key: round(statistics.median(values), 1) for key, values in timings.items()},
         "start_latency_ms": round(statistics.median(latencies), 1),
         "rss_idle_mb": round(rss_idle, 1), "rss_after_mb": round(rss_after, 1),
-        "startup_s": round(startup_s, 2), "backend": backend,
+        "startup_s": round(startup_s, 2), "startup_cpu_s": round(startup_cpu_s, 2),
+        "backend": backend,
         **{key.replace("_ms", "_cpu_ms"): round(statistics.median(values), 1)
            for key, values in cpu.items()},
         "customers": args.customers, "reps": args.reps,
