@@ -16,6 +16,10 @@ if [ ! -f "$_stamp" ]; then
     return "$status"
   }
   _pip --upgrade pip
-  if [ "$1" = dev ]; then _pip -e ".[dev]"; else _pip -e .; fi
+  case "$1" in  # dev: everything for the tests; demo: what `privacyops demo` needs too
+    dev) _pip -e ".[dev]" ;;
+    demo) _pip -e ".[demo]" ;;
+    *) _pip -e . ;;
+  esac
   touch "$_stamp"
 fi

@@ -6,7 +6,7 @@ import os
 import sys
 
 COMMANDS = {
-    "serve": "start the web server and a job worker together (--host, --port)",
+    "serve": "start the web server with a job worker inside it (--host, --port)",
     "worker": "run a job worker (claims jobs with a lease; re-enqueues lost ones)",
     "migrate": "create or upgrade the control database",
     "createadmin": "create a platform staff account (interactive, or --email/--password)",
@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> None:
     if command not in COMMANDS:
         print(f"privacyops: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
+    if command == "serve":  # straight to gunicorn: this process does not set Django up
+        from privacyops.web.serve import main as serve
+
+        serve(rest)
+        return
     from django.core.management import execute_from_command_line
 
     if command == "manage":
@@ -48,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     elif command == "migrate":
         execute_from_command_line(["privacyops", "migrate", *rest])
         execute_from_command_line(["privacyops", "createcachetable", "--verbosity", "0"])
+        # Compressed copies of the static files, served by the web process (once per release).
+        execute_from_command_line(["privacyops", "collectstatic", "--noinput", "-v", "0"])
     else:
         execute_from_command_line(["privacyops", command, *rest])
 

@@ -7,6 +7,7 @@ explicitly and fails at boot with a sentence naming the variable otherwise.
 
 from __future__ import annotations
 
+import importlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PRIVACYOPS_ENV", "development", "`development` or `production` (secrets required)."),
     Variable("PRIVACYOPS_DATA_DIR", "./data", "Folder of the embedded default: SQLite, artifacts, keys."),
     Variable("PRIVACYOPS_DATABASE_URL", "sqlite:///<data dir>/control.sqlite3",
-             "Control DB URL; `postgres://user@host/db` for the scale profile."),
+             "Control DB URL; `postgres://user@host/db` for the scale profile (needs the "
+             "`postgresql` extra, part of `scale`)."),
     Variable("PRIVACYOPS_SECRET_KEY", "generated into <data dir>/secret.key",
              "Django secret key (signing, sessions)."),
     Variable("PRIVACYOPS_ARTIFACT_KEY", "generated into <data dir>/artifact.key",
@@ -46,11 +48,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PRIVACYOPS_EMAIL_USE_TLS", "0", "`1` for STARTTLS."),
     Variable("PRIVACYOPS_FROM_EMAIL", "privacy@privacyops.invalid", "Sender of every email."),
     Variable("PRIVACYOPS_TASKS_BACKEND", "db",
-             "`db` (django-tasks-db), `rq` (Redis, needs PRIVACYOPS_REDIS_URL) or `immediate`."),
+             "`db` (django-tasks-db), `rq` (Redis, needs PRIVACYOPS_REDIS_URL and the `scale` "
+             "extra) or `immediate`."),
     Variable("PRIVACYOPS_REDIS_URL", "",
-             "Redis URL (`redis://host:6379/0`) for the `rq` queue, the cache and shared rate limits."),
+             "Redis URL (`redis://host:6379/0`) for the `rq` queue, the cache and shared rate limits "
+             "(needs the `scale` extra)."),
     Variable("PRIVACYOPS_S3_BUCKET", "",
-             "Bucket for export artifacts on S3-compatible storage; empty keeps them in the data folder."),
+             "Bucket for export artifacts on S3-compatible storage (needs the `scale` extra); empty "
+             "keeps them in the data folder."),
     Variable("PRIVACYOPS_S3_ENDPOINT_URL", "",
              "Endpoint of a non-AWS S3 service (MinIO, Ceph, …); path-style addressing when set."),
     Variable("PRIVACYOPS_S3_ACCESS_KEY_ID", "", "S3 access key id; required with PRIVACYOPS_S3_BUCKET."),
@@ -130,6 +135,23 @@ def secret(name: str, file_name: str, *, generate: bool = True) -> str:
     return value
 
 
+def require_extra(extra: str, modules: tuple[str, ...], wanted_by: str) -> None:
+    """Fail at boot with a sentence naming the optional extra a setting needs, if it is missing.
+
+    The scale profile's libraries (RQ, Redis, boto3) are not in the default install; a setting
+    that asks for them must say how to add them, not end in an ImportError deep in a request.
+    """
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ImproperlyConfigured(
+                f"{wanted_by} needs the optional `{extra}` extra, which is not installed "
+                f"({module} cannot be imported: {error}). Install it with "
+                f"pip install 'privacyops[{extra}]' in the same environment."
+            ) from None
+
+
 def tasks_backend() -> str:
     """The Django Tasks backend class chosen by PRIVACYOPS_TASKS_BACKEND."""
     name = env("PRIVACYOPS_TASKS_BACKEND", "db").lower() or "db"
@@ -142,7 +164,18 @@ def tasks_backend() -> str:
             "PRIVACYOPS_TASKS_BACKEND=rq needs PRIVACYOPS_REDIS_URL. Set it to the URL of the "
             "Redis server the web processes and workers share (redis://host:6379/0)."
         )
+    if name == "rq":
+        require_extra("scale", ("redis", "django_rq", "django_tasks_rq"),
+                      "PRIVACYOPS_TASKS_BACKEND=rq")
     return TASKS_BACKENDS[name]
+
+
+def redis_url() -> str:
+    """PRIVACYOPS_REDIS_URL; the Redis cache needs the redis client of the scale extra."""
+    url = env("PRIVACYOPS_REDIS_URL")
+    if url:
+        require_extra("scale", ("redis",), "PRIVACYOPS_REDIS_URL")
+    return url
 
 
 def _required_with_bucket(name: str) -> str:
@@ -168,6 +201,7 @@ def artifact_storage(local_folder: Path) -> dict[str, object]:
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": str(local_folder)},
         }
+    require_extra("scale", ("boto3", "storages.backends.s3"), "PRIVACYOPS_S3_BUCKET")
     endpoint = env("PRIVACYOPS_S3_ENDPOINT_URL")
     return {
         "BACKEND": "storages.backends.s3.S3Storage",

@@ -7,17 +7,21 @@ import hashlib
 import dj_database_url
 
 from privacyops.config import (
+    TASKS_BACKENDS,
     artifact_storage,
     data_dir,
     env,
     env_bool,
     env_int,
     is_production,
+    redis_url,
+    require_extra,
     secret,
     tasks_backend,
 )
 
 DATA_DIR = data_dir()
+TASKS_BACKEND = tasks_backend()
 SECRET_KEY = secret("PRIVACYOPS_SECRET_KEY", "secret.key")
 DEBUG = env_bool("PRIVACYOPS_DEBUG") and not is_production()
 ALLOWED_HOSTS = [h for h in env("PRIVACYOPS_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
@@ -33,8 +37,6 @@ INSTALLED_APPS = [
     "ninja",  # serves Swagger UI from its own static files, not a CDN
     "django_tasks",
     "django_tasks_db",
-    # Installed whatever the backend, so switching PRIVACYOPS_TASKS_BACKEND needs no migration.
-    "django_rq",
     "privacyops.tenancy",
     "privacyops.audit",
     "privacyops.holds",
@@ -45,6 +47,10 @@ INSTALLED_APPS = [
     "privacyops.workspace",
     "privacyops.web",
 ]
+if TASKS_BACKEND == TASKS_BACKENDS["rq"]:
+    # Only for the rq backend (the scale extra); django-rq has no tables, so switching
+    # PRIVACYOPS_TASKS_BACKEND still needs no migration.
+    INSTALLED_APPS.append("django_rq")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -88,6 +94,8 @@ TEMPLATES = [
 def _database() -> dict[str, object]:
     url = env("PRIVACYOPS_DATABASE_URL") or f"sqlite:///{DATA_DIR / 'control.sqlite3'}"
     config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=60))
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        require_extra("postgresql", ("psycopg",), "A PostgreSQL PRIVACYOPS_DATABASE_URL")
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # IMMEDIATE: every write transaction takes the write lock at BEGIN, so claims and
         # chain appends serialise instead of failing with "database is locked" mid-way.
@@ -98,7 +106,8 @@ def _database() -> dict[str, object]:
         }
         # Tests use a real file too (a live server in another thread or process shares it).
         config["TEST"] = {"NAME": str(DATA_DIR / "test_control.sqlite3")}
-        config["CONN_MAX_AGE"] = 0
+        # Connections persist (conn_max_age above), as on PostgreSQL: closing the last
+        # connection to a WAL database checkpoints it, which cost every request a file sync.
     return config
 
 
@@ -122,6 +131,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # filled by `privacyops migrate` (collectstatic)
 STORAGES = {
     "default": artifact_storage(DATA_DIR / "artifacts"),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -161,9 +171,9 @@ EMAIL_HOST_PASSWORD = env("PRIVACYOPS_EMAIL_PASSWORD")
 EMAIL_USE_TLS = env_bool("PRIVACYOPS_EMAIL_USE_TLS")
 DEFAULT_FROM_EMAIL = env("PRIVACYOPS_FROM_EMAIL", "privacy@privacyops.invalid")
 
-REDIS_URL = env("PRIVACYOPS_REDIS_URL")
+REDIS_URL = redis_url()
 TASKS: dict[str, dict[str, object]] = {
-    "default": {"BACKEND": tasks_backend(), "QUEUES": ["default"]}
+    "default": {"BACKEND": TASKS_BACKEND, "QUEUES": ["default"]}
 }
 # Read by django-rq only when the rq backend is chosen. No RQ timeout: a job's liveness is
 # its lease, renewed by heartbeat, as with the database backend.

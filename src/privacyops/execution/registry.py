@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 from threading import Lock
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from privacyops.connectors import Target
-from privacyops.connectors.sql import SqlDatastore
 from privacyops.datamap import DataMap, DataMapError, load_datamap, resolve_connection_url
 from privacyops.errors import DomainError, ValidationFailed
 from privacyops.tenancy.models import ConnectorType, System, Tenant
+
+if TYPE_CHECKING:  # SQLAlchemy is imported by the first datastore used, not by every page
+    from privacyops.connectors.sql import SqlDatastore
 
 DEFAULT_TARGET_TYPES = ("subject", "tenant")
 _cache: dict[Path, tuple[float, DataMap]] = {}
@@ -96,7 +99,18 @@ def datastore_of_system(system: System) -> SqlDatastore:
     key = (str(datamap_path(system.datamap_name)), url, tenant.pk)
     with _lock:
         if key not in _engines:
-            _engines[key] = SqlDatastore(datamap, url, hash_key=bytes(tenant.hash_key or b""))
+            from privacyops.connectors.sql import SqlDatastore
+
+            try:
+                _engines[key] = SqlDatastore(datamap, url,
+                                             hash_key=bytes(tenant.hash_key or b""))
+            except ImportError as error:
+                raise DatastoreUnavailable(
+                    f"System {system.name} of tenant {tenant.slug} needs a database driver "
+                    f"that is not installed ({error}). Install the optional extra for it: "
+                    "pip install 'privacyops[postgresql]' (PostgreSQL) or "
+                    "'privacyops[mysql]' (MySQL, MariaDB)."
+                ) from None
         return _engines[key]
 
 

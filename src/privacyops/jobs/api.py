@@ -20,7 +20,14 @@ from privacyops.jobs.schemas import (
     JobStatusName,
     JobTypeName,
 )
-from privacyops.jobs.selectors import WITHDRAWN, job_counts, job_get, jobs_filtered
+from privacyops.jobs.selectors import (
+    MAX_WAIT_SECONDS,
+    WITHDRAWN,
+    job_counts,
+    job_get,
+    job_get_settled,
+    jobs_filtered,
+)
 from privacyops.jobs.services import job_approve, job_create, job_reject, job_retry
 
 router = Router(tags=["jobs"])
@@ -111,7 +118,16 @@ def count_jobs(
 
 
 @router.get("/jobs/{job_id}", response={200: JobOut, **error_responses(404)}, summary="Get a job")
-def get_job(request: HttpRequest, job_id: JobId) -> Job:
+def get_job(
+    request: HttpRequest, job_id: JobId,
+    wait: Annotated[float, Query(
+        ge=0, le=MAX_WAIT_SECONDS,
+        description="Seconds to wait for the job to be Completed, Failed or Rejected before "
+        "answering (a long poll; 0, the default, answers at once).",
+    )] = 0,
+) -> Job:
+    if wait:
+        return job_get_settled(caller(request).user, job_id, wait=wait)
     return job_get(caller(request).user, job_id)
 
 

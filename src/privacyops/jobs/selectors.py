@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from django.db.models import Q, QuerySet, Sum
 
 from privacyops.errors import NotFound, ValidationFailed
+from privacyops.jobs import doorbell
 from privacyops.jobs.models import Job, JobStatus, JobStatusCount, JobType
 from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import tenants_visible_to
@@ -71,6 +74,26 @@ def job_get(viewer: User, job_id: int) -> Job:
     if job is None:
         raise NotFound(f"Job {job_id} does not exist.")
     return job
+
+
+SETTLED_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.REJECTED})
+MAX_WAIT_SECONDS = 30.0
+
+
+def job_get_settled(viewer: User, job_id: int, *, wait: float) -> Job:
+    """The job once it is Completed, Failed or Rejected, or as it is after `wait` seconds.
+
+    A long poll: the client learns the outcome when it lands instead of at its next poll. A
+    job finished by this process's worker wakes the wait at once; one finished elsewhere is
+    seen within 25 ms.
+    """
+    job = job_get(viewer, job_id)
+    deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_SECONDS)
+    status = job.status
+    while status not in SETTLED_STATUSES and (left := deadline - time.monotonic()) > 0:
+        doorbell.wait_settled(min(left, 0.025))
+        status = Job.objects.filter(pk=job_id).values_list("status", flat=True).first() or status
+    return job if status == job.status else job_get(viewer, job_id)
 
 
 def job_counts(viewer: User, *, tenant_id: int | None = None) -> dict[str, int]:

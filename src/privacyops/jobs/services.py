@@ -19,6 +19,7 @@ from privacyops.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from privacyops.jobs import doorbell
 from privacyops.jobs.models import TRANSITIONS, Job, JobSource, JobStatus, JobType
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
@@ -29,9 +30,20 @@ REASON_LIMIT = 1000
 
 
 def _enqueue_after_commit(job_id: int) -> None:
+    """Ring for the job once its transaction commits.
+
+    On the database queue the task row is written in the job's own transaction (one commit
+    instead of two, and never a job without its row); the ring follows the commit (see
+    doorbell.py). Another queue (Redis) hears of the job only after the commit.
+    """
+    from django_tasks_db.backend import DatabaseBackend
+
     from privacyops.jobs.tasks import run_job
 
-    transaction.on_commit(lambda: run_job.enqueue(job_id=job_id))
+    if isinstance(run_job.get_backend(), DatabaseBackend):
+        run_job.enqueue(job_id=job_id)
+    else:
+        transaction.on_commit(lambda: run_job.enqueue(job_id=job_id))
 
 
 def _transition(job: Job, to: str) -> None:
@@ -416,6 +428,7 @@ def _finish_failed(job: Job, *, code: str, message: str, hold_id: int | None = N
     job.finished_at = timezone.now()
     job.lease_owner, job.lease_expires_at = "", None
     job.save()
+    transaction.on_commit(doorbell.settled)
     audit_record(
         actor=Actor.system("worker"), action="job.failed", tenant_id=job.tenant_id,
         target_type="job", target_id=job.pk, outcome=Outcome.FAILURE,
@@ -436,6 +449,7 @@ def job_complete(*, job_id: int, worker_id: str, result: dict[str, Any]) -> bool
     if job.progress.get("total"):
         job.progress = {**job.progress, "done": job.progress["total"]}
     job.save()
+    transaction.on_commit(doorbell.settled)
     audit_record(actor=Actor.system(worker_id), action="job.completed",
                  tenant_id=job.tenant_id, target_type="job", target_id=job.pk,
                  metadata={"job_type": job.job_type})

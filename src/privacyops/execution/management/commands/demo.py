@@ -3,10 +3,8 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
-
-from privacyops.execution.demo import build_demo, demo_accounts, demo_password
 
 
 class Command(BaseCommand):
@@ -18,6 +16,14 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            from privacyops.execution.demo import build_demo, demo_accounts, demo_password
+        except ImportError as error:
+            raise CommandError(
+                f"privacyops demo needs the optional `demo` extra, which is not installed "
+                f"({error}). Install it with pip install 'privacyops[demo]' (./scripts/start "
+                "does)."
+            ) from None
         # Seeding rejects a job; its requester is a demo account, so no email leaves the machine.
         with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
             created, path = build_demo(people=options["people"],

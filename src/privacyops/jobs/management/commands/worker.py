@@ -10,9 +10,6 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connections
-from rq.job import Job as RQJob
-from rq.queue import Queue as RQQueue
-from rq.worker import SimpleWorker
 
 from privacyops.config import TASKS_BACKENDS
 from privacyops.execution.runner import worker_id
@@ -63,74 +60,59 @@ def audit_retention_daily(stop: threading.Event, *, first_after: float = 60.0,
         connections.close_all()  # this thread's own connections
 
 
-class LeasedJobWorker(SimpleWorker):
-    """An RQ worker that runs each job in its own process, without forking a work horse.
-
-    The reconciler thread shares this process, and fork() of a threaded process can leave the
-    child stuck on a lock the thread held. A job's liveness is its lease, not the horse: a
-    worker that dies mid-job loses its lease and another worker takes the job over.
-    """
-
-    def execute_job(self, job: RQJob, queue: RQQueue) -> None:
-        close_old_connections()
-        try:
-            super().execute_job(job, queue)
-        finally:
-            close_old_connections()
-
-
 class Command(BaseCommand):
     help = "Run a job worker: executes queued jobs and re-enqueues jobs the queue lost."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--interval", type=float, default=0.2,
-                            help="seconds between polls of an empty queue (default 0.2)")
+        parser.add_argument("--interval", type=float, default=5.0,
+                            help="seconds between looks at an empty queue when no ring arrives "
+                            "(default 5; a ring wakes the worker at once)")
         parser.add_argument("--reconcile-every", type=float, default=15.0,
                             help="seconds between reconciler passes (default 15)")
         parser.add_argument("--batch", action="store_true",
                             help="exit when the queue is empty (for scripts and tests)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        stop = threading.Event()
-        threading.Thread(
-            target=reconcile_forever, args=(options["reconcile_every"], stop), daemon=True
-        ).start()
-        threading.Thread(target=audit_retention_daily, args=(stop,), daemon=True).start()
-        backend = settings.TASKS["default"]["BACKEND"]
-        try:
-            if backend == TASKS_BACKENDS["db"]:
-                self._run_db_worker(options)
-            elif backend == TASKS_BACKENDS["rq"]:
-                self._run_rq_worker(options)
-            else:
-                raise CommandError(
-                    f"The {backend} tasks backend runs jobs in the web process; no worker "
-                    "is needed. Set PRIVACYOPS_TASKS_BACKEND=db or rq to use workers."
-                )
-        finally:
-            stop.set()
+        run_worker(interval=options["interval"], reconcile_every=options["reconcile_every"],
+                   batch=options["batch"], verbosity=options["verbosity"],
+                   announce=self.stdout.write)
 
-    def _run_db_worker(self, options: dict[str, Any]) -> None:
-        from django_tasks_db.management.commands.db_worker import Worker
 
-        worker = Worker(
-            queue_names=["default"], interval=options["interval"], batch=options["batch"],
-            backend_name="default", startup_delay=not options["batch"], max_tasks=None,
-            worker_id=worker_id(), excluded_queue_names=[],
-        )
-        worker.configure_signals()
-        self.stdout.write(f"Worker {worker.worker_id} started; waiting for jobs.")
-        started = time.monotonic()
-        worker.run()
-        logger.info("worker stopped after %.0fs", time.monotonic() - started)
+def run_worker(
+    *, interval: float = 5.0, reconcile_every: float = 15.0, batch: bool = False,
+    verbosity: int = 1, announce: Any = logger.info, stop: threading.Event | None = None,
+) -> None:
+    """The worker loop with its reconciler beside it: in its own process (`privacyops worker`)
+    or in a thread of a web process (`privacyops serve`), where `stop` ends it."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    stop = stop or threading.Event()
+    threading.Thread(
+        target=reconcile_forever, args=(reconcile_every, stop), name="reconciler", daemon=True
+    ).start()
+    threading.Thread(target=audit_retention_daily, args=(stop,), name="audit-retention",
+                     daemon=True).start()
+    backend = settings.TASKS["default"]["BACKEND"]
+    try:
+        if backend == TASKS_BACKENDS["db"]:
+            from privacyops.jobs.worker import DoorbellWorker
 
-    def _run_rq_worker(self, options: dict[str, Any]) -> None:
-        from django.core.management import call_command
-        from django_tasks_rq import Job as TaskJob
+            worker = DoorbellWorker(interval=interval, batch=batch, worker_id=worker_id(),
+                                    stop=stop)
+            if in_main_thread:
+                worker.configure_signals()
+            announce(f"Worker {worker.worker_id} started; waiting for jobs.")
+            started = time.monotonic()
+            worker.run()
+            logger.info("worker stopped after %.0fs", time.monotonic() - started)
+        elif backend == TASKS_BACKENDS["rq"]:
+            from privacyops.jobs.worker import run_rq_worker
 
-        name = worker_id()
-        self.stdout.write(f"Worker {name} started on the Redis queue; waiting for jobs.")
-        call_command(
-            "rqworker", "default", name=name, worker_class=LeasedJobWorker, job_class=TaskJob,
-            burst=options["batch"], with_scheduler=False, verbosity=options["verbosity"],
-        )
+            run_rq_worker(batch=batch, verbosity=verbosity, announce=announce, stop=stop,
+                          in_main_thread=in_main_thread)
+        else:
+            raise CommandError(
+                f"The {backend} tasks backend runs jobs in the web process; no worker "
+                "is needed. Set PRIVACYOPS_TASKS_BACKEND=db or rq to use workers."
+            )
+    finally:
+        stop.set()
