@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "privacyops.intake",
     "privacyops.privacy_center",
     "privacyops.workspace",
+    "privacyops.retention",
     "privacyops.web",
 ]
 
