@@ -23,7 +23,7 @@ def describe(result: RetentionResult) -> str:
     verb = "would" if result.dry_run else "did"
     removed = (f"erase {_tables(result.erased)}" if result.action == "erase"
                else f"delete {_tables(result.deleted)}")
-    return (f"{result.entity}: {result.due} row(s) due (older than {result.cutoff}); "
+    return (f"{result.entity}: {result.due} row(s) due (dated {result.cutoff} or earlier); "
             f"{verb} {removed}; {result.held} held by a legal hold, {result.kept} kept by a "
             "keep rule")
 
