@@ -122,6 +122,20 @@ class TestHolds:
         assert ids(url, "orders") == {1011, 1012}
         assert ids(url, "order_items") == {10111, 10112, 10121, 10122}
 
+    def test_rows_with_an_empty_pointer_are_not_taken_for_held(
+            self, url: str, closes: list[SqlDatastore]) -> None:
+        engine = create_engine(url)
+        with engine.begin() as conn:  # a ticket about no order: its order_id is NULL
+            conn.execute(text("UPDATE support_tickets SET order_id = NULL WHERE id = 1021"))
+        engine.dispose()
+        store = store_for(url, support_tickets=TICKETS_30D)
+        closes.append(store)
+        held = [Target(scope="subject", id="101", tenant_key="1")]
+        result = run(store, "support_tickets", datetime(2030, 1, 1, tzinfo=UTC), held=held)
+        assert result.held == 1
+        assert result.deleted == {"support_tickets": 2}
+        assert ids(url, "support_tickets") == {1011}
+
     def test_a_tenant_hold_stops_everything(self, url: str, closes: list[SqlDatastore]) -> None:
         store = store_for(url, orders={"retention": {"after": "1y", "from": "placed_at"}})
         closes.append(store)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Connection,
     String,
     and_,
+    case,
     cast,
     delete,
     false,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    true,
     update,
 )
 
@@ -86,6 +88,15 @@ def filter_condition(reflected: ReflectedMap, entity: str, spec: FilterSpec) -> 
         "<=": lambda c, v: c <= v, ">": lambda c, v: c > v, ">=": lambda c, v: c >= v,
     }
     return operators[spec.op](column, value)
+
+
+def definitely(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """True where the condition is true, false where it is false *or NULL*.
+
+    ``actor_id IN (…) OR subject_id IN (…)`` is NULL on a row whose subject_id is NULL, and
+    ``NOT NULL`` is NULL again: without this, negating an exclusion would also drop those rows.
+    """
+    return case((condition, true()), else_=false())
 
 
 def require_columns(reflected: ReflectedMap, entity: str) -> None:
@@ -183,7 +194,7 @@ class Narrowed(Traversal):
     def condition(self, entity: str) -> ColumnElement[bool]:
         reached = self.base.condition(entity)
         excluded = self.excluded.get(entity)
-        return reached if excluded is None else and_(reached, not_(excluded))
+        return reached if excluded is None else and_(reached, not_(definitely(excluded)))
 
 
 class Within(Traversal):
@@ -372,10 +383,10 @@ class RetentionRun:
         self.held = held
         due = RuleTraversal(self.reflected, self.entity, self.due_condition, self.tenant_key)
         frozen = upward(due, held_by(self.reflected, held)).get(self.entity)
-        self.frozen = frozen if frozen is not None else false()
+        self.frozen = definitely(frozen) if frozen is not None else false()
         kept: ColumnElement[bool] = false()
         if self.rule.action == "purge":
-            kept = protected_by_keep(due, self.now).get(self.entity, false())
+            kept = definitely(protected_by_keep(due, self.now).get(self.entity, false()))
         self.kept_condition = and_(not_(self.frozen), kept)
         start = and_(self.due_condition, not_(self.frozen), not_(kept))
         self.traversal = RuleTraversal(self.reflected, self.entity, start, self.tenant_key)
