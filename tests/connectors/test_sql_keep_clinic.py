@@ -84,7 +84,8 @@ def test_without_a_keep_rule_purging_a_clinic_deletes_its_invoices(
     stores.append(store)
     result = store.purge(CLINIC_1)
     assert result.deleted["invoices"] == 3
-    assert of_clinic(url, "invoices") == {} and of_clinic(url, "patients") == {}
+    assert of_clinic(url, "invoices") == {}
+    assert of_clinic(url, "patients") == {}
 
 
 def test_with_a_keep_rule_the_invoices_stay_anonymised(
