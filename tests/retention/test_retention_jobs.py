@@ -206,6 +206,10 @@ class TestPages:
         assert "support_tickets" in page  # staff see every tenant
         assert "2030-01-01 00:00" in page
         assert "2030-01-02 00:00" in page
+        job = Job.objects.get(tenant=tenant)
+        detail = client.get(f"/platform/privacy/jobs/{job.pk}/")
+        assert detail.status_code == 200
+        assert "Retention rule: purge 365d after placed_at" in detail.content.decode()
 
         admin = factories.user_create(tenant=other, role=Role.ADMIN)
         client.force_login(admin)
