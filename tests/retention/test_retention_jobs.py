@@ -217,3 +217,26 @@ class TestPages:
         assert "support_tickets" in page
         assert "placed_at" not in page
         assert client.get(f"/platform/privacy/retention/?tenant={tenant.slug}").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_creates_retention_jobs_on_its_daily_pass(shop_url: str) -> None:
+    import threading
+    import time
+
+    from privacyops.jobs.management.commands.worker import retention_schedule_daily
+
+    tenant = shop_tenant("tshop", orders=ORDERS_1Y)
+    stop = threading.Event()
+    worker = threading.Thread(target=retention_schedule_daily, args=(stop,),
+                              kwargs={"first_after": 0.01, "every": 3600.0}, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not Job.objects.filter(tenant=tenant).exists() and time.monotonic() < deadline:
+        stop.wait(0.05)
+    stop.set()
+    worker.join(timeout=30)
+    job = Job.objects.get(tenant=tenant)
+    assert (job.job_type, job.target_type, job.target_id, job.source) == (
+        "PURGE", "retention", "orders", "retention")
+    assert job.status == JobStatus.APPROVED  # no approval needed: the data map decided
