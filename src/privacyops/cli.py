@@ -18,6 +18,8 @@ COMMANDS = {
              "| prune [--tenant SLUG]",
     "demo": "build the demo datastore, data map, tenants, accounts and sample jobs",
     "datamap": "datamap check FILE [--live] [--strict] | datamap draft --url URL",
+    "retention": "retention run --tenant SLUG [--dry-run] | list [--tenant SLUG]",
+    "ropa": "ropa --tenant SLUG [--format csv|html] [--out FILE]: record of processing (Art. 30)",
     "manage": "any Django management command (manage shell; manage token create|list|revoke)",
 }
 

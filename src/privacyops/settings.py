@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "privacyops.intake",
     "privacyops.privacy_center",
     "privacyops.workspace",
+    "privacyops.retention",
     "privacyops.web",
 ]
 if TASKS_BACKEND == TASKS_BACKENDS["rq"]:

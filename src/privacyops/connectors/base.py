@@ -84,6 +84,8 @@ class PurgeResult:
 
     deleted: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
+    # Rows a keep rule protects: their personal fields erased instead of the rows deleted.
+    anonymised: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows_deleted(self) -> int:

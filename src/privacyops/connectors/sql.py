@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -45,6 +46,12 @@ from privacyops.connectors.base import (
     TableChange,
     Target,
     TargetNotFound,
+)
+from privacyops.connectors.sql_retention import (
+    RetentionResult,
+    RetentionRun,
+    erase_rows,
+    keep_purge_plan,
 )
 from privacyops.connectors.sql_traversal import (
     ReflectedMap,
@@ -494,16 +501,30 @@ class SqlDatastore:
         guard = chunk_guard or nullcontext
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
-        traversal = self.traversal(target)
-        order = self.reflected.graph.delete_order(traversal.entities)
+        reached = self.traversal(target)
+        order = self.reflected.graph.delete_order(reached.entities)
+        # Statutory keep rules: kept rows (and the rows owning them) are anonymised, not deleted.
+        keep_plan = keep_purge_plan(reached, datetime.now(UTC))
+        traversal = reached if keep_plan is None else keep_plan[0]
         deleted: dict[str, int] = {}
+        anonymised: dict[str, int] = {}
         with self._connect(write=not dry_run) as conn:
+            if keep_plan is not None:
+                kept = keep_plan[1]
+                for entity in kept.entities:
+                    with guard(), conn.begin():
+                        rows = erase_rows(conn, kept, entity, hash_key=self.hash_key,
+                                          dry_run=dry_run)
+                        if rows and not dry_run and before_chunk_commit is not None:
+                            before_chunk_commit()
+                    if rows:
+                        anonymised[self.reflected.table(entity).name] = rows
             if dry_run:
                 for entity in order:
                     with conn.begin():
                         deleted[self.reflected.table(entity).name] = count_reached(
                             conn, traversal, entity)
-                return PurgeResult(deleted=deleted, dry_run=True)
+                return PurgeResult(deleted=deleted, dry_run=True, anonymised=anonymised)
             total = 0
             for entity in order:
                 table_name = self.reflected.table(entity).name
@@ -527,4 +548,28 @@ class SqlDatastore:
                     if removed < chunk_size:
                         break
                 deleted[table_name] = deleted.get(table_name, 0) + done
-        return PurgeResult(deleted=deleted, dry_run=False)
+        return PurgeResult(deleted=deleted, dry_run=False, anonymised=anonymised)
+
+    # ---- retention -------------------------------------------------------------------------
+
+    def retention(
+        self,
+        entity: str,
+        *,
+        tenant_key: str | None,
+        now: datetime,
+        held_now: Callable[[], list[Target]],
+        dry_run: bool = False,
+        chunk_size: int = 1000,
+        chunk_guard: Callable[[], AbstractContextManager[None]] | None = None,
+        on_progress: Callable[[PurgeProgress], None] | None = None,
+    ) -> RetentionResult:
+        """Apply the entity's retention rule as of ``now`` (see ``sql_retention``)."""
+        run = RetentionRun(self.reflected, entity, tenant_key=tenant_key, now=now,
+                           held_now=held_now)
+
+        def connect(write: bool) -> AbstractContextManager[Connection]:
+            return self._connect(write=write)
+
+        return run.run(connect, hash_key=self.hash_key, dry_run=dry_run, chunk_size=chunk_size,
+                       chunk_guard=chunk_guard, on_progress=on_progress)

@@ -318,6 +318,7 @@ class _Checker:
             path = f"{base}.references[{i}].via"
             if self.column_exists(path, spec, reference.via):
                 self.need_index(path, spec, reference.via, "clearing this pointer on PURGE")
+        self.check_retention(name, spec)
         markers = self.marker_columns() if name == self.datamap.subject.entity else set()
         for column_name, field in spec.fields.items():
             path = f"{base}.fields.{column_name}"
@@ -336,6 +337,18 @@ class _Checker:
                     self.warning(f"{path}.erase", obj, f"the pseudonym leaves {length - fixed} "
                                  "characters for the subject's id (and tenant); a longer one "
                                  "will not fit the column")
+
+    def check_retention(self, name: str, spec: EntitySpec) -> None:
+        """The columns a retention or keep rule reads exist (``from`` is worth an index)."""
+        base = f"entities.{name}"
+        if spec.retention is not None:
+            path = f"{base}.retention.from"
+            if self.column_exists(path, spec, spec.retention.from_):
+                self.need_index(path, spec, spec.retention.from_, "the daily retention run")
+            for i, condition in enumerate(spec.retention.where):
+                self.column_exists(f"{base}.retention.where[{i}].column", spec, condition.column)
+        if spec.keep is not None:
+            self.column_exists(f"{base}.keep.from", spec, spec.keep.from_)
 
     def marker_columns(self) -> set[str]:
         subject = self.datamap.subject
@@ -367,7 +380,7 @@ class _Checker:
             if spec.table not in self.tables:
                 continue
             mapped_tables[spec.table] = name
-            known = self.datamap.known_columns(name)
+            known = self.datamap.known_columns(name) | self.datamap.retention_columns(name)
             subject = self.datamap.subject
             if name == subject.entity:
                 known |= {m.column for m in (subject.erased_marker, subject.soft_delete) if m}

@@ -183,6 +183,26 @@ def _raw_category_issues(data: dict[str, Any]) -> list[Issue]:
     return issues
 
 
+def _retention_issues(datamap: DataMap, name: str) -> list[Issue]:
+    """A retention or keep rule that could not do what it says."""
+    spec = datamap.entities[name]
+    base = f"entities.{name}"
+    erases = any(field.erase.kind != "keep" for field in spec.fields.values())
+    issues: list[Issue] = []
+    if spec.retention is not None and spec.retention.action == "erase" and not erases:
+        issues.append((f"{base}.retention.action", "`erase` rewrites the entity's fields with "
+                       "their erase actions, and none is declared; declare erase actions under "
+                       "fields or use `action: purge`"))
+    if spec.keep is not None and not erases:
+        issues.append((f"{base}.keep", "a keep rule anonymises the kept rows on PURGE with the "
+                       "entity's erase actions, and none is declared; declare erase actions for "
+                       "its personal fields"))
+    for column in sorted(datamap.retention_columns(name) & {datamap.tenant_column_of(name)}):
+        issues.append((f"{base}.retention", f"{column!r} is the tenant column; a retention rule "
+                       "already applies to one tenant's rows"))
+    return issues
+
+
 def cross_reference_issues(datamap: DataMap) -> list[Issue]:
     """Problems that only the whole data map reveals, each with its path and a fix."""
     issues: list[Issue] = []
@@ -246,6 +266,7 @@ def cross_reference_issues(datamap: DataMap) -> list[Issue]:
             if column in frozen and field.erase.kind != "keep":
                 issues.append((f"{base}.fields.{column}.erase", "a primary key or tenant column "
                                "can't be erased; use `erase: keep`"))
+        issues.extend(_retention_issues(datamap, name))
 
     for i, section in enumerate(datamap.sections):
         base = f"sections[{i}]"

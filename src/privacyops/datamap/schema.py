@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -165,6 +166,134 @@ class Reference(_Strict):
         return _identifier(via, "column")
 
 
+DURATION = re.compile(r"^\s*(\d+)\s*(d|w|y)\s*$")
+DURATION_HELP = "write a whole number followed by d (days), w (weeks) or y (years), such as 730d or 10y"
+FILTER_OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "is not null")
+
+
+class Duration(_Strict):
+    """A period such as ``730d``, ``6w`` or ``10y`` (calendar years: same date N years earlier)."""
+
+    amount: int
+    unit: Literal["d", "w", "y"]
+
+    @classmethod
+    def parse(cls, raw: Any) -> Duration:
+        if isinstance(raw, Duration):
+            return raw
+        match = DURATION.match(raw) if isinstance(raw, str) else None
+        if match is None:
+            raise ValueError(f"{raw!r} is not a period; {DURATION_HELP}")
+        amount = int(match.group(1))
+        if amount < 1:
+            raise ValueError(f"{raw!r}: a period must be at least 1{match.group(2)}")
+        return cls(amount=amount, unit=match.group(2))  # type: ignore[arg-type]
+
+    def before(self, moment: datetime) -> datetime:
+        """The moment this period before ``moment`` (29 February becomes 28 February)."""
+        if self.unit == "d":
+            return moment - timedelta(days=self.amount)
+        if self.unit == "w":
+            return moment - timedelta(weeks=self.amount)
+        year = moment.year - self.amount
+        try:
+            return moment.replace(year=year)
+        except ValueError:
+            return moment.replace(year=year, day=28)
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+
+def _duration(raw: Any) -> Duration:
+    return Duration.parse(raw)
+
+
+class FilterSpec(_Strict):
+    """One condition of a retention rule: a column, an operator from a fixed set and a value."""
+
+    column: str
+    op: Literal["=", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "is not null"] = "="
+    value: Any = None
+
+    @field_validator("column")
+    @classmethod
+    def _plain(cls, value: str) -> str:
+        return _identifier(value, "column")
+
+    @field_validator("op", mode="before")
+    @classmethod
+    def _known_op(cls, raw: Any) -> Any:
+        if isinstance(raw, str) and raw.strip().lower() in FILTER_OPERATORS:
+            return " ".join(raw.strip().lower().split())
+        raise ValueError(f"{raw!r} is not an operator; use one of: {', '.join(FILTER_OPERATORS)}")
+
+    @model_validator(mode="after")
+    def _value_fits(self) -> FilterSpec:
+        if self.op in ("in", "not in"):
+            if not isinstance(self.value, list) or not self.value:
+                raise ValueError(f"`{self.op}` takes a non-empty list of values: value: [a, b]")
+            if any(isinstance(v, dict | list) for v in self.value):
+                raise ValueError(f"`{self.op}` takes plain values (text, numbers, booleans)")
+        elif self.op in ("is null", "is not null"):
+            if "value" in self.model_fields_set:
+                raise ValueError(f"`{self.op}` takes no value; remove `value`")
+        elif self.value is None or isinstance(self.value, dict | list):
+            raise ValueError(f"`{self.op}` takes one plain value (text, number or boolean); "
+                             "to match a missing value use op: is null")
+        return self
+
+
+class RetentionSpec(_Strict):
+    """Rows of this entity older than ``after`` (counted from ``from``) are purged or erased."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    after: Duration
+    from_: str = Field(alias="from")
+    action: Literal["purge", "erase"] = "purge"
+    where: list[FilterSpec] = Field(default_factory=list)
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _period(cls, raw: Any) -> Duration:
+        return _duration(raw)
+
+    @field_validator("from_")
+    @classmethod
+    def _plain(cls, value: str) -> str:
+        return _identifier(value, "column")
+
+    def describe(self) -> str:
+        condition = "".join(
+            f" where {f.column} {f.op}" + ("" if f.op.startswith("is") else f" {f.value!r}")
+            for f in self.where)
+        return f"{self.action} {self.after} after {self.from_}{condition}"
+
+
+class KeepSpec(_Strict):
+    """A statutory keep rule: rows stay (anonymised on PURGE) until ``for`` after ``from``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    for_: Duration = Field(alias="for")
+    from_: str = Field(alias="from")
+    reason: str = Field(min_length=1)
+
+    @field_validator("for_", mode="before")
+    @classmethod
+    def _period(cls, raw: Any) -> Duration:
+        return _duration(raw)
+
+    @field_validator("from_")
+    @classmethod
+    def _plain(cls, value: str) -> str:
+        return _identifier(value, "column")
+
+    def describe(self) -> str:
+        return f"kept {self.for_} after {self.from_} ({self.reason})"
+
+
 class EntitySpec(_Strict):
     """One table. ``tenant_column`` overrides the datastore's (``null``: this table has none)."""
 
@@ -174,6 +303,24 @@ class EntitySpec(_Strict):
     relations: list[Relation] = Field(default_factory=list)
     references: list[Reference] = Field(default_factory=list)
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
+    retention: RetentionSpec | None = None
+    keep: KeepSpec | None = None
+    purposes: list[str] = Field(default_factory=list)
+    legal_basis: str | None = None
+    recipients: list[str] = Field(default_factory=list)
+
+    @field_validator("purposes", "recipients", mode="before")
+    @classmethod
+    def _one_or_many(cls, raw: Any) -> Any:
+        return [raw] if isinstance(raw, str) else raw
+
+    @property
+    def effective_retention(self) -> RetentionSpec | None:
+        """The entity's retention rule; a keep rule alone deletes the rows when it ends."""
+        if self.retention is not None or self.keep is None:
+            return self.retention
+        return RetentionSpec.model_validate(
+            {"after": self.keep.for_, "from": self.keep.from_, "action": "purge"})
 
     @field_validator("table", "primary_key")
     @classmethod
@@ -424,6 +571,22 @@ class DataMap(_Strict):
         if self.scopes.get("tenant") == entity:
             return spec.primary_key
         return self.tenant_column
+
+    def retention_columns(self, entity: str) -> set[str]:
+        """Columns the entity's retention and keep rules read (they need not be fields)."""
+        spec = self.entities[entity]
+        columns: set[str] = set()
+        if spec.retention is not None:
+            columns.add(spec.retention.from_)
+            columns.update(f.column for f in spec.retention.where)
+        if spec.keep is not None:
+            columns.add(spec.keep.from_)
+        return columns
+
+    def retention_entities(self) -> list[str]:
+        """Entities with a retention rule (explicit, or implied by a keep rule), map order."""
+        return [name for name, spec in self.entities.items()
+                if spec.effective_retention is not None]
 
     def known_columns(self, entity: str) -> set[str]:
         """Columns a data map may mention on an entity: fields, keys, relation columns."""

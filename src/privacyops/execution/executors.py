@@ -155,6 +155,8 @@ def run_purge(job: Job, worker: str) -> dict[str, Any]:
         "rows_deleted": earlier + result.rows_deleted,
         "rows_deleted_by_earlier_attempts": earlier,
         "tables": result.deleted,
+        # Rows a statutory keep rule protects: personal fields erased, the rows kept.
+        "tables_anonymised": result.anonymised,
         "special_categories": datastore.datamap.special_categories_in_tables(
             dict.fromkeys(t for t, n in result.deleted.items() if n)),
         "export_artifacts_deleted": removed,

@@ -81,6 +81,10 @@ def run_job_now(job_id: int, *, worker: str | None = None) -> None:
         logger.debug("job %s not claimable (taken, done or not yet due)", job_id)
         return
     executor = EXECUTORS[job.job_type]
+    if job.target_type == "retention" and job.is_destructive:
+        from privacyops.retention.services import run_retention
+
+        executor = run_retention
     try:
         with lease_kept_alive(job.pk, me):
             result = executor(job, me)

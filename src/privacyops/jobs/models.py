@@ -46,6 +46,7 @@ class JobSource(models.TextChoices):
     INTAKE = "intake", "Public intake form"
     PRIVACY_CENTER = "privacy_center", "Privacy center"
     GDPR_SCREEN = "gdpr_screen", "Workspace GDPR screen"
+    RETENTION = "retention", "Retention schedule"
 
 
 class Job(models.Model):

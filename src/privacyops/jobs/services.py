@@ -97,6 +97,11 @@ def _validate_target(tenant: Tenant, job_type: str, target_type: str, target_id:
         raise ValidationFailed(
             f"Unknown job type {job_type!r}; use EXPORT, ERASE or PURGE.", field="job_type"
         )
+    if target_type == "retention" and job_type in (JobType.ERASE, JobType.PURGE):
+        from privacyops.retention.services import retention_target_check
+
+        retention_target_check(tenant, job_type, target_id)
+        return
     allowed = target_types_for(tenant)
     if target_type not in allowed:
         raise ValidationFailed(

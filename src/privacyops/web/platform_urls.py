@@ -5,6 +5,7 @@ from django.urls import path
 from privacyops.audit import views as audit_views
 from privacyops.holds import views as hold_views
 from privacyops.jobs import views as job_views
+from privacyops.retention import views as retention_views
 
 app_name = "platform"
 
@@ -30,4 +31,6 @@ urlpatterns = [
     path("audit/export.jsonl", audit_views.audit_export, {"fmt": "jsonl"},
          name="audit-export-jsonl"),
     path("audit/verify/", audit_views.audit_verify_view, name="audit-verify"),
+    path("retention/", retention_views.retention_list, name="retention"),
+    path("ropa/", retention_views.ropa_page, name="ropa"),
 ]

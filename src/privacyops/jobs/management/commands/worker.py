@@ -60,6 +60,32 @@ def audit_retention_daily(stop: threading.Event, *, first_after: float = 60.0,
         connections.close_all()  # this thread's own connections
 
 
+def retention_schedule_daily(stop: threading.Event, *, first_after: float = 90.0,
+                             every: float = 24 * 3600.0) -> None:
+    """Create each tenant's retention jobs: soon after start, then daily (like audit retention).
+
+    Several workers may each run it: a rule with a job waiting, running or run within the
+    day gets no second one.
+    """
+    from privacyops.retention.services import retention_schedule_due
+    from privacyops.tenancy.actors import Actor
+
+    wait = first_after
+    try:
+        while not stop.wait(wait):
+            wait = every
+            try:
+                close_old_connections()
+                for sentence in retention_schedule_due(actor=Actor.system("retention")):
+                    logger.info("retention schedule: %s", sentence)
+            except Exception:
+                logger.exception("retention schedule pass failed; trying again in %ss", every)
+            finally:
+                close_old_connections()
+    finally:
+        connections.close_all()  # this thread's own connections
+
+
 class Command(BaseCommand):
     help = "Run a job worker: executes queued jobs and re-enqueues jobs the queue lost."
 
@@ -90,6 +116,8 @@ def run_worker(
         target=reconcile_forever, args=(reconcile_every, stop), name="reconciler", daemon=True
     ).start()
     threading.Thread(target=audit_retention_daily, args=(stop,), name="audit-retention",
+                     daemon=True).start()
+    threading.Thread(target=retention_schedule_daily, args=(stop,), name="retention-schedule",
                      daemon=True).start()
     backend = settings.TASKS["default"]["BACKEND"]
     try:
