@@ -9,6 +9,7 @@ urlpatterns = [
     path("", web_views.home, name="home"),
     path("login/", web_views.login_view, name="login"),
     path("logout/", web_views.logout_view, name="logout"),
+    path("account/", web_views.account, name="account"),
     path("api/v1/", api.urls),
     path("downloads/<str:token>/", execution_views.artifact_download, name="artifact-download"),
     path("platform/privacy/", include("privacyops.web.platform_urls")),

@@ -235,3 +235,34 @@ def test_withdrawn_rejected_filter_pair(staff, tenant, client):
 
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class TestTimes:
+    def test_times_follow_the_users_time_zone_with_the_full_moment_on_hover(
+        self, page, staff, tenant
+    ):
+        from datetime import UTC, datetime
+
+        job = factories.job_create(tenant=tenant, requested_by=staff, target_id="9")
+        Job.objects.filter(pk=job.pk).update(created_at=datetime(2026, 7, 1, 22, 30, tzinfo=UTC))
+        login(page, staff.email)
+        page.goto(f"/platform/privacy/jobs/{job.pk}/")
+        created = page.locator("dl.facts time").first
+        expect(created).to_have_text("2026-07-01 22:30")
+        page.goto("/account/")
+        page.get_by_label("Time zone").select_option("Europe/Berlin")
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".msg-success")).to_contain_text("Europe/Berlin")
+        page.goto(f"/platform/privacy/jobs/{job.pk}/")
+        # 22:30 UTC is 00:30 the next day in Berlin (summer time, UTC+2).
+        expect(created).to_have_text("2026-07-02 00:30")
+        expect(created).to_have_attribute("title", "Thursday 2 July 2026, 00:30:00 CEST")
+        expect(created).to_have_attribute("datetime", "2026-07-01T22:30:00+00:00")
+
+    def test_an_unknown_time_zone_is_refused_and_changes_nothing(self, staff, client):
+        client.force_login(staff)
+        response = client.post("/account/", {"time_zone": "Mars/Olympus"})
+        assert response.status_code == 422
+        assert "Pick a time zone from the list" in response.content.decode()
+        staff.refresh_from_db()
+        assert staff.time_zone == "UTC"

@@ -6,7 +6,8 @@ import hashlib
 from typing import cast
 
 from django.conf import settings
-from django.contrib import auth
+from django.contrib import auth, messages
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -14,10 +15,13 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from privacyops.errors import DomainError
+from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import has_any_admin_role, tenants_visible_to
-from privacyops.tenancy.services import login_failure_record, login_record
+from privacyops.tenancy.services import login_failure_record, login_record, user_time_zone_set
 from privacyops.web.client_ip import client_ip
+from privacyops.web.timezones import time_zone_names
 
 
 def _throttle_key(request: HttpRequest, email: str) -> str:
@@ -71,3 +75,21 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("workspace:gdpr", slug=gdpr.slug)
     memberships = list(Tenant.objects.filter(memberships__user=user).order_by("name"))
     return render(request, "web/member_home.html", {"tenants": memberships})
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's own settings: the time zone their pages show times in."""
+    user = cast(User, request.user)
+    status, error = 200, None
+    if request.method == "POST":
+        try:
+            user_time_zone_set(user=user, time_zone=request.POST.get("time_zone", ""),
+                               actor=Actor.for_user(user))
+        except DomainError as failure:
+            status, error = failure.status, failure
+        else:
+            messages.success(request, f"Times are now shown in {user.time_zone}.")
+            return redirect("account")
+    return render(request, "web/account.html",
+                  {"zones": time_zone_names(), "error": error}, status=status)
