@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "privacyops.web.security.SessionIdleTimeoutMiddleware",
+    "privacyops.web.timezones.UserTimezoneMiddleware",
     "privacyops.errors.DomainErrorMiddleware",
 ]
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", web_views.home, name="home"),
     path("login/", web_views.login_view, name="login"),
     path("logout/", web_views.logout_view, name="logout"),
+    path("account/", web_views.account, name="account"),
     path("account/tokens/", web_tokens.token_list, name="account-tokens"),
     path("account/tokens/<int:token_id>/revoke/", web_tokens.token_revoke_view,
          name="account-token-revoke"),

@@ -18,6 +18,7 @@ ACTION_LABELS: dict[str, str] = {
     "audit.exported": "Audit log exported",
     "audit.verified": "Audit chain verified",
     "auth.login": "Signed in",
+    "user.time_zone_changed": "Time zone changed",
     "auth.login_failed": "Sign-in failed",
     "token.created": "API token created",
     "tenant.created": "Tenant created",

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from privacyops.errors import DomainError, NotFound
@@ -45,6 +46,12 @@ def hold_list(request: HttpRequest) -> HttpResponse:
     place_form = HoldPlaceForm(
         request.POST if request.method == "POST" else None, tenants=tenants
     )
+    # Naming a person: typing a name or an email suggests subjects (value: the subject id).
+    place_form.fields["scope_id"].widget.attrs.update({
+        "list": "people-options", "autocomplete": "off",
+        "hx-get": reverse("platform:people-search"), "hx-trigger": "input changed delay:300ms",
+        "hx-include": "#id_tenant", "hx-target": "#people-options", "hx-swap": "innerHTML",
+    })
     status = 200
     if request.method == "POST":
         require(viewer, "hold.place", None)

@@ -175,7 +175,8 @@ def people_search(request: HttpRequest) -> HttpResponse:
     """Suggestions for a form that names a person: subjects of the chosen tenant whose name,
     email or id contains what was typed (the option's value is the subject id)."""
     viewer = viewer_of(request)
-    typed = (request.GET.get("q") or request.GET.get("target_id") or "").strip()[:100]
+    typed = (request.GET.get("q") or request.GET.get("target_id") or request.GET.get("scope_id")
+             or "").strip()[:100]
     people: list[Person] = []
     raw = request.GET.get("tenant", "")
     tenant = (tenants_visible_to(viewer, "job.view").filter(pk=int(raw)).first()

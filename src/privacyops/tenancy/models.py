@@ -113,6 +113,8 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]
     email = models.EmailField(unique=True)
     full_name = models.CharField(max_length=200, blank=True, default="")
+    # Pages show times in this zone (IANA name, e.g. Europe/Berlin); UTC until the user picks one.
+    time_zone = models.CharField(max_length=64, default="UTC")
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []

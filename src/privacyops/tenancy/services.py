@@ -641,3 +641,22 @@ def login_failure_windows_close(*, limit: int = 500) -> int:
         )
     SigninFailureWindow.objects.filter(pk__in=[w.pk for w in windows]).delete()
     return len(windows)
+
+
+@transaction.atomic(durable=True)
+def user_time_zone_set(*, user: User, time_zone: str, actor: Actor) -> User:
+    """The zone the user's pages show times in (an IANA name such as Europe/Berlin)."""
+    from privacyops.errors import ValidationFailed
+    from privacyops.web.timezones import is_time_zone
+
+    time_zone = (time_zone or "").strip()
+    if not is_time_zone(time_zone):
+        raise ValidationFailed(
+            "Pick a time zone from the list (an IANA name such as Europe/Berlin or UTC).",
+            field="time_zone")
+    previous = user.time_zone
+    user.time_zone = time_zone
+    user.save(update_fields=["time_zone"])
+    audit_record(actor=actor, action="user.time_zone_changed", tenant_id=None, target_type="user",
+                 target_id=user.pk, metadata={"from": previous, "to": time_zone})
+    return user

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import cast
 
 from django.conf import settings
-from django.contrib import auth
+from django.contrib import auth, messages
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from privacyops.errors import DomainError
+from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.identity import login_identity
 from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import has_any_admin_role, tenants_visible_to
@@ -20,8 +23,10 @@ from privacyops.tenancy.services import (
     login_failure_record,
     login_failure_windows_close_due,
     login_record,
+    user_time_zone_set,
 )
 from privacyops.web.client_ip import client_ip
+from privacyops.web.timezones import time_zone_names
 
 REFUSALS = {
     "account": "Too many failed sign-ins for this account from your address. "
@@ -80,3 +85,21 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("workspace:gdpr", slug=gdpr.slug)
     memberships = list(Tenant.objects.filter(memberships__user=user).order_by("name"))
     return render(request, "web/member_home.html", {"tenants": memberships})
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's own settings: the time zone their pages show times in."""
+    user = cast(User, request.user)
+    status, error = 200, None
+    if request.method == "POST":
+        try:
+            user_time_zone_set(user=user, time_zone=request.POST.get("time_zone", ""),
+                               actor=Actor.for_user(user))
+        except DomainError as failure:
+            status, error = failure.status, failure
+        else:
+            messages.success(request, f"Times are now shown in {user.time_zone}.")
+            return redirect("account")
+    return render(request, "web/account.html",
+                  {"zones": time_zone_names(), "error": error}, status=status)
