@@ -33,6 +33,13 @@ class DatastoreUnavailable(DomainError):
     status = 503
 
 
+class NoSystem(DatastoreUnavailable):
+    """The tenant has no system to run on: its configuration, not an outage (409)."""
+
+    code = "no_system"
+    status = 409
+
+
 def datamap_path(name: str) -> Path:
     return Path(settings.DATAMAP_DIR) / f"{name}.yaml"
 
@@ -132,7 +139,7 @@ def datastore_for(tenant: Tenant) -> SqlDatastore:
     """The connector for the tenant's job system."""
     system = system_for(tenant)
     if system is None:
-        raise DatastoreUnavailable(
+        raise NoSystem(
             f"Tenant {tenant.slug} has no system yet; add one with `privacyops system add "
             f"--tenant {tenant.slug} --name NAME --datamap FILE --key KEY` (data maps live in "
             f"{settings.DATAMAP_DIR})."

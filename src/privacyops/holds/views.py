@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -90,6 +91,8 @@ def hold_list(request: HttpRequest) -> HttpResponse:
         page = keyset_page(
             holds, after=request.GET.get("after", ""), before=request.GET.get("before", "")
         )
+        # The holds' tenants' systems in one query, not one per hold.
+        prefetch_related_objects([hold.tenant for hold in page.items], "systems")
         for hold in page.items:
             hold.matches_data = hold_matches_data(hold)  # type: ignore[attr-defined]
     elif status == 200:

@@ -121,6 +121,8 @@ def _canonical_target_id(tenant: Tenant, job_type: str, target_type: str, target
     from privacyops.execution.registry import DatastoreUnavailable
     from privacyops.execution.targets import target_canonical
 
+    if target_type == "retention":
+        return target_id.strip()  # a rule's name, checked by retention_target_check
     destructive = job_type in (JobType.ERASE, JobType.PURGE)
     try:
         return target_canonical(tenant=tenant, target_type=target_type, target_id=target_id,
