@@ -14,6 +14,9 @@ COMMANDS = {
              "| prune [--tenant SLUG]",
     "demo": "build the demo datastore, data map, tenants, accounts and sample jobs",
     "datamap": "datamap check FILE [--live] [--strict] | datamap draft --url URL",
+    "ledger": "ledger replay --tenant SLUG [--system NAME] --since TIMESTAMP [--dry-run]: re-apply "
+              "erasures to a datastore restored from a backup",
+    "receipt": "receipt key | receipt verify FILE [--key BASE64]: erasure receipts",
     "manage": "any Django management command (privacyops manage shell)",
 }
 

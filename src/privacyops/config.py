@@ -61,6 +61,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PRIVACYOPS_JOB_LEASE_SECONDS", "60", "A worker's lease on a job; renewed by heartbeat."),
     Variable("PRIVACYOPS_JOB_MAX_ATTEMPTS", "3", "Attempts before a job ends Failed."),
     Variable("PRIVACYOPS_PURGE_CHUNK_ROWS", "1000", "Rows deleted per PURGE transaction."),
+    Variable("PRIVACYOPS_VACUUM_AFTER_ERASE", "1",
+             "`1`: after an ERASE or PURGE (and a ledger replay) on PostgreSQL, VACUUM the tables "
+             "it changed so old row versions leave the table files; `0` leaves it to autovacuum."),
     Variable("PRIVACYOPS_DOWNLOAD_LINK_DAYS", "7", "Lifetime of a signed export download link."),
     Variable("PRIVACYOPS_TRUSTED_PROXY_COUNT", "0", "Reverse proxies in front (X-Forwarded-For)."),
     Variable("PRIVACYOPS_DEMO_PASSWORD", "", "Password of the demo accounts; generated if empty."),
