@@ -10,6 +10,7 @@ urlpatterns = [
     path("login/", web_views.login_view, name="login"),
     path("logout/", web_views.logout_view, name="logout"),
     path("api/v1/", api.urls),
+    path(".well-known/privacyops/receipt-key", execution_views.receipt_key, name="receipt-key"),
     path("downloads/<str:token>/", execution_views.artifact_download, name="artifact-download"),
     path("platform/privacy/", include("privacyops.web.platform_urls")),
     path("privacy/", include("privacyops.intake.urls")),
