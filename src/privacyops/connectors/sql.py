@@ -388,11 +388,13 @@ class SqlDatastore:
                 transaction.commit()
         return EraseResult(tables=tuple(changes), dry_run=dry_run)
 
-    def vacuum(self, tables: Iterable[str]) -> list[str]:
-        """PostgreSQL: VACUUM the named tables of this map, so that the row versions an ERASE or
-        PURGE left behind are removed from the table files (their space made reusable) instead
-        of waiting for autovacuum. Runs outside any transaction; other databases: nothing.
-        Returns the tables vacuumed."""
+    def vacuum(self, tables: Iterable[str], *, full: bool = False) -> list[str]:
+        """PostgreSQL: VACUUM the named tables of this map at once instead of waiting for
+        autovacuum: the dead row versions an ERASE or PURGE left are pruned and their space made
+        reusable (bytes of a pruned version can linger in a page's free space until it is
+        reused). ``full`` rewrites each table into new files (VACUUM FULL, which holds an
+        exclusive lock on the table meanwhile), so no old bytes stay in its files. Runs outside
+        any transaction; other databases: nothing. Returns the tables vacuumed."""
         if self.engine.dialect.name != "postgresql":
             return []
         known = {table.name: table for table in self.reflected.tables.values()}
@@ -402,7 +404,8 @@ class SqlDatastore:
         preparer = self.engine.dialect.identifier_preparer
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for table in chosen:
-                conn.exec_driver_sql(f"VACUUM {preparer.format_table(table)}")
+                verb = "VACUUM FULL" if full else "VACUUM"
+                conn.exec_driver_sql(f"{verb} {preparer.format_table(table)}")
         return [table.name for table in chosen]
 
     def _is_referenced(self, entity: str) -> bool:

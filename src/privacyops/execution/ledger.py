@@ -79,7 +79,7 @@ def vacuum_after_erase(datastore: SqlDatastore, tables: list[str]) -> list[str]:
     if not settings.VACUUM_AFTER_ERASE or not tables:
         return []
     try:
-        return datastore.vacuum(tables)
+        return datastore.vacuum(tables, full=settings.VACUUM_AFTER_ERASE == "full")
     except SQLAlchemyError as error:
         logger.warning("VACUUM after erasure failed on datastore %s: %s",
                        datastore.datamap.name, type(error).__name__)
