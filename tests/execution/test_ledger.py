@@ -145,3 +145,17 @@ class TestReplay:
             _replay(shop_store, "yesterday")
         with pytest.raises(CommandError, match="No tenant"):
             call_command("ledger", "replay", "--tenant", "nobody", "--since", "2020-01-01")
+
+
+@pytest.mark.parametrize("shop_store", ["sqlite"], indirect=True)
+def test_an_entry_without_a_stored_map_replays_with_the_current_one(shop_store):
+    shop_store.backup()
+    since = timezone.now()
+    shop_store.run("ERASE", "101")
+    expected = row_checksums(shop_store.url)
+    ErasureLedgerEntry.objects.update(datamap=None)
+    shop_store.restore()
+    lines = _replay(shop_store, since.isoformat())
+    assert " 0 row(s)" not in lines[0]
+    assert lines[-1].endswith("nothing remained.")
+    assert row_checksums(shop_store.url) == expected

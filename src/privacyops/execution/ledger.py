@@ -31,7 +31,7 @@ from privacyops.connectors.sql import SqlDatastore
 from privacyops.datamap import DataMap, DataMapError, parse_datamap, resolve_connection_url
 from privacyops.errors import DomainError, NotFound
 from privacyops.execution.models import DataMapSnapshot, ErasureLedgerEntry
-from privacyops.execution.registry import datamap_path
+from privacyops.execution.registry import datamap_for, datamap_path
 from privacyops.jobs.models import Job
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant
@@ -172,18 +172,27 @@ class _Datastores:
         self.open: dict[tuple[str, str], SqlDatastore] = {}
 
     def for_entry(self, entry: ErasureLedgerEntry) -> SqlDatastore:
-        if entry.datamap is None:
-            raise LedgerReplayFailed(
-                f"Ledger entry #{entry.pk} (job #{entry.job_id}) has no stored data map, so "
-                "its rule cannot be re-applied. Erase or purge its target again as a new job.")
+        """The connector for the entry's data map snapshot (or, for an entry recorded without
+        one, the tenant's current map), at the URL its connection names now."""
         try:
-            datamap = parse_datamap(yaml.safe_load(entry.datamap.text),
-                                    source=f"data map {entry.datamap.name} of entry #{entry.pk}")
+            if entry.datamap is not None:
+                datamap = parse_datamap(
+                    yaml.safe_load(entry.datamap.text),
+                    source=f"data map {entry.datamap.name} of ledger entry #{entry.pk}")
+                version = entry.datamap.sha256
+            else:
+                current = datamap_for(self.tenant)
+                if current is None:
+                    raise LedgerReplayFailed(
+                        f"Ledger entry #{entry.pk} (job #{entry.job_id}) has no stored data map "
+                        f"and tenant {self.tenant.slug} has none configured; set the tenant's "
+                        "data map name, then replay again.")
+                datamap, version = current, "current"
             url = resolve_connection_url(datamap, entry.tenant_key or None)
         except (DataMapError, yaml.YAMLError) as error:
             lines = error.lines() if isinstance(error, DataMapError) else [str(error)]
             raise LedgerReplayFailed("; ".join(lines)) from None
-        key = (entry.datamap.sha256, url)
+        key = (version, url)
         if key not in self.open:
             self.open[key] = SqlDatastore(datamap, url,
                                           hash_key=bytes(self.tenant.hash_key or b""))
