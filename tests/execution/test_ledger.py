@@ -159,3 +159,15 @@ def test_an_entry_without_a_stored_map_replays_with_the_current_one(shop_store):
     assert " 0 row(s)" not in lines[0]
     assert lines[-1].endswith("nothing remained.")
     assert row_checksums(shop_store.url) == expected
+
+
+@pytest.mark.parametrize("shop_store", ["sqlite"], indirect=True)
+def test_an_entry_that_cannot_be_applied_is_named(shop_store):
+    since = timezone.now()
+    shop_store.run("ERASE", "101")
+    entry = ErasureLedgerEntry.objects.get()
+    entry.actions = {**entry.actions, "target": {"scope": "warehouse", "id": "7",
+                                                 "tenant_key": "1"}}
+    entry.save()
+    with pytest.raises(CommandError, match=rf"Ledger entry #{entry.pk} .* cannot be re-applied"):
+        _replay(shop_store, since.isoformat())

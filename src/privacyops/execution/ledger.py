@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from privacyops.audit.models import AuditEvent
 from privacyops.audit.services import audit_record
-from privacyops.connectors import Target, TargetNotFound
+from privacyops.connectors import ConnectorError, Target, TargetNotFound
 from privacyops.connectors.sql import SqlDatastore
 from privacyops.datamap import DataMap, DataMapError, parse_datamap, resolve_connection_url
 from privacyops.errors import DomainError, NotFound
@@ -240,7 +240,14 @@ def ledger_replay(*, tenant: Tenant, since: datetime, system: str | None = None,
     try:
         for entry in entries:
             datastore = datastores.for_entry(entry)
-            rows, tables = _apply(datastore, entry, dry_run=dry_run)
+            try:
+                rows, tables = _apply(datastore, entry, dry_run=dry_run)
+            except (ConnectorError, DataMapError) as error:
+                detail = "; ".join(error.lines()) if isinstance(error, DataMapError) else error
+                raise LedgerReplayFailed(
+                    f"Ledger entry #{entry.pk} (job #{entry.job_id}) cannot be re-applied to "
+                    f"{entry.system}: {detail}. The entries before it were applied; fix the "
+                    "cause and replay again (applied entries then count 0 rows).") from None
             touched.setdefault(datastore, []).extend(tables)
             report.lines.append(ReplayLine(entry, rows))
         if dry_run:
