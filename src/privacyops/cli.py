@@ -21,6 +21,9 @@ COMMANDS = {
     "retention": "retention run --tenant SLUG [--dry-run] | list [--tenant SLUG]",
     "ropa": "ropa --tenant SLUG [--format csv|html] [--out FILE]: record of processing (Art. 30)",
     "manage": "any Django management command (manage shell; manage token create|list|revoke)",
+    "ledger": "ledger replay --tenant SLUG [--system NAME] --since TIMESTAMP [--dry-run]: re-apply "
+              "erasures to a datastore restored from a backup",
+    "receipt": "receipt key | receipt verify FILE [--key BASE64]: erasure receipts",
 }
 
 

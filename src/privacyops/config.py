@@ -66,6 +66,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PRIVACYOPS_JOB_LEASE_SECONDS", "60", "A worker's lease on a job; renewed by heartbeat."),
     Variable("PRIVACYOPS_JOB_MAX_ATTEMPTS", "3", "Attempts before a job ends Failed."),
     Variable("PRIVACYOPS_PURGE_CHUNK_ROWS", "1000", "Rows deleted per PURGE transaction."),
+    Variable("PRIVACYOPS_VACUUM_AFTER_ERASE", "1",
+             "After an ERASE or PURGE (and a ledger replay) on PostgreSQL: `1` VACUUMs the tables "
+             "it changed, `full` rewrites them with VACUUM FULL (old bytes leave the files; an "
+             "exclusive lock meanwhile), `0` leaves it to autovacuum."),
     Variable("PRIVACYOPS_DOWNLOAD_LINK_DAYS", "7", "Lifetime of a signed export download link."),
     Variable("PRIVACYOPS_TRUSTED_PROXY_COUNT", "0", "Reverse proxies in front (X-Forwarded-For)."),
     Variable("PRIVACYOPS_DEMO_PASSWORD", "", "Password of the demo accounts; generated if empty."),
@@ -102,6 +106,16 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number, got {raw!r}.") from None
+
+
+def vacuum_mode() -> str:
+    """PRIVACYOPS_VACUUM_AFTER_ERASE as ``""`` (off), ``"vacuum"`` or ``"full"``."""
+    raw = env("PRIVACYOPS_VACUUM_AFTER_ERASE", "1").lower()
+    modes = {"0": "", "off": "", "1": "vacuum", "on": "vacuum", "full": "full"}
+    if raw not in modes:
+        raise ImproperlyConfigured(
+            f"PRIVACYOPS_VACUUM_AFTER_ERASE must be 1, full or 0, got {raw!r}.")
+    return modes[raw]
 
 
 def is_production() -> bool:

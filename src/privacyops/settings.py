@@ -18,6 +18,7 @@ from privacyops.config import (
     require_extra,
     secret,
     tasks_backend,
+    vacuum_mode,
 )
 
 DATA_DIR = data_dir()
@@ -186,6 +187,7 @@ DATAMAP_DIR = env("PRIVACYOPS_DATAMAP_DIR") or str(DATA_DIR / "datamaps")
 JOB_LEASE_SECONDS = env_int("PRIVACYOPS_JOB_LEASE_SECONDS", 60)
 JOB_MAX_ATTEMPTS = env_int("PRIVACYOPS_JOB_MAX_ATTEMPTS", 3)
 PURGE_CHUNK_ROWS = env_int("PRIVACYOPS_PURGE_CHUNK_ROWS", 1000)
+VACUUM_AFTER_ERASE = vacuum_mode()
 DOWNLOAD_LINK_DAYS = env_int("PRIVACYOPS_DOWNLOAD_LINK_DAYS", 7)
 SIGNING_KEY_FILE = env("PRIVACYOPS_SIGNING_KEY_FILE") or str(DATA_DIR / "signing-ed25519.pem")
 AUDIT_CHECKPOINT_EVERY = env_int("PRIVACYOPS_AUDIT_CHECKPOINT_EVERY", 1000)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("account/tokens/<int:token_id>/revoke/", web_tokens.token_revoke_view,
          name="account-token-revoke"),
     path("api/v1/", api.urls),
+    path(".well-known/privacyops/receipt-key", execution_views.receipt_key, name="receipt-key"),
     path("downloads/<str:token>/", execution_views.artifact_download, name="artifact-download"),
     path("platform/privacy/", include("privacyops.web.platform_urls")),
     path("privacy/", include("privacyops.intake.urls")),

@@ -84,7 +84,8 @@ def test_get_operations_answer_what_they_document(api_schema, staff_headers, mod
     selected = api_schema.include(method="GET").exclude(path_regex=PRIVACY_CENTER)
     operations = [result.ok() for result in selected.get_all_operations()]
     assert {op.path for op in operations} == {
-        "/api/v1/jobs", "/api/v1/jobs/counts", "/api/v1/jobs/{job_id}", "/api/v1/holds",
+        "/api/v1/jobs", "/api/v1/jobs/counts", "/api/v1/jobs/{job_id}",
+        "/api/v1/jobs/{job_id}/receipt", "/api/v1/holds",
         "/api/v1/audit/events", "/api/v1/audit/export", "/api/v1/tenants",
         "/api/v1/tenants/{tenant_id}", "/api/v1/tenants/{tenant_id}/members",
         "/api/v1/tenants/{tenant_id}/systems", "/api/v1/tenants/{tenant_id}/systems/{system_id}",

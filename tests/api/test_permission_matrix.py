@@ -72,6 +72,7 @@ RULES: dict[str, Rule] = {
     "list jobs": Rule("list", ADMINS, ADMINS),
     "count jobs": Rule("list", ADMINS, ADMINS),
     "get job": Rule("object", ADMINS, ADMINS),
+    "get job receipt": Rule("object", ADMINS, ADMINS),
     "approve job": Rule("object", ADMINS, NOBODY),
     "approve job, super-admins may approve": Rule("object", ADMINS, frozenset({"super-admin"})),
     "reject job": Rule("object", ADMINS, NOBODY),
@@ -185,6 +186,20 @@ def _get_job(requester: User, tenant: Tenant) -> Call:
     job = _job(requester, tenant)
     return Call("GET", f"/jobs/{job.pk}", None,
                 lambda r: r.status_code == 200 and r.json()["id"] == job.pk)
+
+
+def _get_receipt(requester: User, tenant: Tenant) -> Call:
+    from privacyops.execution.ledger import erasure_recorded
+
+    job = _job(requester, tenant, status=JobStatus.COMPLETED,
+               result={"datastore": "demo", "tables": {"people": {"rows": 1,
+                                                                   "columns": ["email"]}}})
+    with transaction.atomic():
+        completed = audit_record(actor=Actor.system("matrix"), action="job.completed",
+                                 tenant_id=tenant.pk, target_type="job", target_id=job.pk)
+        erasure_recorded(job, completed)
+    return Call("GET", f"/jobs/{job.pk}/receipt", None,
+                lambda r: r.status_code == 200 and r.json()["job"]["id"] == job.pk)
 
 
 def _decide(verb: str, *, super_admins_approve: bool) -> Callable[[User, Tenant], Call]:
@@ -379,6 +394,7 @@ ARRANGE: dict[str, Callable[[User, Tenant], Call]] = {
     "list jobs": _list_jobs,
     "count jobs": _count_jobs,
     "get job": _get_job,
+    "get job receipt": _get_receipt,
     "approve job": _decide("approve", super_admins_approve=False),
     "approve job, super-admins may approve": _decide("approve", super_admins_approve=True),
     "reject job": _decide("reject", super_admins_approve=False),
@@ -421,6 +437,7 @@ ROUTES: dict[str, str] = {
     "list jobs": "GET /api/v1/jobs",
     "count jobs": "GET /api/v1/jobs/counts",
     "get job": "GET /api/v1/jobs/{job_id}",
+    "get job receipt": "GET /api/v1/jobs/{job_id}/receipt",
     "approve job": "POST /api/v1/jobs/{job_id}/approve",
     "approve job, super-admins may approve": "POST /api/v1/jobs/{job_id}/approve",
     "reject job": "POST /api/v1/jobs/{job_id}/reject",

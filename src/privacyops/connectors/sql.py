@@ -14,7 +14,7 @@ subject erased.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -436,12 +436,16 @@ class SqlDatastore:
         *,
         dry_run: bool = False,
         before_commit: Callable[[], None] | None = None,
+        at: datetime | None = None,
+        check_preconditions: bool = True,
     ) -> EraseResult:
         """Pseudonymise one subject in one transaction; see the module docstring.
 
         Raises TargetNotFound, or PreconditionsFailed (checked inside the same transaction).
         A dry run counts the same rows and columns and writes nothing. If ``before_commit``
-        raises, everything is rolled back.
+        raises, everything is rolled back. ``at`` is the moment written into ``now`` markers
+        (default: now); a ledger replay passes the original one and skips the preconditions,
+        which were met when the erasure was decided.
         """
         if target.scope != "subject":
             raise ConnectorError("ERASE applies to one data subject; to remove everything a "
@@ -458,13 +462,13 @@ class SqlDatastore:
             if conn.execute(lock).first() is None:
                 raise TargetNotFound(f"subject {target.id} does not exist in tenant "
                                      f"{target.tenant_key} of datastore {self.datamap.name}")
-            failures = self._preconditions(conn, traversal)
+            failures = self._preconditions(conn, traversal) if check_preconditions else []
             if failures:
                 raise PreconditionsFailed(failures)
             changes: list[TableChange] = []
             for entity in graph.delete_order(traversal.entities):
                 change = erase_entity(conn, traversal, entity, hash_key=self.hash_key,
-                                      dry_run=dry_run)
+                                      dry_run=dry_run, at=at)
                 if change is not None:
                     changes.append(change)
             if dry_run:
@@ -474,6 +478,26 @@ class SqlDatastore:
                     before_commit()
                 transaction.commit()
         return EraseResult(tables=tuple(changes), dry_run=dry_run)
+
+    def vacuum(self, tables: Iterable[str], *, full: bool = False) -> list[str]:
+        """PostgreSQL: VACUUM the named tables of this map at once instead of waiting for
+        autovacuum: the dead row versions an ERASE or PURGE left are pruned and their space made
+        reusable (bytes of a pruned version can linger in a page's free space until it is
+        reused). ``full`` rewrites each table into new files (VACUUM FULL, which holds an
+        exclusive lock on the table meanwhile), so no old bytes stay in its files. Runs outside
+        any transaction; other databases: nothing. Returns the tables vacuumed."""
+        if self.engine.dialect.name != "postgresql":
+            return []
+        known = {table.name: table for table in self.reflected.tables.values()}
+        chosen = [known[name] for name in dict.fromkeys(tables) if name in known]
+        if not chosen:
+            return []
+        preparer = self.engine.dialect.identifier_preparer
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in chosen:
+                verb = "VACUUM FULL" if full else "VACUUM"
+                conn.exec_driver_sql(f"{verb} {preparer.format_table(table)}")
+        return [table.name for table in chosen]
 
     def _is_referenced(self, entity: str) -> bool:
         graph = self.reflected.graph

@@ -272,7 +272,7 @@ def bulk_erase_plan(traversal: Traversal, entity: str) -> list[ColumnErase]:
         planned = {item.column.name for item in plan}
         for marker in (subject.erased_marker, subject.soft_delete):
             if marker is not None and marker.column not in planned:
-                plan.append(_marker_erase(reflected.column(entity, marker.column), marker))
+                plan.append(_marker_erase(reflected.column(entity, marker.column), marker, None))
     return plan
 
 

@@ -67,9 +67,10 @@ def coerce(column: Column[Any], value: Any) -> Any:
     return value
 
 
-def now_for(column: Column[Any]) -> Any:
-    """The current UTC time, as text on text columns (ISO 8601, ``...Z``), else a datetime."""
-    moment = datetime.now(UTC).replace(microsecond=0)
+def now_for(column: Column[Any], at: datetime | None = None) -> Any:
+    """The current UTC time (or ``at``), as text on text columns (ISO 8601, ``...Z``), else a
+    datetime."""
+    moment = (at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     return moment.strftime(DEMO_TIMESTAMP_FORMAT) if python_type(column) is str else moment
 
 

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -69,16 +70,19 @@ def _field_erase(column: Column[Any], action: EraseAction, traversal: Traversal)
     return ColumnErase(column, column.is_distinct_from(value), value)
 
 
-def _marker_erase(column: Column[Any], marker: MarkerSpec) -> ColumnErase:
+def _marker_erase(column: Column[Any], marker: MarkerSpec, at: datetime | None) -> ColumnErase:
     if marker.value == "now":
-        stamp = case((column.is_(None), now_for(column)), else_=column)
+        stamp = case((column.is_(None), now_for(column, at)), else_=column)
         return ColumnErase(column, column.is_(None), stamp)
     value = coerce(column, marker.value)
     return ColumnErase(column, column.is_distinct_from(value), value)
 
 
-def erase_plan(traversal: Traversal, entity: str) -> list[ColumnErase]:
-    """What ERASE does to this entity's reached rows, column by column (``keep`` omitted)."""
+def erase_plan(traversal: Traversal, entity: str, at: datetime | None = None) -> list[ColumnErase]:
+    """What ERASE does to this entity's reached rows, column by column (``keep`` omitted).
+
+    ``at`` is the moment written into ``now`` markers (the erasure ledger replays it as is).
+    """
     reflected = traversal.reflected
     spec = traversal.datamap.entities[entity]
     plan = [
@@ -92,15 +96,17 @@ def erase_plan(traversal: Traversal, entity: str) -> list[ColumnErase]:
             if marker is not None:
                 planned = {item.column.name for item in plan}
                 if marker.column not in planned:
-                    plan.append(_marker_erase(reflected.column(entity, marker.column), marker))
+                    plan.append(_marker_erase(reflected.column(entity, marker.column), marker,
+                                              at))
     return plan
 
 
 def erase_entity(
-    conn: Connection, traversal: Traversal, entity: str, *, hash_key: bytes, dry_run: bool
+    conn: Connection, traversal: Traversal, entity: str, *, hash_key: bytes, dry_run: bool,
+    at: datetime | None = None,
 ) -> TableChange | None:
     """Apply (or count, on a dry run) the erase of one entity; None when nothing would change."""
-    plan = erase_plan(traversal, entity)
+    plan = erase_plan(traversal, entity, at)
     if not plan:
         return None
     table = traversal.reflected.table(entity)

@@ -20,6 +20,11 @@ from privacyops.connectors import (
 )
 from privacyops.execution.errors import JobBlocked, LeaseLost
 from privacyops.execution.guards import hold_guard, refuse_if_held
+from privacyops.execution.ledger import (
+    categories_by_table,
+    datamap_snapshot_take,
+    vacuum_after_erase,
+)
 from privacyops.execution.packaging import build_package
 from privacyops.execution.registry import datastore_for, target_for
 from privacyops.execution.storage import artifact_store, artifacts_delete, packages_holding
@@ -93,10 +98,12 @@ def run_erase(job: Job, worker: str) -> dict[str, Any]:
     if failures:
         raise JobBlocked(precondition_sentence(failures),
                          code="precondition")
+    snapshot = datamap_snapshot_take(job.tenant)
+    at = datetime.now(tz=UTC).replace(microsecond=0)
     try:
         with hold_guard(tenant_id=job.tenant_id, target=target, target_type=job.target_type,
                         datastore=datastore, job_id=job.pk, worker=worker):
-            result = datastore.erase(target)
+            result = datastore.erase(target, at=at)
     except PreconditionsFailed as error:
         raise JobBlocked(precondition_sentence(error.failures), code="precondition") from None
     except TargetNotFound:
@@ -108,7 +115,12 @@ def run_erase(job: Job, worker: str) -> dict[str, Any]:
         "tables": {c.table: {"rows": c.rows, "columns": list(c.columns)} for c in result.tables},
         "special_categories": datastore.datamap.special_categories_in_tables(
             {c.table: c.columns for c in result.tables if c.rows}),
+        "categories": categories_by_table(
+            datastore.datamap, {c.table: list(c.columns) for c in result.tables if c.rows}),
         "export_artifacts_deleted": removed,
+        "applied_at": at.isoformat(),
+        "datamap_sha256": snapshot.sha256 if snapshot else None,
+        "vacuumed": vacuum_after_erase(datastore, [c.table for c in result.tables if c.rows]),
     }
 
 
@@ -117,6 +129,8 @@ def run_purge(job: Job, worker: str) -> dict[str, Any]:
     target = target_for(job.tenant, job.target_type, job.target_id)
     refuse_if_held(tenant_id=job.tenant_id, target=target, target_type=job.target_type,
                    datastore=datastore)
+    snapshot = datamap_snapshot_take(job.tenant)
+    at = datetime.now(tz=UTC).replace(microsecond=0)
     # A retried purge resumes: rows earlier attempts removed are counted once, from progress.
     earlier = int(job.progress.get("done", 0)) if job.attempts > 1 else 0
     # Only a first attempt can tell "nothing there" from "an earlier attempt removed it".
@@ -159,7 +173,12 @@ def run_purge(job: Job, worker: str) -> dict[str, Any]:
         "tables_anonymised": result.anonymised,
         "special_categories": datastore.datamap.special_categories_in_tables(
             dict.fromkeys(t for t, n in result.deleted.items() if n)),
+        "categories": categories_by_table(
+            datastore.datamap, dict.fromkeys(t for t, n in result.deleted.items() if n)),
         "export_artifacts_deleted": removed,
+        "applied_at": at.isoformat(),
+        "datamap_sha256": snapshot.sha256 if snapshot else None,
+        "vacuumed": vacuum_after_erase(datastore, [t for t, n in result.deleted.items() if n]),
     }
 
 

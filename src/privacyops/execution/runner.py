@@ -109,5 +109,8 @@ def run_job_now(job_id: int, *, worker: str | None = None) -> None:
                 f"The attempt stopped with an unexpected {type(error).__name__}; no datastore "
                 "transaction was left half-written. See the worker log.")
         return
-    if not job_complete(job_id=job.pk, worker_id=me, result=result):
+    from privacyops.execution.ledger import erasure_recorded
+
+    if not job_complete(job_id=job.pk, worker_id=me, result=result,
+                        on_completed=erasure_recorded if job.is_destructive else None):
         logger.warning("job %s finished but its lease was lost; another worker owns it", job.pk)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
@@ -129,6 +129,18 @@ def get_job(
     if wait:
         return job_get_settled(caller(request).user, job_id, wait=wait)
     return job_get(caller(request).user, job_id)
+
+
+@router.get("/jobs/{job_id}/receipt",
+            response={200: dict[str, Any], **error_responses(404)},
+            summary="Get the signed erasure receipt of a completed ERASE or PURGE job")
+def get_job_receipt(request: HttpRequest, job_id: JobId) -> dict[str, Any]:
+    """The receipt JSON, signed with the installation's Ed25519 key (see
+    `/.well-known/privacyops/receipt-key`); 404 for a job the caller may not see or one
+    without a receipt."""
+    from privacyops.execution.receipts import receipt_for_job
+
+    return receipt_for_job(job_get(caller(request).user, job_id))
 
 
 @router.post("/jobs/{job_id}/approve", response={200: JobOut, **error_responses(403, 404, 409)},

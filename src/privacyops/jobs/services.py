@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from privacyops.audit.models import Outcome
+from privacyops.audit.models import AuditEvent, Outcome
 from privacyops.audit.services import audit_record, refusals_recorded
 from privacyops.errors import (
     Conflict,
@@ -444,7 +445,12 @@ def _finish_failed(job: Job, *, code: str, message: str, hold_id: int | None = N
 
 
 @transaction.atomic(durable=True)
-def job_complete(*, job_id: int, worker_id: str, result: dict[str, Any]) -> bool:
+def job_complete(
+    *, job_id: int, worker_id: str, result: dict[str, Any],
+    on_completed: Callable[[Job, AuditEvent], None] | None = None,
+) -> bool:
+    """Complete the job. ``on_completed`` runs in the same transaction, after the
+    ``job.completed`` event (the erasure ledger and receipt of an ERASE or PURGE)."""
     job = _owned_job(job_id, worker_id)
     if job is None:
         return False
@@ -457,9 +463,11 @@ def job_complete(*, job_id: int, worker_id: str, result: dict[str, Any]) -> bool
         job.progress = {**job.progress, "done": job.progress["total"]}
     job.save()
     transaction.on_commit(doorbell.settled)
-    audit_record(actor=Actor.system(worker_id), action="job.completed",
-                 tenant_id=job.tenant_id, target_type="job", target_id=job.pk,
-                 metadata={"job_type": job.job_type})
+    event = audit_record(actor=Actor.system(worker_id), action="job.completed",
+                         tenant_id=job.tenant_id, target_type="job", target_id=job.pk,
+                         metadata={"job_type": job.job_type})
+    if on_completed is not None:
+        on_completed(job, event)
     return True
 
 

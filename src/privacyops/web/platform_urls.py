@@ -3,6 +3,7 @@
 from django.urls import path
 
 from privacyops.audit import views as audit_views
+from privacyops.execution import views as execution_views
 from privacyops.holds import views as hold_views
 from privacyops.jobs import views as job_views
 from privacyops.retention import views as retention_views
@@ -19,6 +20,7 @@ urlpatterns = [
     path("jobs/bulk/", job_views.jobs_bulk, name="jobs-bulk"),
     path("jobs/<int:job_id>/", job_views.job_detail, name="job-detail"),
     path("jobs/<int:job_id>/row/", job_views.job_row, name="job-row"),
+    path("jobs/<int:job_id>/receipt/", execution_views.job_receipt, name="job-receipt"),
     path("jobs/<int:job_id>/progress/", job_views.job_progress, name="job-progress"),
     path("jobs/<int:job_id>/approve/", job_views.job_approve_view, name="job-approve"),
     path("jobs/<int:job_id>/reject/", job_views.job_reject_view, name="job-reject"),

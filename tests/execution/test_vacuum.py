@@ -1,0 +1,85 @@
+"""PostgreSQL: after an ERASE or PURGE the worker VACUUMs the tables it changed.
+
+The oracle is the server itself: `pg_stat_user_tables` says when a table was last vacuumed and
+how many dead row versions it holds, and `pg_read_binary_file` hands back the bytes of the
+table's file after a CHECKPOINT has written its pages out (superuser only, as the test server's
+user is), wherever the server runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.execution.shop_store import ShopStore, shop_store
+
+__all__ = ["shop_store"]
+
+CANARY = b"canary-ticket-of-customer-102-shop-1"
+
+
+def _stats(url: str, table: str) -> tuple[Any, int]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT last_vacuum, n_dead_tup FROM pg_stat_user_tables WHERE relname = :t"),
+            {"t": table}).one()
+    engine.dispose()
+    return row[0], int(row[1])
+
+
+def _table_file(url: str, table: str) -> bytes:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("CHECKPOINT"))
+        data = conn.execute(text(
+            "SELECT pg_read_binary_file(pg_relation_filepath(CAST(:t AS regclass)))"),
+            {"t": table}).scalar_one()
+    engine.dispose()
+    return bytes(data)
+
+
+def _postgres(store: ShopStore) -> None:
+    if store.backend != "postgresql":
+        pytest.fail("run with the postgresql parameter only")
+
+
+@pytest.mark.parametrize("shop_store", ["postgresql"], indirect=True)
+class TestVacuumAfterErase:
+    def test_erase_vacuums_the_changed_tables_and_the_old_value_leaves_the_heap(
+            self, shop_store, settings):
+        _postgres(shop_store)
+        settings.VACUUM_AFTER_ERASE = "vacuum"
+        before, _ = _stats(shop_store.url, "customers")
+        assert b"customer1.shop1@example.com" in _table_file(shop_store.url, "customers")
+        job = shop_store.run("ERASE", "101")
+        assert "customers" in job.result["vacuumed"]
+        last_vacuum, dead = _stats(shop_store.url, "customers")
+        assert last_vacuum is not None
+        assert before is None or last_vacuum > before
+        assert dead == 0
+        assert b"customer1.shop1@example.com" not in _table_file(shop_store.url, "customers")
+
+    def test_full_rewrites_the_files_of_a_purge(self, shop_store, settings):
+        _postgres(shop_store)
+        settings.VACUUM_AFTER_ERASE = "full"
+        engine = create_engine(shop_store.url)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE support_tickets SET body = :b WHERE customer_id = 102"),
+                         {"b": CANARY.decode()})
+        engine.dispose()
+        assert CANARY in _table_file(shop_store.url, "support_tickets")
+        job = shop_store.run("PURGE", "102")
+        assert "support_tickets" in job.result["vacuumed"]
+        assert CANARY not in _table_file(shop_store.url, "support_tickets")
+        assert b"customer2.shop1@example.com" not in _table_file(shop_store.url, "customers")
+
+    def test_off_leaves_it_to_autovacuum(self, shop_store, settings):
+        _postgres(shop_store)
+        settings.VACUUM_AFTER_ERASE = ""
+        job = shop_store.run("ERASE", "101")
+        assert job.result["vacuumed"] == []
+        last_vacuum, _dead = _stats(shop_store.url, "customers")
+        assert last_vacuum is None
