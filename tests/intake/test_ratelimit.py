@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from privacyops.intake.ratelimit import ip_hash
+from tests.redis_server import redis_url
+
+__all__ = ["redis_url"]
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,34 +26,6 @@ start = float(sys.argv[1])
 time.sleep(max(0.0, start - time.time()))
 print("taken" if submission_slot_take(tenant_id=1, address_hash=sys.argv[2]) is None else "refused")
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path):
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def _race(env: dict[str, str], processes: int = 8) -> list[str]:

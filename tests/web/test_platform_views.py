@@ -257,9 +257,13 @@ class TestOverviewAndJobsList:
                                  status=JobStatus.PROCESSING if n % 3 else JobStatus.PENDING)
         with django_assert_max_num_queries(6), CaptureQueriesContext(connection) as many:
             response = staff_client.get(OVERVIEW, {"q": "e"})
+        assert response.status_code == 200
         assert len(job_ids(response)) == 48
         with CaptureQueriesContext(connection) as unfiltered:
-            staff_client.get(OVERVIEW)
+            response = staff_client.get(OVERVIEW)
+        assert response.status_code == 200
+        assert len(job_ids(response)) == 48
+        assert stat_cards(response)["Pending"] == 3 + 15
         assert len(unfiltered) == len(few)
         assert len(many) == len(few_searched)
 
@@ -269,7 +273,9 @@ class TestOverviewAndJobsList:
             factories.job_create(tenant=tenant, requested_by=staff, target_id=str(n))
         client.force_login(tenant_admin)
         with django_assert_max_num_queries(9):
-            assert len(job_ids(client.get(OVERVIEW))) == 30
+            response = client.get(OVERVIEW)
+        assert response.status_code == 200
+        assert len(job_ids(response)) == 30
 
 
 class TestJobDetail:
@@ -588,13 +594,18 @@ class TestHolds:
 
     def test_holds_list_query_count_is_constant(self, staff_client, tenant, staff,
                                                 django_assert_max_num_queries):
+        blocked = []
         for n in range(20):
             hold = factories.hold_create(tenant=tenant, created_by=factories.user_create(),
                                          scope_id=str(n))
-            factories.job_create(tenant=tenant, requested_by=staff, status=JobStatus.FAILED,
-                                 blocking_hold=hold)
+            blocked.append(factories.job_create(tenant=tenant, requested_by=staff,
+                                                status=JobStatus.FAILED, blocking_hold=hold))
         with django_assert_max_num_queries(6):
-            staff_client.get(HOLDS)
+            response = staff_client.get(HOLDS)
+        assert response.status_code == 200
+        html = response.content.decode()
+        for job in blocked:
+            assert f'href="/platform/privacy/jobs/{job.pk}/">#{job.pk} ERASE</a>' in html
 
 
 class TestAuditLog:
