@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -52,12 +53,21 @@ def _base_env() -> dict[str, str]:
     return env
 
 
+def _test_database_url() -> str:
+    """The URL of this test run's control database (SQLite file or PostgreSQL database)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    assert connection.vendor == "postgresql", connection.vendor
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    return (f"postgresql://{quote(db['USER'])}{password}@{db['HOST']}:{db['PORT'] or 5432}/"
+            f"{db['NAME']}")
+
+
 class TestAcrossProcesses:
     def test_database_cache_hands_out_three_slots(self):
-        if connection.vendor != "sqlite":
-            pytest.skip("points the workers at the SQLite test database file")
         env = _base_env()
-        env["PRIVACYOPS_DATABASE_URL"] = f"sqlite:///{connection.settings_dict['NAME']}"
+        env["PRIVACYOPS_DATABASE_URL"] = _test_database_url()
         answers = _race(env)
         assert sorted(answers) == ["refused"] * 5 + ["taken"] * 3
 
