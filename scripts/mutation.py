@@ -52,7 +52,7 @@ MODULES: tuple[Module, ...] = (
     Module("crypto", ("src/privacyops/execution/crypto.py",),
            ("tests/execution/test_crypto.py",), serial=False),
     Module("policy", ("src/privacyops/tenancy/policy.py",),
-           ("tests/tenancy/test_policy.py",)),
+           ("tests/tenancy/test_policy.py", "tests/tenancy/test_policy_edges.py")),
     Module("state_machine", ("src/privacyops/jobs/services.py",),
            ("tests/jobs/test_transitions.py", "tests/jobs/test_services.py",
             "tests/jobs/test_leases.py", "tests/jobs/test_state_machine.py")),
@@ -62,7 +62,9 @@ MODULES: tuple[Module, ...] = (
            only=("privacyops.execution.selectors.*",
                  "privacyops.execution.executors.x_signed_download_path__mutmut_*")),
     Module("sql_write", ("src/privacyops/connectors/sql_write.py",),
-           ("tests/connectors/test_sql_write.py",)),
+           ("tests/connectors/test_sql_shop.py::TestErase",
+            "tests/connectors/test_sql_shop.py::TestPurge", "tests/connectors/test_sql_demo.py"),
+           extra_args=("-m", "not mysql")),
     Module("hold_guard", ("src/privacyops/execution/guards.py",),
            ("tests/execution/test_guards.py",)),
     Module("hold_coverage", ("src/privacyops/holds/selectors.py",),
@@ -97,6 +99,11 @@ def unroll_decorators(path: Path) -> None:
     path.write_text(module.visit(_Unroll()).code)
 
 
+def existing_tests(module: Module) -> list[str]:
+    """The module's test subset, less files not written yet (pytest refuses a missing path)."""
+    return [t for t in module.tests if (ROOT / t.split("::")[0]).exists()]
+
+
 def prepare(module: Module) -> Path:
     folder = WORK / module.name
     shutil.rmtree(folder, ignore_errors=True)
@@ -110,7 +117,7 @@ def prepare(module: Module) -> Path:
     settings = {
         "source_paths": ["src/privacyops"],
         "only_mutate": list(module.files),
-        "pytest_add_cli_args_test_selection": list(module.tests),
+        "pytest_add_cli_args_test_selection": existing_tests(module),
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "--reuse-db", *module.extra_args],
         "use_setproctitle": False,
         "timeout_multiplier": 10.0,
