@@ -123,7 +123,7 @@ class TestHoldGuard:
         hold = factories.hold_create(tenant=tenant, created_by=staff, scope_id="12")
         job = self.leased_job(tenant)
         entered = []
-        with pytest.raises(JobBlocked) as blocked:  # noqa: PT012
+        with pytest.raises(JobBlocked) as blocked:
             with hold_guard(tenant_id=tenant.pk, target=subject(11), target_type="subject",
                             datastore=datastore, job_id=job.pk, worker="worker-1"):
                 entered.append(True)
@@ -134,7 +134,7 @@ class TestHoldGuard:
     def test_a_lost_lease_stops_the_write(self, tenant, datastore, owner, seconds):
         job = self.leased_job(tenant, owner=owner, seconds=seconds)
         entered = []
-        with pytest.raises(LeaseLost):  # noqa: PT012
+        with pytest.raises(LeaseLost):
             with hold_guard(tenant_id=tenant.pk, target=subject(11), target_type="subject",
                             datastore=datastore, job_id=job.pk, worker="worker-1"):
                 entered.append(True)

@@ -75,7 +75,7 @@ class TestArtifactFromToken:
     def test_a_changed_token_is_not_valid(self, tenant):
         other = artifact_in(tenant)
         token = token_for(artifact_in(tenant))
-        value, stamp, signature = token.rsplit(":", 2)
+        _value, stamp, signature = token.rsplit(":", 2)
         for forged in (f"{other.pk}:{stamp}:{signature}", token[:-1], "", "garbage"):
             assert refusal(forged) == ("not_found", "This download link is not valid.")
 
