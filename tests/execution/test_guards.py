@@ -7,10 +7,13 @@ two share rows; Root (13) shares nothing with anyone.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from privacyops.connectors import Target
@@ -18,6 +21,7 @@ from privacyops.connectors.sql import SqlDatastore
 from privacyops.datamap import load_datamap
 from privacyops.execution.errors import JobBlocked, LeaseLost
 from privacyops.execution.guards import covering_holds, hold_guard, refuse_if_held
+from privacyops.holds.services import hold_intent
 from privacyops.jobs.models import JobStatus
 from tests import factories
 from tests.connectors.conftest import HASH_KEY
@@ -134,11 +138,42 @@ class TestHoldGuard:
     def test_a_lost_lease_stops_the_write(self, tenant, datastore, owner, seconds):
         job = self.leased_job(tenant, owner=owner, seconds=seconds)
         entered = []
-        with pytest.raises(LeaseLost):
+        with pytest.raises(LeaseLost) as lost:
             with hold_guard(tenant_id=tenant.pk, target=subject(11), target_type="subject",
                             datastore=datastore, job_id=job.pk, worker="worker-1"):
                 entered.append(True)
         assert entered == []
+        assert lost.value.args == (job.pk,)
+
+    def test_a_hold_naming_the_target_stops_the_write(self, tenant, staff, datastore):
+        hold = factories.hold_create(tenant=tenant, created_by=staff, scope_id="13")
+        with pytest.raises(JobBlocked) as blocked:
+            with hold_guard(tenant_id=tenant.pk, target=subject(13), target_type="subject",
+                            datastore=datastore):
+                pass
+        assert blocked.value.hold_id == hold.pk
+
+    def test_a_hold_being_placed_goes_first(self, tenant, datastore):
+        """While a hold waits for the tenant's lock (SQLite), destructive writes wait for it."""
+        order: list[str] = []
+        announced = threading.Event()
+
+        def place() -> None:
+            with hold_intent(tenant.pk):
+                announced.set()
+                time.sleep(2)
+                order.append("hold placed")
+
+        placing = threading.Thread(target=place)
+        placing.start()
+        assert announced.wait(timeout=30)
+        with hold_guard(tenant_id=tenant.pk, target=subject(11), target_type="subject",
+                        datastore=datastore):
+            order.append("write")
+        placing.join(timeout=30)
+        expected = ["hold placed", "write"] if connection.vendor == "sqlite" else [
+            "write", "hold placed"]
+        assert order == expected
 
     def test_without_a_job_only_holds_are_checked(self, tenant, datastore):
         entered = []

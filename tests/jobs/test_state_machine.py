@@ -217,6 +217,7 @@ class TestWorkerSide:
             "The job was started 2 times without finishing (limit 2). Last error: The "
             "datastore did not answer. Check the worker logs, then retry.")
         assert not AuditEvent.objects.filter(action="job.started").exists()
+        assert event("job.failed").actor_id == "worker-1"
 
     def test_a_heartbeat_records_progress_for_the_owner_only(self, tenant, clock):
         job = leased(tenant)
@@ -252,8 +253,8 @@ class TestWorkerSide:
                 job.finished_at, job.lease_owner, job.lease_expires_at) == (
             JobStatus.FAILED, "legal_hold", "Blocked by a hold.", hold.pk, T0, "", None)
         failed = event("job.failed")
-        assert (failed.outcome, failed.metadata) == (
-            "failure", {"code": "legal_hold", "message": "Blocked by a hold.",
+        assert (failed.outcome, failed.actor_type, failed.actor_id, failed.metadata) == (
+            "failure", "system", "worker-1", {"code": "legal_hold", "message": "Blocked by a hold.",
                         "hold_id": hold.pk})
 
     def test_release_for_retry_voids_the_lease_of_its_owner_only(self, tenant, clock):
