@@ -287,3 +287,36 @@ class TestWorkerSide:
     def test_a_missing_job_is_neither_completed_nor_failed(self):
         assert not job_complete(job_id=424242, worker_id="worker-1", result={})
         assert not job_fail(job_id=424242, worker_id="worker-1", code="x", message="y")
+
+
+class TestLeaseBelongsToOneJobAndOneWorker:
+    def test_a_heartbeat_renews_its_own_job_only(self, tenant, clock):
+        mine, other = leased(tenant), leased(tenant)
+        clock.move_to(T0 + timedelta(seconds=30), tick=False)
+        assert job_heartbeat(job_id=mine.pk, worker_id="worker-1", progress={"done": 1})
+        other.refresh_from_db()
+        assert (other.lease_expires_at, other.progress) == (T0 + timedelta(minutes=1), {})
+
+    def test_a_heartbeat_does_not_revive_a_job_that_is_no_longer_processing(self, tenant):
+        job = factories.job_create(tenant=tenant, status=JobStatus.APPROVED,
+                                   lease_owner="worker-1", lease_expires_at=T0)
+        assert not job_heartbeat(job_id=job.pk, worker_id="worker-1")
+        assert Job.objects.get(pk=job.pk).lease_expires_at == T0
+
+    def test_a_lease_is_held_by_its_owner_on_its_job_while_processing(self, tenant):
+        from privacyops.jobs.services import job_lease_held
+
+        mine = leased(tenant)
+        theirs = leased(tenant, owner="worker-2")
+        waiting = factories.job_create(tenant=tenant, status=JobStatus.APPROVED,
+                                       lease_owner="worker-1",
+                                       lease_expires_at=T0 + timedelta(minutes=1))
+        assert job_lease_held(job_id=mine.pk, worker_id="worker-1")
+        assert not job_lease_held(job_id=theirs.pk, worker_id="worker-1")
+        assert not job_lease_held(job_id=waiting.pk, worker_id="worker-1")
+        assert not job_lease_held(job_id=424242, worker_id="worker-1")
+
+    def test_a_released_attempt_is_recorded_under_the_job_s_tenant(self, tenant):
+        job = leased(tenant)
+        job_release_for_retry(job_id=job.pk, worker_id="worker-1", code="crash", message="Boom")
+        assert event("job.attempt_failed").tenant_id == tenant.pk
