@@ -172,11 +172,19 @@ def mutant_diff(folder: Path, module: Module, key: str) -> str:
     return "(diff not found)"
 
 
-def run(module: Module, mutmut: str, max_children: int, *, report_only: bool) -> dict[str, str]:
-    folder = WORK / module.name if report_only else prepare(module)
+def run(module: Module, mutmut: str, max_children: int, *, report_only: bool,
+        retest: bool = False) -> dict[str, str]:
+    folder = WORK / module.name if report_only or retest else prepare(module)
     env = {**os.environ, "PRIVACYOPS_DATA_DIR": str(folder / "data"), "PYTHONDONTWRITEBYTECODE": "1"}
     children = 1 if module.serial else max_children
-    command = [mutmut, "run", "--max-children", str(children), *module.only]
+    names = list(module.only)
+    if retest:
+        names = sorted(k for k, s in results(folder, module).items() if s in UNDETECTED)
+        shutil.copytree(ROOT / "tests", folder / "mutants" / "tests", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        if not names:
+            return results(folder, module)
+    command = [mutmut, "run", "--max-children", str(children), *names]
     started = time.monotonic()
     finished = subprocess.CompletedProcess(command, 0)
     if not report_only:
@@ -202,6 +210,8 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help="module names (default: all)",
                         choices=[[]] + [m.name for m in MODULES], default=[])
     parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("--retest-survivors", action="store_true",
+                        help="run the last run's survivors again against the current tests")
     parser.add_argument("--report-only", action="store_true",
                         help="read the results of the last (or a still running) run, run nothing")
     options = parser.parse_args()
@@ -210,7 +220,8 @@ def main() -> int:
     scores: dict[str, float] = {}
     detected_total = undetected_total = 0
     for module in chosen:
-        statuses = run(module, mutmut, options.max_children, report_only=options.report_only)
+        statuses = run(module, mutmut, options.max_children, report_only=options.report_only,
+                       retest=options.retest_survivors)
         detected = sum(1 for s in statuses.values() if s in DETECTED)
         undetected = [k for k, s in sorted(statuses.items()) if s in UNDETECTED]
         counted = detected + len(undetected)

@@ -320,3 +320,73 @@ class TestLeaseBelongsToOneJobAndOneWorker:
         job = leased(tenant)
         job_release_for_retry(job_id=job.pk, worker_id="worker-1", code="crash", message="Boom")
         assert event("job.attempt_failed").tenant_id == tenant.pk
+
+
+class TestMoreEdges:
+    def test_super_admins_approve_and_retry_where_the_tenant_allows_it(self, staff):
+        tenant = factories.tenant_create(super_admins_can_approve=True)
+        owner = factories.user_create(tenant=tenant, role="super-admin")
+        job = factories.job_create(tenant=tenant, requested_by=staff)
+        job_approve(job_id=job.pk, actor=factories.actor(owner))
+        failed = factories.job_create(tenant=tenant, requested_by=staff, status=JobStatus.FAILED)
+        job_retry(job_id=failed.pk, actor=factories.actor(owner))
+        assert {j.status for j in Job.objects.filter(pk__in=[job.pk, failed.pk])} == {
+            JobStatus.APPROVED}
+
+    def test_approving_an_approved_job_has_no_retry_hint(self, tenant, staff, other_staff):
+        job = factories.job_create(tenant=tenant, requested_by=staff, status=JobStatus.APPROVED)
+        with pytest.raises(InvalidTransition) as refused:
+            job_approve(job_id=job.pk, actor=factories.actor(other_staff))
+        assert refused.value.message == (
+            f"Job #{job.pk} is Approved; it cannot become Approved: only Pending jobs can be "
+            "approved.")
+
+    def test_retrying_a_pending_job(self, tenant, staff):
+        job = factories.job_create(tenant=tenant, requested_by=staff)
+        with pytest.raises(InvalidTransition) as refused:
+            job_retry(job_id=job.pk, actor=factories.actor(staff))
+        assert refused.value.message == (
+            f"Job #{job.pk} is Pending; it cannot become Approved: only Failed jobs can be "
+            "retried.")
+
+    def test_a_retried_job_is_queued_by_its_id(self, tenant, staff,
+                                               django_capture_on_commit_callbacks):
+        from django_tasks_db.models import DBTaskResult
+
+        job = factories.job_create(tenant=tenant, requested_by=staff, status=JobStatus.FAILED)
+        with django_capture_on_commit_callbacks(execute=True):
+            job_retry(job_id=job.pk, actor=factories.actor(staff))
+        queued = DBTaskResult.objects.get()
+        assert queued.args_kwargs["kwargs"] == {"job_id": job.pk}
+
+    @pytest.mark.parametrize("status", [JobStatus.PENDING, JobStatus.COMPLETED,
+                                        JobStatus.FAILED, JobStatus.REJECTED])
+    def test_an_expired_lease_makes_only_processing_jobs_claimable(self, tenant, status):
+        job = factories.job_create(tenant=tenant, status=status, lease_owner="worker-1",
+                                   lease_expires_at=T0 - timedelta(minutes=5))
+        assert job_claim(job_id=job.pk, worker_id="worker-2") is None
+        assert Job.objects.get(pk=job.pk).status == status
+
+    def test_a_claim_takes_its_own_job_only_and_marks_it_updated(self, tenant, clock):
+        mine = factories.job_create(tenant=tenant, status=JobStatus.APPROVED)
+        other = factories.job_create(tenant=tenant, status=JobStatus.APPROVED)
+        clock.move_to(T0 + timedelta(minutes=3), tick=False)
+        claimed = job_claim(job_id=mine.pk, worker_id="worker-1")
+        assert claimed is not None
+        assert claimed.updated_at == T0 + timedelta(minutes=3)
+        other.refresh_from_db()
+        assert (other.status, other.lease_owner, other.attempts) == (JobStatus.APPROVED, "", 0)
+
+    def test_exhausted_attempts_without_an_error_say_the_worker_stopped(self, tenant, settings):
+        settings.JOB_MAX_ATTEMPTS = 1
+        job = factories.job_create(tenant=tenant, status=JobStatus.APPROVED, attempts=1)
+        assert job_claim(job_id=job.pk, worker_id="worker-1") is None
+        assert Job.objects.get(pk=job.pk).error_message == (
+            "The job was started 1 times without finishing (limit 1). Last error: the worker "
+            "stopped before it ended. Check the worker logs, then retry.")
+
+    def test_a_released_attempt_is_recorded_on_the_job(self, tenant):
+        job = leased(tenant)
+        job_release_for_retry(job_id=job.pk, worker_id="worker-1", code="crash", message="Boom")
+        failed = event("job.attempt_failed")
+        assert (failed.target_type, failed.target_id) == ("job", str(job.pk))
