@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from privacyops.intake.ratelimit import ip_hash
-from tests.scale.conftest import control_database_url, redis_url
+from tests.redis_server import redis_url
+from tests.scale.conftest import control_database_url
 
 __all__ = ["redis_url"]
 
@@ -89,6 +90,17 @@ def _base_env() -> dict[str, str]:
     env["PRIVACYOPS_DATA_DIR"] = os.environ["PRIVACYOPS_DATA_DIR"]
     env["DJANGO_SETTINGS_MODULE"] = "privacyops.settings"
     return env
+
+
+def _test_database_url() -> str:
+    """The URL of this test run's control database (SQLite file or PostgreSQL database)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    assert connection.vendor == "postgresql", connection.vendor
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    return (f"postgresql://{quote(db['USER'])}{password}@{db['HOST']}:{db['PORT'] or 5432}/"
+            f"{db['NAME']}")
 
 
 class TestAcrossProcesses:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -22,6 +23,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def signed_in(client, user):
     client.force_login(user)
     return client
+
+
+def listed_requests(response) -> set[int]:
+    """The request ids of the rendered queue's rows."""
+    return {int(pk) for pk in re.findall(r'data-request-id="(\d+)"', response.content.decode())}
 
 
 def set_deadline(request: IntakeRequest, days: float) -> None:
@@ -113,11 +119,16 @@ class TestQueue:
         signed_in(client, staff)
         file_request(tenant=tenant)
         with CaptureQueriesContext(connection) as few:
-            client.get("/platform/requests/")
+            response = client.get("/platform/requests/")
+        assert response.status_code == 200
+        assert len(listed_requests(response)) == 1
         for n in range(5):
             file_request(tenant=tenant, address=f"198.51.100.{n + 10}")
         with CaptureQueriesContext(connection) as many:
-            client.get("/platform/requests/")
+            response = client.get("/platform/requests/")
+        assert response.status_code == 200
+        assert listed_requests(response) == set(IntakeRequest.objects.values_list("pk", flat=True))
+        assert len(listed_requests(response)) == 6
         assert len(many) == len(few)
 
 

@@ -11,64 +11,22 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import pytest
-import redis
 from django.conf import settings
 from django.db import connection
 
 from tests.demo_store import DemoStore, demo_store
+from tests.redis_server import redis_url
 
-__all__ = ["DemoStore", "demo_store"]
+__all__ = ["DemoStore", "demo_store", "redis_url"]
 
-REDIS_URL = os.environ.get("PRIVACYOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-# A database carrying this key belongs to these tests and may be flushed when nobody holds it.
-REDIS_MARKER = "privacyops-test:scale-db"
-REDIS_LOCK = "privacyops-test:scale-lock"
 # Chosen per process by each test, never inherited from the shell running pytest.
 PROFILE_VARIABLES = {"PRIVACYOPS_ENV", "PRIVACYOPS_TASKS_BACKEND", "PRIVACYOPS_REDIS_URL",
                      "PRIVACYOPS_DATABASE_URL", "PRIVACYOPS_TRUSTED_PROXY_COUNT"}
-
-
-def _with_db(url: str, number: int) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{number}", parts.query, parts.fragment))
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A Redis database of this test's own, empty; flushed afterwards (that database only)."""
-    base = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
-    try:
-        base.ping()
-    except redis.RedisError as error:
-        pytest.fail(f"No Redis answers at {REDIS_URL} ({error}); start redis-server or set "
-                    "PRIVACYOPS_TEST_REDIS_URL.")
-    base_db = int(base.connection_pool.connection_kwargs.get("db") or 0)
-    owner = uuid.uuid4().hex
-    for number in range(15, 0, -1):
-        if number == base_db:
-            continue
-        client = redis.Redis.from_url(_with_db(REDIS_URL, number), socket_timeout=5)
-        if not client.set(REDIS_LOCK, owner, nx=True, ex=900):
-            continue
-        if client.dbsize() > 1 and not client.exists(REDIS_MARKER):
-            client.delete(REDIS_LOCK)  # someone else's data: leave it alone
-            continue
-        with client.pipeline(transaction=True) as pipe:
-            pipe.flushdb().set(REDIS_MARKER, "1").set(REDIS_LOCK, owner, ex=900).execute()
-        try:
-            yield _with_db(REDIS_URL, number)
-        finally:
-            with client.pipeline(transaction=True) as pipe:
-                pipe.flushdb().set(REDIS_MARKER, "1").execute()
-            client.close()
-        return
-    pytest.fail(f"No free Redis database on {REDIS_URL} for this test (1 to 15 are in use).")
 
 
 @pytest.fixture

@@ -363,7 +363,7 @@ def job_claim(*, job_id: int, worker_id: str) -> Job | None:
     job = Job.objects.select_related("tenant").get(pk=job_id)
     if job.attempts > settings.JOB_MAX_ATTEMPTS:
         _finish_failed(
-            job, code="attempts_exhausted",
+            job, code="attempts_exhausted", worker_id=worker_id,
             message=f"The job was started {job.attempts - 1} times without finishing "
             f"(limit {settings.JOB_MAX_ATTEMPTS}). Last error: "
             f"{job.error_message or 'the worker stopped before it ended'}. "
@@ -429,7 +429,8 @@ def _owned_job(job_id: int, worker_id: str) -> Job | None:
     return job
 
 
-def _finish_failed(job: Job, *, code: str, message: str, hold_id: int | None = None) -> None:
+def _finish_failed(job: Job, *, code: str, message: str, worker_id: str,
+                   hold_id: int | None = None) -> None:
     _transition(job, JobStatus.FAILED)
     job.error_code, job.error_message = code, message
     job.blocking_hold_id = hold_id
@@ -438,7 +439,7 @@ def _finish_failed(job: Job, *, code: str, message: str, hold_id: int | None = N
     job.save()
     transaction.on_commit(doorbell.settled)
     audit_record(
-        actor=Actor.system("worker"), action="job.failed", tenant_id=job.tenant_id,
+        actor=Actor.system(worker_id), action="job.failed", tenant_id=job.tenant_id,
         target_type="job", target_id=job.pk, outcome=Outcome.FAILURE,
         metadata={"code": code, "message": message, "hold_id": hold_id},
     )
@@ -478,7 +479,7 @@ def job_fail(
     job = _owned_job(job_id, worker_id)
     if job is None:
         return False
-    _finish_failed(job, code=code, message=message, hold_id=hold_id)
+    _finish_failed(job, code=code, message=message, worker_id=worker_id, hold_id=hold_id)
     return True
 
 
