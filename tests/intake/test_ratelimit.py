@@ -92,17 +92,6 @@ def _base_env() -> dict[str, str]:
     return env
 
 
-def _test_database_url() -> str:
-    """The URL of this test run's control database (SQLite file or PostgreSQL database)."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    assert connection.vendor == "postgresql", connection.vendor
-    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-    return (f"postgresql://{quote(db['USER'])}{password}@{db['HOST']}:{db['PORT'] or 5432}/"
-            f"{db['NAME']}")
-
-
 class TestAcrossProcesses:
     def test_database_cache_hands_out_three_slots(self):
         env = _base_env()
