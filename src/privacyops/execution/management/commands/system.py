@@ -103,4 +103,8 @@ class Command(BaseCommand):
         if not health.ok:
             raise CommandError(f"System {system.name} has a problem; fix it and run the test "
                                "again.")
-        self.stdout.write("All checks passed (nothing was written to the datastore).")
+        if any(check.notice for check in health.checks):
+            self.stdout.write("No problem; look at the WARN lines above (nothing was written "
+                              "to the datastore).")
+        else:
+            self.stdout.write("All checks passed (nothing was written to the datastore).")
