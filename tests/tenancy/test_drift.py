@@ -221,6 +221,14 @@ class TestBadges:
         assert "its name suggests" in page
         assert "1 system has unmapped personal-looking columns" in overview
 
+    def test_the_api_lists_the_drift_keys(self, drifted, staff):
+        from tests.api.conftest import api_as
+
+        listed = api_as(staff).get(f"/tenants/{drifted.tenant_id}/systems").json()
+
+        assert listed[0]["drift_keys"] == ["customers.mobile_phone"]
+        assert listed[0]["drift_checked_at"] is not None
+
     def test_no_drift_no_badge(self, shop, staff, capsys):
         _system_test(capsys)
         client = _client(staff)
