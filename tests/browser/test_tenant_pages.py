@@ -60,3 +60,28 @@ def test_a_tenant_admin_sees_their_tenant_read_only(page, tenant, other_tenant):
     page.get_by_role("link", name="Acme Corp", exact=True).click()
     expect(page.get_by_text("No systems yet")).to_be_visible()
     expect(page.get_by_text("Add a system…")).to_have_count(0)
+
+
+def test_a_drifted_system_shows_its_badge_and_unmapped_columns(
+        page, staff, tenant, tmp_path, settings, monkeypatch):
+    import sqlite3
+
+    from django.core.management import call_command
+
+    path = build_clinic(tmp_path, settings, monkeypatch)
+    call_command("system", "add", "--tenant", tenant.slug, "--name", "clinic-app", "--datamap",
+                 "clinic", "--key", "1")
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE patients ADD COLUMN mobile_phone TEXT")
+    conn.close()
+    call_command("system", "test", "clinic-app")
+
+    login(page, staff.email)
+    expect(page.locator(".drift-notice")).to_contain_text(
+        "1 system has unmapped personal-looking columns")
+    page.locator(".drift-notice").get_by_role("link", name="Tenants").click()
+    page.locator("table.tenants .drift-badge").click()
+    expect(page.locator("table.systems")).to_contain_text("Schema drift")
+    expect(page.locator("tr.drift")).to_contain_text("patients.mobile_phone")
+    expect(page.locator("table.systems .health")).to_contain_text("1 unmapped object looks personal")
+    screenshot(page, "tenants-drift")

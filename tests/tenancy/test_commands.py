@@ -105,7 +105,9 @@ class TestSystemCommands:
             call_command("system", "test", "app")
         out = capsys.readouterr().out
         assert "FAIL  schema" in out
-        assert "column 'phone' does not exist" in out
+        assert ("entities.patients.fields.phone: table 'patients' has no column 'phone'"
+                in out)
+        assert "(database: patients.phone)" in out
 
     def test_a_missing_connection_variable_is_named(self, tenant, tmp_path, settings,
                                                     monkeypatch, capsys):

@@ -33,6 +33,7 @@ ACTION_LABELS: dict[str, str] = {
     "system.added": "System added",
     "system.updated": "System changed",
     "system.removed": "System removed",
+    "system.drift_detected": "Schema drift found in a system",
     "intake.submitted": "Privacy request submitted",
     "intake.verified": "Privacy request email verified",
     "intake.linked": "Privacy request linked to a data subject",

@@ -10,7 +10,7 @@ from django.core import signing
 from sqlalchemy.exc import SQLAlchemyError
 
 from privacyops.connectors.sql import SqlDatastore
-from privacyops.datamap import DataMapError, resolve_connection_url
+from privacyops.datamap import DataMapError, LiveReport, live_check, resolve_connection_url
 from privacyops.errors import DomainError, NotFound
 from privacyops.execution.executors import DOWNLOAD_SALT
 from privacyops.execution.models import Artifact
@@ -49,33 +49,87 @@ def artifact_for_viewer(token: str, viewer: User) -> Artifact:
 
 @dataclass(frozen=True)
 class HealthCheck:
+    """One step. ``notice`` marks a step that passed with something to look at (an index to
+    add, unmapped columns); ``lines`` are its findings, one per line."""
+
     name: str
     ok: bool
     detail: str
+    lines: tuple[str, ...] = ()
+    notice: bool = False
+
+    @property
+    def status(self) -> str:
+        return "FAIL" if not self.ok else "WARN" if self.notice else "ok"
 
 
 @dataclass(frozen=True)
 class SystemHealth:
-    """The checks run on one system, in order; the first failure ends the run."""
+    """The checks run on one system, in order; the first failure ends the run. ``live`` is
+    the live check's report when the datastore could be read (drift is recorded from it)."""
 
     system_name: str
     checks: tuple[HealthCheck, ...]
     subjects: int | None
+    live: LiveReport | None = None
 
     @property
     def ok(self) -> bool:
         return all(check.ok for check in self.checks)
 
 
-def system_health(system: System) -> SystemHealth:
-    """Load the data map, connect (reads only), bind the map to the live tables and count the
-    tenant's subjects. Each step says what it checked; nothing is written anywhere."""
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _live_steps(report: LiveReport, tables: int) -> list[HealthCheck]:
+    """The live check as three steps: schema (problems fail it), indexes, drift."""
+    if report.problems:
+        return [HealthCheck(
+            "schema", False,
+            f"{_count(len(report.problems), 'problem')} between the data map and the database; "
+            "fix the map (each line names its path) or the database",
+            tuple(p.line() for p in report.problems))]
+    steps = [HealthCheck("schema", True,
+                         f"{tables} tables and every column the map names exist, with types "
+                         "that can hold what ERASE writes")]
+    if report.warnings:
+        steps.append(HealthCheck("indexes", True,
+                                 f"{_count(len(report.warnings), 'warning')}: jobs will scan "
+                                 "tables", tuple(w.line() for w in report.warnings), notice=True))
+    if not report.unmapped:
+        steps.append(HealthCheck("drift", True, "every column of the mapped tables is in the "
+                                 "data map"))
+        return steps
+    personal = report.personal_unmapped
+    others = tuple(u for u in report.unmapped if not u.personal)
+    if personal:
+        verb = "looks" if len(personal) == 1 else "look"
+        detail = (f"{_count(len(personal), 'unmapped object')} {verb} personal: add each column "
+                  "to the data map (`erase: keep` if it stays as it is), each table as an entity")
+    else:
+        detail = "nothing unmapped looks personal"
+    if others:
+        detail += f"; {len(others)} other unmapped"
+    steps.append(HealthCheck("drift", True, detail,
+                             tuple(u.line() for u in (*personal, *others)),
+                             notice=bool(personal)))
+    return steps
+
+
+def system_health(system: System, *, sample: bool = True) -> SystemHealth:
+    """Load the data map, connect (reads only), run the live check (problems with their
+    data-map paths, missing indexes, unmapped personal-looking columns) and count the tenant's
+    subjects. Each step says what it checked; nothing is written anywhere.
+
+    ``sample=False`` judges unmapped columns by their names only (no values are read)."""
     checks: list[HealthCheck] = []
     subjects: int | None = None
+    live: LiveReport | None = None
 
     def failed(name: str, detail: str) -> SystemHealth:
         checks.append(HealthCheck(name, False, detail))
-        return SystemHealth(system.name, tuple(checks), subjects)
+        return SystemHealth(system.name, tuple(checks), subjects, live)
 
     try:
         datamap = datamap_of_system(system)
@@ -89,25 +143,28 @@ def system_health(system: System) -> SystemHealth:
     except DataMapError as error:
         return failed("connection", "; ".join(error.lines()))
     reference = system.connection_ref or "the URL written in the data map"
+    unreachable = (f"cannot read the datastore through {reference}: {{}}; check the URL in that "
+                   "variable and that the server answers")
+    try:
+        live = live_check(datamap, url, sample=sample)
+    except SQLAlchemyError as error:
+        return failed("connection", unreachable.format(type(error).__name__))
+    checks.append(HealthCheck("connection", True, f"reached through {reference}"))
+    tables = len({spec.table for spec in datamap.entities.values()})
+    checks.extend(_live_steps(live, tables))
+    if live.problems:
+        return SystemHealth(system.name, tuple(checks), subjects, live)
     try:
         with SqlDatastore(datamap, url, hash_key=b"") as datastore:
-            tables = sorted({spec.table for spec in datamap.entities.values()})
             try:
                 datastore.reflected  # noqa: B018 - reflecting is the check
             except DataMapError as error:
-                checks.append(HealthCheck("connection", True, f"reached through {reference}"))
                 return failed("schema", "; ".join(error.lines()))
-            checks.append(HealthCheck("connection", True, f"reached through {reference}"))
-            checks.append(HealthCheck("schema", True,
-                                      f"{len(tables)} tables and every column the map names "
-                                      "exist"))
             key = system.datastore_key or None
             subjects = datastore.count_subjects(key)
     except SQLAlchemyError as error:
-        return failed("connection", f"cannot read the datastore through {reference}: "
-                      f"{type(error).__name__}; check the URL in that variable and that the "
-                      "server answers")
+        return failed("subjects", unreachable.format(type(error).__name__))
     where = f"tenant key {system.datastore_key}" if system.datastore_key else "the datastore"
     checks.append(HealthCheck("subjects", True,
                               f"{subjects} {datamap.subject.entity} rows for {where}"))
-    return SystemHealth(system.name, tuple(checks), subjects)
+    return SystemHealth(system.name, tuple(checks), subjects, live)

@@ -25,6 +25,7 @@ from privacyops.jobs.services import job_approve, job_reject
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import User
 from privacyops.tenancy.policy import can, tenants_visible_to
+from privacyops.tenancy.selectors import systems_drifted
 from privacyops.web.csv import neutralise
 from privacyops.web.pages import PAGE_SIZE, KeysetPage, keyset_page, privacy_page, viewer_of
 
@@ -148,6 +149,7 @@ def overview(request: HttpRequest) -> HttpResponse:
          "trends": None if filtered else request_trends(viewer), "sort": sort,
          "columns": {c["key"]: c for c in columns},
          "total": total, "numbered": isinstance(page, NumberedPage),
+         "drifted_systems": systems_drifted(viewer).count(),
          "may_bulk": any(j.status == JobStatus.PENDING for j in page.items)
          and (viewer.is_staff or tenants_visible_to(viewer, "job.approve").exists())},
         status=status,

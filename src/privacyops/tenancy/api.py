@@ -122,6 +122,11 @@ class SystemOut(Schema):
                                             "map holds a SQLite file's URL.")
     datastore_key: str
     created_at: datetime
+    drift_checked_at: datetime | None = Field(
+        None, description="When the live check last ran (`system test` or the daily check).")
+    drift_keys: list[str] = Field(
+        default_factory=list, description="Tables and columns (`table.column`) that look "
+        "personal but are not in the data map, as of that check; empty: no drift.")
 
 
 class SystemAddIn(Schema):

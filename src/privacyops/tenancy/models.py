@@ -78,6 +78,12 @@ class System(models.Model):
     # The tenant's key in this datastore (value of the data map's tenant column).
     datastore_key = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # The last live check's drift (by `system test` or the worker's daily pass): the sorted
+    # names of unmapped personal-looking tables and columns, and for each what the guess rests
+    # on (names and counts, never a sampled value). Empty: no drift, or never checked.
+    drift_checked_at = models.DateTimeField(null=True, blank=True)
+    drift_keys = models.JSONField(default=list, blank=True)
+    drift_unmapped = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering: ClassVar = ["tenant_id", "id"]

@@ -68,6 +68,13 @@ def system_by_name(name: str, *, tenant: Tenant | None = None) -> System:
     return matches[0]
 
 
+def systems_drifted(viewer: User) -> QuerySet[System]:
+    """Systems whose last live check found unmapped personal-looking columns, in the tenants
+    where the viewer may see systems (the badges of Platform → Tenants and the overview)."""
+    return (System.objects.filter(tenant__in=tenants_visible_to(viewer, "system.view"))
+            .exclude(drift_keys=[]).select_related("tenant").order_by("tenant__name", "pk"))
+
+
 def staff_accounts() -> QuerySet[User]:
     return User.objects.filter(is_staff=True).order_by("email")
 

@@ -34,6 +34,7 @@ from privacyops.tenancy.selectors import (
     members_of,
     staff_accounts,
     system_visible,
+    systems_drifted,
     systems_of,
     tenant_visible,
 )
@@ -96,10 +97,15 @@ def tenant_list(request: HttpRequest) -> HttpResponse:
                 return redirect("tenants:detail", tenant_id=tenant.pk)
     elif request.method != "GET":
         return HttpResponse(status=405)
-    tenants = (tenants_visible_to(viewer, "system.view")
-               .annotate(member_count=Count("memberships", distinct=True),
-                         system_count=Count("systems", distinct=True))
-               .order_by("name"))
+    tenants = list(tenants_visible_to(viewer, "system.view")
+                   .annotate(member_count=Count("memberships", distinct=True),
+                             system_count=Count("systems", distinct=True))
+                   .order_by("name"))
+    drifted: dict[int, int] = {}
+    for tenant_id in systems_drifted(viewer).values_list("tenant_id", flat=True):
+        drifted[tenant_id] = drifted.get(tenant_id, 0) + 1
+    for tenant in tenants:
+        tenant.drifted_systems = drifted.get(tenant.pk, 0)  # type: ignore[attr-defined]
     return render(request, "tenancy/list.html",
                   {"tenants": tenants, "form": form, "may_manage": may_manage,
                    "create_open": request.method == "POST",

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from privacyops.execution.drift import system_drift_record
 from privacyops.execution.selectors import system_health
 from privacyops.tenancy.management.cli import CLI, run, table
 from privacyops.tenancy.models import ConnectorType, System, Tenant
@@ -32,7 +33,8 @@ class Command(BaseCommand):
                          help="connector type; only `sql` for now")
         listing = sub.add_parser("list", help="list systems")
         listing.add_argument("--tenant", metavar="SLUG")
-        test = sub.add_parser("test", help="read-only checks of a system; exit 1 on a problem")
+        test = sub.add_parser("test", help="read-only checks of a system, the live check of its data "
+                                           "map included; exit 1 on a problem")
         edit = sub.add_parser("edit", help="rename a system, or change its data map or key")
         remove = sub.add_parser("remove", help="forget a system (its datastore is untouched)")
         for each in (test, edit, remove):
@@ -89,8 +91,20 @@ class Command(BaseCommand):
         self.stdout.write(f"System {system.name} of {system.tenant.slug} "
                           f"({system.connector_type}, data map {system.datamap_name}):")
         for check in health.checks:
-            self.stdout.write(f"  {'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+            self.stdout.write(f"  {check.status.ljust(4)}  {check.name}: {check.detail}")
+            for line in check.lines:
+                self.stdout.write(f"          {line}")
+        live = health.live
+        if live is not None:
+            recorded = run(lambda: system_drift_record(system_id=system.pk, report=live,
+                                                       actor=CLI))
+            if recorded.new_keys:
+                self.stdout.write(f"New drift recorded (audited): {', '.join(recorded.new_keys)}")
         if not health.ok:
             raise CommandError(f"System {system.name} has a problem; fix it and run the test "
                                "again.")
-        self.stdout.write("All checks passed (nothing was written).")
+        if any(check.notice for check in health.checks):
+            self.stdout.write("No problem; look at the WARN lines above (nothing was written "
+                              "to the datastore).")
+        else:
+            self.stdout.write("All checks passed (nothing was written to the datastore).")

@@ -60,6 +60,32 @@ def audit_retention_daily(stop: threading.Event, *, first_after: float = 60.0,
         connections.close_all()  # this thread's own connections
 
 
+def drift_check_daily(stop: threading.Event, *, first_after: float = 120.0,
+                      every: float = 24 * 3600.0) -> None:
+    """Compare every system's data map with its live schema: soon after start, then daily.
+
+    Each system keeps its last drift; a drift seen for the first time is audited once, so
+    several workers running the same pass do no harm.
+    """
+    from privacyops.execution.drift import drift_check_all
+    from privacyops.tenancy.actors import Actor
+
+    wait = first_after
+    try:
+        while not stop.wait(wait):
+            wait = every
+            try:
+                close_old_connections()
+                for sentence in drift_check_all(actor=Actor.system("drift")):
+                    logger.info("drift check: %s", sentence)
+            except Exception:
+                logger.exception("drift check pass failed; trying again in %ss", every)
+            finally:
+                close_old_connections()
+    finally:
+        connections.close_all()
+
+
 def retention_schedule_daily(stop: threading.Event, *, first_after: float = 90.0,
                              every: float = 24 * 3600.0) -> None:
     """Create each tenant's retention jobs: soon after start, then daily (like audit retention).
@@ -118,6 +144,8 @@ def run_worker(
     threading.Thread(target=audit_retention_daily, args=(stop,), name="audit-retention",
                      daemon=True).start()
     threading.Thread(target=retention_schedule_daily, args=(stop,), name="retention-schedule",
+                     daemon=True).start()
+    threading.Thread(target=drift_check_daily, args=(stop,), name="drift-check",
                      daemon=True).start()
     backend = settings.TASKS["default"]["BACKEND"]
     try:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenancy', '0003_merge_signin_windows_and_systems'),
+        ('tenancy', '0004_system_drift_check'),
     ]
 
     operations = [
