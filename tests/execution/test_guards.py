@@ -101,8 +101,8 @@ class TestRefuseIfHeld:
                            datastore=datastore)
         assert (blocked.value.code, blocked.value.hold_id) == ("legal_hold", first.pk)
         assert blocked.value.message == (
-            f"Blocked by legal hold #{first.pk} on subject 11 (Litigation 2026-7). Release the "
-            "hold (Legal holds tab) before erasing or purging this data.")
+            f"Blocked by legal hold #{first.pk} on subject 11 (Litigation 2026-7): it names this "
+            "target. Release the hold (Legal holds tab) before erasing or purging this data.")
 
     def test_an_unheld_target_passes(self, tenant, datastore):
         refuse_if_held(tenant_id=tenant.pk, target=subject(11), target_type="subject",
