@@ -9,7 +9,19 @@ import pytest
 
 from privacyops.jobs.models import JobStatus
 from tests import factories
-from tests.browser.conftest import login, screenshots_at_widths
+from tests.browser.conftest import VIEWPORT, login, screenshots_at_widths
+
+
+@pytest.fixture
+def context(browser, live_server):
+    """As conftest's, but lets the test inject axe-core past the page's CSP (the pages
+    themselves keep it: no inline script of theirs runs)."""
+    context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT, locale="en-GB",
+                                  timezone_id="UTC", bypass_csp=True)
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()
+
 
 AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 BLOCKING = {"serious", "critical"}
@@ -49,6 +61,11 @@ STAFF_PAGES = [
     ("holds", "/platform/privacy/holds/"),
     ("audit", "/platform/privacy/audit/"),
     ("requests", "/platform/requests/"),
+    ("retention", "/platform/privacy/retention/"),
+    ("ropa", "/platform/privacy/ropa/"),
+    ("tenants", "/platform/tenants/"),
+    ("account", "/account/"),
+    ("tokens", "/account/tokens/"),
 ]
 PUBLIC_PAGES = [
     ("intake-choose", "/privacy/request"),
