@@ -162,7 +162,7 @@ class TestJobsList:
         result = page.get_by_role("region", name="Result data")
         expect(result.get_by_role("link", name="Download export")).to_have_attribute(
             "href", "/downloads/example-token/")
-        expect(result).to_contain_text("Link expires 2031-01-31 12:00 UTC")
+        expect(result).to_contain_text("Link expires 2031-01-31 12:00")  # the viewer's zone: UTC
         expect(result.get_by_label("Result JSON")).to_contain_text('"activity": 18')
         screenshots_at_widths(page, "job-detail-export")
 
@@ -194,15 +194,15 @@ class TestDecisions:
         approve = jobs["pending_erase"]
         page.goto(f"/platform/privacy/jobs/{approve.pk}/")
         screenshots_at_widths(page, "job-detail-pending")
-        page.get_by_role("button", name="Approve").click()
-        expect(page.get_by_role("status")).to_contain_text(f"Job #{approve.pk} approved")
+        page.get_by_label("cannot be undone").check()  # an ERASE: the approval is confirmed
+        page.get_by_role("button", name="Approve erase").click()
+        expect(page.locator(".msg-success")).to_contain_text(f"Job #{approve.pk} approved")
         expect(page.locator("h1 .badge")).to_have_text("Approved")
         expect(page.get_by_text("Approved by")).to_be_visible()
         assert Job.objects.get(pk=approve.pk).status == JobStatus.APPROVED
 
         reject = jobs["pending_purge"]
         page.goto(f"/platform/privacy/jobs/{reject.pk}/")
-        page.get_by_text("Reject…").click()
         page.get_by_label("Reason for rejection").fill("Tenant purge needs a signed order.")
         screenshot(page, "job-reject-form")
         page.get_by_role("button", name="Reject job").click()
@@ -220,7 +220,7 @@ class TestDecisions:
         login(page, staff.email)
         page.goto(f"/platform/privacy/jobs/{jobs['pending_erase'].pk}/")
         expect(page.get_by_text("You requested this job")).to_be_visible()
-        expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+        expect(page.get_by_role("button", name="Approve erase")).to_have_count(0)
 
 
 class TestHoldsAndRetry:
