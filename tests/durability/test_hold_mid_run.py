@@ -115,7 +115,12 @@ class TestHoldPlacedMidRun:
         held_issuer = issuers[first.pk][0]
         reached_person = store.query(
             "SELECT MAX(id) FROM people WHERE sso_issuer_id = ?", issuers[second.pk][0])[0][0]
-        queued_person = singles[-1][2]
+        # A job nobody has started yet (workers wake on each job, not in queue order).
+        waiting = [person for tenant, job_type, person in reversed(singles)
+                   if tenant == second and Job.objects.get(
+                       pk=jobs[f"{job_type}-{person}"]).status == JobStatus.APPROVED]
+        assert waiting, f"every job had started before the holds\n{pool.log_tail()}"
+        queued_person = waiting[0]
         placed: list[PlacedHold] = []
         for tenant, scope in (
             (first, Target(scope="issuer", id=str(held_issuer), tenant_key=factories.tenant_key(first))),

@@ -97,7 +97,7 @@ class HoldPage(Schema):
     count: int
 
 
-@router.post("/holds", response={201: HoldOut, **error_responses(403, 404)},
+@router.post("/holds", response={201: HoldOut, **error_responses(403, 404, 409, 503)},
              summary="Place a legal hold")
 def place_hold(request: HttpRequest, payload: HoldPlaceIn) -> Status[LegalHold]:
     """Once this answers, no ERASE or PURGE writes to the held data."""

@@ -68,7 +68,7 @@ def _page(jobs: QuerySet[Job], *, limit: int, cursor: str, offset: int) -> dict[
             "next_cursor": _cursor_for(rows[-1]) if more and rows else None}
 
 
-@router.post("/jobs", response={201: JobOut, **error_responses(403, 404)},
+@router.post("/jobs", response={201: JobOut, **error_responses(403, 404, 409, 503)},
              summary="Create a job")
 def create_job(request: HttpRequest, payload: JobCreateIn) -> Status[Job]:
     """Starts Pending when the tenant's policy requires approval for the type, else Approved."""
