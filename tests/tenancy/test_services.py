@@ -106,6 +106,16 @@ class TestMembers:
         assert event.metadata == {"role": "super-admin"}
         assert "ana" not in str(event.metadata).lower()
 
+    def test_an_address_with_accents_is_a_member_who_can_sign_in(self, tenant):
+        added = member_add(tenant_id=tenant.pk, email=" Zoë.Lefèvre@Example.com", role="admin",
+                           actor=CLI)
+        assert added.membership.user.email == "zoë.lefèvre@example.com"
+        assert authenticate(username="ZOË.LEFÈVRE@example.com",
+                            password=added.initial_password) is not None
+        for wrong in ("zoë.lefèvre", "zoë@", "zoë lefèvre@example.com"):
+            with pytest.raises(ValidationFailed):
+                member_add(tenant_id=tenant.pk, email=wrong, role="admin", actor=CLI)
+
     def test_an_existing_account_keeps_its_password(self, tenant, other_tenant):
         user = factories.user_create(email="it@example.com", tenant=other_tenant, role="admin")
         added = member_add(tenant_id=tenant.pk, email="it@example.com", role="it-admin",

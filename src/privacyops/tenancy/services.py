@@ -48,8 +48,11 @@ TOKEN_PREFIX = "po_"  # noqa: S105 - a marker, not a secret
 def checked_email(email: str) -> str:
     """The address as sign-in sees it (trimmed, NFKC, case-folded), or a sentence."""
     email = login_identity(email)
+    # Django's validator knows ASCII local parts only; an address such as zoë@example.com
+    # (RFC 6531) is judged by its shape with each non-ASCII letter standing in for one.
+    shape = "".join(c if c.isascii() or not c.isalpha() else "a" for c in email)
     try:
-        validate_email(email)
+        validate_email(shape)
     except ValidationError:
         raise ValidationFailed("This is not an email address; write it as name@example.com.",
                                field="email") from None
