@@ -4,6 +4,7 @@ import logging
 import threading
 import time
 from argparse import ArgumentParser
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -35,81 +36,57 @@ def reconcile_forever(interval: float, stop: threading.Event) -> None:
             close_old_connections()
 
 
-def audit_retention_daily(stop: threading.Event, *, first_after: float = 60.0,
-                          every: float = 24 * 3600.0) -> None:
-    """Archive and delete audit events past each tenant's retention: soon after start, then daily.
-
-    Several workers may each run it: a second pass the same day finds nothing left to cut.
-    """
-    from privacyops.audit.retention import audit_prune_due
-    from privacyops.tenancy.actors import Actor
-
+def run_daily(stop: threading.Event, *, name: str, one_pass: Callable[[], list[str]],
+              first_after: float, every: float = 24 * 3600.0) -> None:
+    """Run `one_pass` soon after start, then every day, until `stop`; a failed pass is logged
+    and tried again the next day. Several workers may each run it: every pass is idempotent."""
     wait = first_after
     try:
         while not stop.wait(wait):
             wait = every
             try:
                 close_old_connections()
-                for sentence in audit_prune_due(actor=Actor.system("retention")):
-                    logger.info("audit retention: %s", sentence)
+                for sentence in one_pass():
+                    logger.info("%s: %s", name, sentence)
             except Exception:
-                logger.exception("audit retention pass failed; trying again in %ss", every)
+                logger.exception("%s pass failed; trying again in %ss", name, every)
             finally:
                 close_old_connections()
     finally:
         connections.close_all()  # this thread's own connections
+
+
+def audit_retention_daily(stop: threading.Event, *, first_after: float = 60.0,
+                          every: float = 24 * 3600.0) -> None:
+    """Archive and delete audit events past each tenant's retention (a second pass the same
+    day finds nothing left to cut)."""
+    from privacyops.audit.retention import audit_prune_due
+    from privacyops.tenancy.actors import Actor
+
+    run_daily(stop, name="audit retention", first_after=first_after, every=every,
+              one_pass=lambda: audit_prune_due(actor=Actor.system("retention")))
 
 
 def drift_check_daily(stop: threading.Event, *, first_after: float = 120.0,
                       every: float = 24 * 3600.0) -> None:
-    """Compare every system's data map with its live schema: soon after start, then daily.
-
-    Each system keeps its last drift; a drift seen for the first time is audited once, so
-    several workers running the same pass do no harm.
-    """
+    """Compare every system's data map with its live schema (a drift seen before is not
+    audited again)."""
     from privacyops.execution.drift import drift_check_all
     from privacyops.tenancy.actors import Actor
 
-    wait = first_after
-    try:
-        while not stop.wait(wait):
-            wait = every
-            try:
-                close_old_connections()
-                for sentence in drift_check_all(actor=Actor.system("drift")):
-                    logger.info("drift check: %s", sentence)
-            except Exception:
-                logger.exception("drift check pass failed; trying again in %ss", every)
-            finally:
-                close_old_connections()
-    finally:
-        connections.close_all()
+    run_daily(stop, name="drift check", first_after=first_after, every=every,
+              one_pass=lambda: drift_check_all(actor=Actor.system("drift")))
 
 
 def retention_schedule_daily(stop: threading.Event, *, first_after: float = 90.0,
                              every: float = 24 * 3600.0) -> None:
-    """Create each tenant's retention jobs: soon after start, then daily (like audit retention).
-
-    Several workers may each run it: a rule with a job waiting, running or run within the
-    day gets no second one.
-    """
+    """Create each tenant's retention jobs (a rule with a job waiting, running or run within
+    the day gets no second one)."""
     from privacyops.retention.services import retention_schedule_due
     from privacyops.tenancy.actors import Actor
 
-    wait = first_after
-    try:
-        while not stop.wait(wait):
-            wait = every
-            try:
-                close_old_connections()
-                for sentence in retention_schedule_due(actor=Actor.system("retention")):
-                    logger.info("retention schedule: %s", sentence)
-            except Exception:
-                logger.exception("retention schedule pass failed; trying again in %ss", every)
-            finally:
-                close_old_connections()
-    finally:
-        connections.close_all()  # this thread's own connections
+    run_daily(stop, name="retention schedule", first_after=first_after, every=every,
+              one_pass=lambda: retention_schedule_due(actor=Actor.system("retention")))
 
 
 class Command(BaseCommand):
