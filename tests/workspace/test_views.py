@@ -78,6 +78,9 @@ class TestList:
         logged_in = next(p for p in people.all()[:50] if p.last_login)
         row = must_match(rf'id="subject-{logged_in.id}".*?</tr>', body, re.S).group(0)
         assert re.search(r"\d+ (minute|hour|day|week|month|year)s? ago", row)
+        # The id that the job and hold forms ask for is shown beside the person.
+        assert f"subject id {person.id}</span>" in must_match(
+            rf'id="subject-{person.id}".*?</tr>', body, re.S).group(0)
 
     @pytest.mark.parametrize("field", ["email", "name", "employee_id"])
     def test_search_by_each_field(self, client, acme, people, field):
