@@ -19,19 +19,13 @@ How it is kept:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-
-def keyed_hash(purpose: str, value: str) -> str:
-    """HMAC-SHA256 keyed with SECRET_KEY: the value cannot be recovered by a dictionary."""
-    return hmac.new(settings.SECRET_KEY.encode(), f"{purpose}|{value}".encode(),
-                    hashlib.sha256).hexdigest()
+from privacyops.web.ratelimit import keyed_hash
 
 
 @dataclass(frozen=True)

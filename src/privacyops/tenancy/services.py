@@ -40,7 +40,7 @@ from privacyops.tenancy.models import (
     User,
 )
 from privacyops.tenancy.policy import require
-from privacyops.tenancy.ratelimit import keyed_hash
+from privacyops.web.ratelimit import keyed_hash
 
 TOKEN_PREFIX = "po_"  # noqa: S105 - a marker, not a secret
 
