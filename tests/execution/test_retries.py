@@ -15,7 +15,7 @@ from tests import factories
 
 
 class TestRetries:
-    def test_an_unavailable_datastore_is_retried_then_fails(self, demo_store, staff, settings):
+    def test_a_missing_data_map_is_retried_then_fails(self, demo_store, staff, settings):
         settings.JOB_MAX_ATTEMPTS = 2
         job = job_create(tenant_id=demo_store.tenant.pk, job_type="EXPORT",
                          target_type="subject", target_id=str(demo_store.erasable_person()),
@@ -24,13 +24,13 @@ class TestRetries:
         run_job_now(job.pk)
         job.refresh_from_db()
         assert job.status == JobStatus.PROCESSING
-        assert job.error_code == "datastore_unavailable"
+        assert job.error_code == "datamap_unusable"
         assert job.lease_owner == ""
         assert AuditEvent.objects.filter(action="job.attempt_failed").count() == 1
         run_job_now(job.pk)
         job.refresh_from_db()
         assert job.status == JobStatus.FAILED
-        assert job.error_code == "datastore_unavailable"
+        assert job.error_code == "datamap_unusable"
         assert job.attempts == 2
 
     def test_a_later_success_clears_the_earlier_error(self, demo_store, staff, settings):

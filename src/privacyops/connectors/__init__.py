@@ -9,9 +9,11 @@ from privacyops.connectors.base import (
     PreconditionsFailed,
     PurgeProgress,
     PurgeResult,
+    SystemConnector,
     TableChange,
     Target,
     TargetNotFound,
+    canonical_identity,
 )
 
 __all__ = [
@@ -23,7 +25,9 @@ __all__ = [
     "PreconditionsFailed",
     "PurgeProgress",
     "PurgeResult",
+    "SystemConnector",
     "TableChange",
     "Target",
     "TargetNotFound",
+    "canonical_identity",
 ]

@@ -6,7 +6,8 @@ and callbacks, and gets result dataclasses back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -149,3 +150,46 @@ class Datastore(Protocol):
         dry_run: bool = False,
         chunk_guard: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> PurgeResult: ...
+
+
+def canonical_identity(identity: Mapping[str, str]) -> dict[str, str]:
+    """An identity as jobs, holds and requests store it: NFKC, trimmed, emails lower-cased.
+
+    Field names are trimmed and lower-cased too; empty values are dropped."""
+    canonical: dict[str, str] = {}
+    for raw_name, raw_value in identity.items():
+        name = unicodedata.normalize("NFKC", str(raw_name)).strip().lower()
+        value = unicodedata.normalize("NFKC", str(raw_value)).strip()
+        if not name or not value:
+            continue
+        canonical[name] = value.casefold() if "email" in name else value
+    return canonical
+
+
+class SystemConnector(Protocol):
+    """What a multi-system job asks of every automated system (SQL or HTTP), per subject.
+
+    ``resolve_identity`` answers the canonical primary keys of the subjects whose identity
+    fields match (email fields case-insensitively): ``[]`` means "no data here", more than one
+    key means the operator must pick. The other methods take a ``Target`` of scope
+    ``subject`` whose id is one of those keys.
+    """
+
+    def resolve_identity(self, identity: Mapping[str, str],
+                         tenant_key: str | None) -> list[str]: ...
+
+    def iter_export(self, target: Target) -> Iterator[ExportSection]: ...
+
+    def erase(
+        self,
+        target: Target,
+        *,
+        dry_run: bool = False,
+        before_commit: Callable[[], None] | None = None,
+    ) -> EraseResult: ...
+
+    def verify_erased(self, target: Target, identity: Mapping[str, str]) -> list[str]:
+        """After an erase: one sentence per problem found ("table.column still holds the
+        subject's email"), ``[]`` when every erased field holds its erased value and no
+        reachable row still holds one of the identity values."""
+        ...

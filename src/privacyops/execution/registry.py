@@ -33,6 +33,15 @@ class DatastoreUnavailable(DomainError):
     status = 503
 
 
+class DataMapUnusable(DatastoreUnavailable):
+    """The system's data map file is missing or invalid: its configuration, not an outage (409).
+
+    Still worth another attempt for a job: an operator may fix the file before it runs out."""
+
+    code = "datamap_unusable"
+    status = 409
+
+
 class NoSystem(DatastoreUnavailable):
     """The tenant has no system to run on: its configuration, not an outage (409)."""
 
@@ -75,7 +84,7 @@ def datamap_of_system(system: System) -> DataMap:
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError:
-        raise DatastoreUnavailable(
+        raise DataMapUnusable(
             f"The data map {path} of system {system.name} (tenant {system.tenant.slug}) does not "
             "exist; create it (see `privacyops datamap draft`) or point the system at another "
             "data map (`privacyops system edit`)."
@@ -86,7 +95,7 @@ def datamap_of_system(system: System) -> DataMap:
             try:
                 cached = (mtime, load_datamap(path))
             except DataMapError as error:
-                raise DatastoreUnavailable(
+                raise DataMapUnusable(
                     f"The data map {path} is invalid: " + "; ".join(error.lines())
                 ) from None
             _cache[path] = cached

@@ -25,8 +25,8 @@ from privacyops.jobs.services import (
 
 logger = logging.getLogger(__name__)
 
-# Failures worth another attempt: the datastore may be back the next time.
-RETRYABLE_CODES = frozenset({"datastore_unavailable", "execution_error"})
+# Failures worth another attempt: the datastore (or a fixed data map) may be there next time.
+RETRYABLE_CODES = frozenset({"datastore_unavailable", "datamap_unusable", "execution_error"})
 
 
 def worker_id() -> str:

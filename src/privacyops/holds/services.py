@@ -14,7 +14,11 @@ from django.utils import timezone
 
 from privacyops.audit.services import audit_record, refusals_recorded
 from privacyops.errors import Conflict, NotFound, ValidationFailed
-from privacyops.execution.registry import DatastoreUnavailable, target_types_for
+from privacyops.execution.registry import (
+    DEFAULT_TARGET_TYPES,
+    DatastoreUnavailable,
+    target_types_for,
+)
 from privacyops.execution.targets import target_resolve, unknown_target
 from privacyops.holds.models import LegalHold
 from privacyops.tenancy.actors import Actor, acting_user
@@ -45,8 +49,12 @@ def _clean_text(value: str, field: str, *, limit: int = 2000) -> str:
 
 def _declared_scope_type(tenant: Tenant, scope_type: str) -> str:
     """A hold names a scope the tenant's data map declares; anything else would match nothing
-    (or, worse, stop every erasure in the tenant with an error nobody can act on)."""
-    declared = target_types_for(tenant)
+    (or, worse, stop every erasure in the tenant with an error nobody can act on). While the
+    data map cannot be read, the scopes every map has are accepted: a hold never waits."""
+    try:
+        declared = target_types_for(tenant)
+    except DatastoreUnavailable:
+        declared = DEFAULT_TARGET_TYPES
     if scope_type not in declared:
         raise ValidationFailed(
             f"A legal hold in tenant {tenant.slug} names one of the scope types its data map "
