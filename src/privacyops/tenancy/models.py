@@ -55,10 +55,12 @@ class Tenant(models.Model):
 
 
 class ConnectorType(models.TextChoices):
-    """How PrivacyOps reaches a system. Only SQL databases exist today; HTTP services and
-    manual systems (a person confirms each step) come with jobs that span several systems."""
+    """How PrivacyOps reaches a system: a SQL database, an HTTP service described by a
+    declarative map, or a manual system whose owner does each step by hand and confirms it."""
 
     SQL = "sql", "SQL database"
+    HTTP = "http", "HTTP service"
+    MANUAL = "manual", "Manual (a person confirms)"
 
 
 class System(models.Model):
