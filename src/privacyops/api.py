@@ -22,6 +22,7 @@ from privacyops.api_auth import docs_access, session_auth, token_auth
 from privacyops.audit.api import router as audit_router
 from privacyops.errors import DomainError, NotFound
 from privacyops.holds.api import router as holds_router
+from privacyops.intake.api import router as requests_router
 from privacyops.jobs.api import router as jobs_router
 from privacyops.privacy_center.api import router as privacy_center_router
 from privacyops.tenancy.api import router as tenancy_router
@@ -141,6 +142,7 @@ api.add_router("", jobs_router)
 api.add_router("", holds_router)
 api.add_router("", audit_router)
 api.add_router("", tenancy_router)
+api.add_router("", requests_router)
 api.add_router("/privacy/", privacy_center_router)
 
 # Last: any other path under /api/v1/ answers a JSON 404 rather than Django's HTML page.

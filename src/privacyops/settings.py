@@ -105,7 +105,10 @@ def _database() -> dict[str, object]:
         config["OPTIONS"] = {
             "transaction_mode": "IMMEDIATE",
             "timeout": 30,
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            # secure_delete: deleted and overwritten values (an erased request's email) are
+            # zeroed in the file rather than left in free space.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                            "PRAGMA secure_delete=ON;",
         }
         # Tests use a real file too (a live server in another thread or process shares it).
         config["TEST"] = {"NAME": str(DATA_DIR / "test_control.sqlite3")}

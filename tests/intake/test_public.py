@@ -7,6 +7,7 @@ from datetime import timedelta
 from urllib.parse import urlparse
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from django.core import mail
 from django.db import connection
 from django.utils import timezone
@@ -70,10 +71,10 @@ class TestSubmission:
         assert event.metadata["request_id"] == request.pk
         assert "ada@example.com" not in str(event.metadata) + event.actor_label
 
-    def test_deadline_is_thirty_days_by_default(self, client, tenant):
+    def test_deadline_is_one_calendar_month_by_default(self, client, tenant):
         post(client, "acme")
         request = IntakeRequest.objects.get()
-        assert request.deadline_at - request.submitted_at == timedelta(days=30)
+        assert request.deadline_at == request.submitted_at + relativedelta(months=1)
 
     def test_deadline_follows_the_workspace_setting(self, client):
         factories.tenant_create(slug="initech", response_deadline_days=21)

@@ -66,12 +66,14 @@ class TestFulfil:
         job = Job.objects.get()
         assert (job.job_type, job.target_type, job.target_id) == (job_type, "subject", "42")
         assert job.source == JobSource.INTAKE
-        assert job.reason == f"Privacy request #{request.pk}"
+        assert job.reason == f"Privacy request R-{request.pk:06d}"
         assert job.tenant_id == tenant.pk
-        assert request.job_id == job.pk
-        assert request.status == RequestStatus.FULFILLED
+        assert job.request_id == request.pk
+        assert [j.pk for j in request.jobs.all()] == [job.pk]
+        # In progress until its job completes, not "fulfilled" the moment the job exists.
+        assert request.status == RequestStatus.IN_PROGRESS
         event = audited("intake.fulfilled", request)
-        assert event.metadata["job_id"] == job.pk
+        assert event.metadata["job_ids"] == [job.pk]
         assert AuditEvent.objects.filter(action="job.created", target_id=str(job.pk)).exists()
 
     def test_erasure_job_waits_for_approval(self, client, tenant, staff):
@@ -85,31 +87,34 @@ class TestFulfil:
         request, _ = file_request(tenant=tenant)
         actor = factories.actor(staff)
         services.intake_link(request_id=request.pk, subject_id="42", actor=actor)
-        with pytest.raises(Conflict, match="not verified yet: the submitter must open the link"):
+        with pytest.raises(Conflict, match="not verified yet: the person must open the link"):
             services.intake_fulfil(request_id=request.pk, actor=actor)
         assert not Job.objects.exists()
         audited("intake.fulfilled", request, outcome="failure")
 
     def test_unlinked_request_is_refused_with_what_to_do(self, client, tenant, staff):
         request = verified_request(client, tenant)
-        with pytest.raises(Conflict, match="not linked to a data subject: type the subject"):
+        with pytest.raises(Conflict, match="No data subject of this workspace has the email.*"
+                           "type the subject's id"):
             services.intake_fulfil(request_id=request.pk, actor=factories.actor(staff))
         assert not Job.objects.exists()
 
-    def test_correction_is_not_fulfilled_by_a_job(self, client, tenant, staff):
+    def test_correction_waits_for_its_job_type(self, client, tenant, staff):
         request = verified_request(client, tenant, "correction")
         actor = factories.actor(staff)
         services.intake_link(request_id=request.pk, subject_id="42", actor=actor)
-        with pytest.raises(Conflict, match="Record outcome and close"):
-            services.intake_fulfil(request_id=request.pk, actor=actor)
+        request = services.intake_fulfil(request_id=request.pk, actor=actor)
         assert not Job.objects.exists()
+        assert request.status == RequestStatus.IN_PROGRESS
+        pending = request.events.get(kind="job_type_pending")
+        assert pending.data == {"job_type": "RECTIFY"}
 
     def test_fulfilled_request_cannot_be_fulfilled_twice(self, client, tenant, staff):
         request = verified_request(client, tenant)
         actor = factories.actor(staff)
         services.intake_link(request_id=request.pk, subject_id="42", actor=actor)
         services.intake_fulfil(request_id=request.pk, actor=actor)
-        with pytest.raises(Conflict, match="only open requests"):
+        with pytest.raises(Conflict, match="already has jobs under way"):
             services.intake_fulfil(request_id=request.pk, actor=actor)
         assert Job.objects.count() == 1
 
@@ -138,7 +143,7 @@ class TestClose:
         services.intake_link(request_id=request.pk, subject_id="42", actor=actor)
         request = services.intake_close(request_id=request.pk,
                                         outcome="Surname corrected in the CRM.", actor=actor)
-        assert request.status == RequestStatus.CLOSED
+        assert request.status == RequestStatus.COMPLETED
         assert request.outcome == "Surname corrected in the CRM."
         assert request.closed_by == staff
         event = audited("intake.closed", request)
@@ -182,7 +187,7 @@ class TestReject:
                                    actor=factories.actor(staff))
         assert not mail.outbox
         request.refresh_from_db()
-        assert request.status == RequestStatus.OPEN
+        assert request.status == RequestStatus.RECEIVED
 
 
 class TestExtend:
@@ -221,16 +226,21 @@ class TestExtend:
         assert not mail.outbox
         audited("intake.extended", request, outcome="failure")
 
-    def test_two_extensions_together_stay_within_two_months(self, tenant, staff):
+    def test_the_deadline_is_extended_once_only(self, tenant, staff):
         request, _ = file_request(tenant=tenant)
         actor = factories.actor(staff)
-        first = (request.deadline_at + timedelta(days=40)).date()
+        first = (request.deadline_at + timedelta(days=10)).date()
         services.intake_extend(request_id=request.pk, new_deadline=first, reason="A.",
                                actor=actor)
-        with pytest.raises(ValidationFailed, match="at most two further months"):
+        mail.outbox.clear()
+        with pytest.raises(Conflict, match="already extended on .* allows one extension") as refused:
             services.intake_extend(request_id=request.pk,
-                                   new_deadline=first + timedelta(days=40), reason="B.",
+                                   new_deadline=first + timedelta(days=5), reason="B.",
                                    actor=actor)
+        assert refused.value.status == 409
+        assert not mail.outbox
+        request.refresh_from_db()
+        assert timezone.localtime(request.deadline_at).date() == first
 
     def test_earlier_date_is_refused(self, tenant, staff):
         request, _ = file_request(tenant=tenant)
@@ -258,4 +268,4 @@ class TestOperatorScope:
             services.intake_reject(request_id=request.pk, reason="x",
                                    actor=factories.actor(outsider))
         request.refresh_from_db()
-        assert request.status == RequestStatus.OPEN
+        assert request.status == RequestStatus.RECEIVED

@@ -52,7 +52,7 @@ class TestPermissions:
         refused = client.post(f"/platform/requests/{request.pk}/reject/", {"reason": "x"})
         assert refused.status_code == 403
         request.refresh_from_db()
-        assert request.status == RequestStatus.OPEN
+        assert request.status == RequestStatus.RECEIVED
 
     def test_other_workspace_gets_404(self, client, tenant, other_tenant):
         outsider = factories.user_create(tenant=other_tenant, role=Role.SUPER_ADMIN)
@@ -90,7 +90,9 @@ class TestQueue:
         assert f'<tr class="is-due-soon" data-request-id="{soon.pk}">' in text
         assert f'<tr class="" data-request-id="{later.pk}">' in text
         assert "7 days" in text
-        assert "30 days" in text
+        # one calendar month from today, as the person's deadline
+        month_days = (later.deadline_at - timezone.now()).days + 1
+        assert f"{month_days} days" in text
         assert "Unverified" in text
         assert text.index(f'data-request-id="{overdue.pk}"') < text.index(
             f'data-request-id="{later.pk}"')
@@ -142,8 +144,11 @@ class TestActions:
         response = client.post(f"/platform/requests/{request.pk}/fulfil/", follow=True)
         assert response.status_code == 200
         job = Job.objects.get()
-        assert "Fulfilment job created." in response.content.decode()
-        assert f"job #{job.pk}" in response.content.decode()
+        text = response.content.decode()
+        assert "Fulfilment started; the request completes when its jobs complete." in text
+        assert f'data-job-id="{job.pk}"' in text
+        assert 'data-job-status="Approved"' in text
+        assert "In progress" in text
 
     def test_refusal_is_shown_in_words_with_its_status(self, client, tenant, staff):
         request, _ = file_request(tenant=tenant)

@@ -108,12 +108,53 @@ class ExtendForm(forms.Form):
 
 
 _ANY = ("", "Any")
+SORT_CHOICES = [
+    ("", "Open first, soonest deadline"), ("deadline", "Deadline, soonest first"),
+    ("-deadline", "Deadline, latest first"), ("-received", "Newest first"),
+    ("received", "Oldest first"), ("status", "Status"), ("type", "Type"),
+    ("id", "Number, ascending"), ("-id", "Number, descending"),
+]
 
 
 class QueueFilterForm(forms.Form):
-    status = forms.ChoiceField(choices=[_ANY, *RequestStatus.choices], required=False)
+    status = forms.ChoiceField(choices=[_ANY, ("open", "Open (not closed)"),
+                                        *RequestStatus.choices], required=False)
     type = forms.ChoiceField(choices=[_ANY, *RequestType.choices], required=False)
     verified = forms.ChoiceField(choices=[_ANY, ("yes", "Verified"), ("no", "Unverified")],
                                  required=False)
     overdue = forms.ChoiceField(choices=[_ANY, ("yes", "Overdue only")], required=False)
+    due = forms.ChoiceField(choices=[_ANY, ("overdue", "Overdue"), ("7d", "Due in 7 days")],
+                            required=False)
     tenant = forms.CharField(max_length=63, required=False)
+    assignee = forms.RegexField(regex=r"^(|me|none|\d{1,19})$", max_length=20, required=False)
+    sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(
+        max_length=5000, widget=forms.Textarea,
+        error_messages={"required": "Type the note.",
+                        "max_length": "Keep the note under 5,000 characters."},
+    )
+
+
+class AssignForm(forms.Form):
+    assignee = forms.RegexField(regex=r"^(|\d{1,19})$", max_length=20, required=False)
+
+
+class WithdrawForm(forms.Form):
+    reason = forms.CharField(max_length=2000, required=False, widget=forms.Textarea)
+
+
+class NewRequestForm(forms.Form):
+    """An operator files a request for a person (by phone, letter, in person)."""
+
+    tenant = forms.IntegerField(min_value=1, error_messages={
+        "required": "Choose the workspace the request is for."})
+    email = forms.EmailField(max_length=254, error_messages={
+        "required": "Enter the person's email address.",
+        "invalid": "Enter a valid email address, like name@example.com."})
+    name = forms.CharField(max_length=200, required=False)
+    request_type = forms.ChoiceField(choices=RequestType.choices, widget=forms.RadioSelect,
+                                     error_messages={"required": "Choose the request type."})
+    details = forms.CharField(max_length=DETAILS_LIMIT, required=False, widget=forms.Textarea)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from privacyops.errors import NotFound, PermissionDenied
-from privacyops.intake.models import IntakeRequest, RequestStatus
+from privacyops.intake.models import DUE_SOON_DAYS, OPEN_STATUSES, IntakeRequest, RequestEvent
+from privacyops.jobs.models import Job
 from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import can, role_in, tenants_visible_to
 
@@ -60,11 +62,26 @@ def public_tenant_resolve(*, host: str, workspace: str = "") -> Tenant | None:
 
 @dataclass(frozen=True)
 class QueueFilters:
-    status: str = ""
+    status: str = ""  # a status, or "open" for received + verified + in progress
     request_type: str = ""
     verified: str = ""  # "yes", "no" or ""
     overdue: bool = False
     tenant_slug: str = ""
+    tenant_id: int | None = None
+    assignee: str = ""  # a user id, "me" (with `viewer_id`) or "none"
+    due: str = ""  # "overdue" or "7d"
+    viewer_id: int | None = None
+    sort: str = ""
+
+
+# Columns the queue sorts by (`-` first: descending); ties break on the id.
+SORTS: dict[str, tuple[str, ...]] = {
+    "deadline": ("deadline_at", "id"), "-deadline": ("-deadline_at", "-id"),
+    "received": ("submitted_at", "id"), "-received": ("-submitted_at", "-id"),
+    "id": ("id",), "-id": ("-id",),
+    "status": ("status", "deadline_at", "id"), "-status": ("-status", "deadline_at", "id"),
+    "type": ("request_type", "deadline_at", "id"), "-type": ("-request_type", "deadline_at", "id"),
+}
 
 
 def intake_tenants_for(user: User) -> QuerySet[Tenant]:
@@ -74,11 +91,12 @@ def intake_tenants_for(user: User) -> QuerySet[Tenant]:
     return tenants.order_by("name")
 
 
-def intake_requests_for(*, user: User, filters: QueueFilters) -> QuerySet[IntakeRequest]:
-    """The queue the viewer may see: open requests first, soonest deadline first."""
-    tenants = intake_tenants_for(user)
-    queryset = IntakeRequest.objects.filter(tenant__in=tenants).select_related("tenant", "job")
-    if filters.status:
+def requests_filtered(queryset: QuerySet[IntakeRequest],
+                      filters: QueueFilters) -> QuerySet[IntakeRequest]:
+    now = timezone.now()
+    if filters.status == "open":
+        queryset = queryset.filter(status__in=OPEN_STATUSES)
+    elif filters.status:
         queryset = queryset.filter(status=filters.status)
     if filters.request_type:
         queryset = queryset.filter(request_type=filters.request_type)
@@ -86,19 +104,48 @@ def intake_requests_for(*, user: User, filters: QueueFilters) -> QuerySet[Intake
         queryset = queryset.filter(verified_at__isnull=False)
     elif filters.verified == "no":
         queryset = queryset.filter(verified_at__isnull=True)
-    if filters.overdue:
-        queryset = queryset.filter(status=RequestStatus.OPEN, deadline_at__lt=timezone.now())
+    if filters.overdue or filters.due == "overdue":
+        queryset = queryset.filter(status__in=OPEN_STATUSES, deadline_at__lt=now)
+    elif filters.due == "7d":
+        queryset = queryset.filter(status__in=OPEN_STATUSES, deadline_at__gte=now,
+                                   deadline_at__lt=now + timedelta(days=DUE_SOON_DAYS))
     if filters.tenant_slug:
         queryset = queryset.filter(tenant__slug=filters.tenant_slug)
-    open_first = Case(When(status=RequestStatus.OPEN, then=Value(0)), default=Value(1),
+    if filters.tenant_id is not None:
+        queryset = queryset.filter(tenant_id=filters.tenant_id)
+    if filters.assignee == "none":
+        queryset = queryset.filter(assignee__isnull=True)
+    elif filters.assignee == "me":
+        queryset = queryset.filter(assignee_id=filters.viewer_id)
+    elif filters.assignee.isdigit():
+        queryset = queryset.filter(assignee_id=int(filters.assignee))
+    if filters.sort in SORTS:
+        return queryset.order_by(*SORTS[filters.sort])
+    open_first = Case(When(status__in=OPEN_STATUSES, then=Value(0)), default=Value(1),
                       output_field=IntegerField())
     return queryset.order_by(open_first, "deadline_at", "id")
+
+
+def intake_requests_for(*, user: User, filters: QueueFilters) -> QuerySet[IntakeRequest]:
+    """The queue the viewer may see: open requests first, soonest deadline first."""
+    tenants = intake_tenants_for(user)
+    queryset = IntakeRequest.objects.filter(tenant__in=tenants).select_related(
+        "tenant", "job", "assignee", "duplicate_of")
+    return requests_filtered(queryset, filters)
+
+
+def requests_visible(user: User) -> QuerySet[IntakeRequest]:
+    """Every request the user may see (none for a member: the queue is for handlers)."""
+    return IntakeRequest.objects.filter(
+        tenant__in=tenants_visible_to(user, "intake.view")).select_related(
+        "tenant", "assignee", "duplicate_of")
 
 
 def intake_request_for(*, user: User, request_id: int) -> IntakeRequest:
     """One request: 404 outside the viewer's workspaces, 403 for a member without the role."""
     request = (
-        IntakeRequest.objects.select_related("tenant", "job", "closed_by")
+        IntakeRequest.objects.select_related("tenant", "job", "closed_by", "assignee",
+                                             "duplicate_of")
         .filter(pk=request_id).first()
     )
     if request is None or not (
@@ -108,3 +155,26 @@ def intake_request_for(*, user: User, request_id: int) -> IntakeRequest:
     if not can(user, "intake.view", request.tenant):
         raise PermissionDenied(_NO_ROLE)
     return request
+
+
+def request_get(user: User, request_id: int) -> IntakeRequest:
+    """For the API: a request the user may not see answers 404, like one that does not exist."""
+    request = requests_visible(user).filter(pk=request_id).first()
+    if request is None:
+        raise NotFound(f"Privacy request #{request_id} does not exist.")
+    return request
+
+
+def request_jobs(request: IntakeRequest) -> list[Job]:
+    return list(Job.objects.filter(request=request).order_by("pk"))
+
+
+def request_timeline(request: IntakeRequest) -> list[RequestEvent]:
+    return list(request.events.order_by("at", "pk"))
+
+
+def assignable_users(request: IntakeRequest) -> list[User]:
+    """Who may be given the request: platform staff and its workspace's handlers."""
+    candidates = User.objects.filter(is_active=True).filter(
+        Q(is_staff=True) | Q(memberships__tenant=request.tenant)).distinct().order_by("email")
+    return [user for user in candidates if can(user, "intake.manage", request.tenant)]

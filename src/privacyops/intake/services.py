@@ -8,36 +8,51 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from calendar import monthrange
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from privacyops.audit.services import audit_record, refusals_recorded
+from privacyops.audit.services import refusals_recorded
 from privacyops.errors import Conflict, DomainError, NotFound, PermissionDenied, RateLimited, ValidationFailed
 from privacyops.intake import notifications
 from privacyops.intake.forms import DETAILS_LIMIT
+from privacyops.intake.lifecycle import (
+    EXTENSION_MONTHS,
+    TARGET_TYPE,
+    VERIFICATION_LIFETIME,
+    _job_for_request,
+    add_months,
+    audited,
+    event_add,
+    jobs_attach,
+    latest_deadline,
+    request_completed,
+    request_record,
+    targets_for,
+    transition,
+)
 from privacyops.intake.models import (
     JOB_TYPE_FOR_REQUEST,
+    OPEN_STATUSES,
     OUTCOME_REQUEST_TYPES,
+    PENDING_JOB_TYPE_FOR_REQUEST,
+    Channel,
     IntakeRequest,
     RequestStatus,
     RequestType,
 )
 from privacyops.intake.ratelimit import SUBMISSIONS_PER_WINDOW, ip_hash, submission_slot_take
-from privacyops.jobs.models import Job, JobSource, JobType
-from privacyops.jobs.services import job_create
+from privacyops.jobs.models import Job, JobSource, JobStatus, JobType
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
 from privacyops.tenancy.policy import can, role_in
 from privacyops.validation import clean_identifier, clean_text
 
-VERIFICATION_LIFETIME = timedelta(hours=48)
-EXTENSION_MONTHS = 2
 REASON_LIMIT = 2000
-TARGET_TYPE = "intake_request"
+NOTE_LIMIT = 5000
+__all__ = ["EXTENSION_MONTHS", "VERIFICATION_LIFETIME", "add_months", "latest_deadline"]
 FORM_ACTOR = Actor.system("intake-form")
 
 
@@ -72,13 +87,6 @@ class VerificationLinkExpired(DomainError):
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """The same day and time `months` calendar months later (31 Jan + 1 → 28/29 Feb)."""
-    month_index = moment.month - 1 + months
-    year, month = moment.year + month_index // 12, month_index % 12 + 1
-    return moment.replace(year=year, month=month, day=min(moment.day, monthrange(year, month)[1]))
 
 
 def _clean_text(value: str, what: str, *, limit: int, hint: str = "") -> str:
@@ -137,21 +145,11 @@ def _intake_submit(
     if not own_data_confirmed:
         raise ValidationFailed("Confirm that the request concerns your own personal data.",
                                field="own_data")
-    now = timezone.now()
-    deadline = now + timedelta(days=tenant.response_deadline_days)
     token = secrets.token_urlsafe(32)
-    request = IntakeRequest.objects.create(
-        tenant=tenant, email=email, name=(name or "").strip()[:200], request_type=request_type,
-        details=(details or "").strip(), own_data_confirmed=True, ip_hash=address_hash,
-        submitted_at=now, deadline_at=deadline, original_deadline_at=deadline,
-        verification_token_hash=token_digest(token),
-        verification_expires_at=now + VERIFICATION_LIFETIME,
-    )
-    audit_record(
-        actor=FORM_ACTOR, action="intake.submitted", tenant_id=tenant.pk,
-        target_type=TARGET_TYPE, target_id=request.pk,
-        metadata={"request_id": request.pk, "request_type": request_type,
-                  "deadline_at": deadline.isoformat()},
+    request = request_record(
+        tenant=tenant, email=email, name=name, request_type=request_type, details=details,
+        channel=Channel.INTAKE, actor=FORM_ACTOR, own_data_confirmed=True,
+        ip_hash=address_hash, token_hash=token_digest(token),
     )
     request_id = request.pk
     transaction.on_commit(
@@ -185,12 +183,16 @@ def intake_verify(*, tenant_id: int, token: str) -> IntakeRequest:
             "(links last 48 hours). Submit your request again to get a new link.",
             request=request,
         )
+    if request.status != RequestStatus.RECEIVED:
+        raise VerificationLinkInvalid(
+            f"Request {request.reference} is {request.get_status_display().lower()}; this "
+            "link no longer confirms anything. Submit your request again if you still need it."
+        )
+    transition(request, RequestStatus.VERIFIED)
     request.verified_at = now
-    request.save(update_fields=["verified_at"])
-    audit_record(
-        actor=FORM_ACTOR, action="intake.verified", tenant_id=request.tenant_id,
-        target_type=TARGET_TYPE, target_id=request.pk, metadata={"request_id": request.pk},
-    )
+    request.save(update_fields=["verified_at", "status", "closed_at"])
+    audited(request, "intake.verified", FORM_ACTOR, how="email_link")
+    event_add(request, "verified", FORM_ACTOR, how="email_link")
     return request
 
 
@@ -216,34 +218,23 @@ def _managed_request(request_id: int, actor: Actor, *, lock: bool = True) -> Int
 
 
 def _require_open(request: IntakeRequest, verb: str) -> None:
-    if request.status != RequestStatus.OPEN:
+    if request.status not in OPEN_STATUSES:
         raise Conflict(
-            f"Request #{request.pk} is {request.get_status_display().lower()}; only open "
-            f"requests can be {verb}.",
-            status=request.status,
+            f"Request {request.reference} is {request.get_status_display().lower()}; only open "
+            f"requests (received, verified or in progress) can be {verb}.",
+            code="request_closed", status=request.status,
         )
 
 
-def _require_ready(request: IntakeRequest) -> None:
-    if not request.is_verified:
+def _require_verified(request: IntakeRequest) -> None:
+    if request.status == RequestStatus.RECEIVED:
         raise Conflict(
-            f"Request #{request.pk} is not verified yet: the submitter must open the link in "
-            "the confirmation email first. If the link expired, ask them to submit the form "
-            "again, or reject this request with a reason.",
+            f"Request {request.reference} is not verified yet: the person must open the link in "
+            "the confirmation email first, or verify their identity another way and mark it "
+            "verified. If the link expired, ask them to submit the form again, or reject this "
+            "request with a reason.",
             code="not_verified",
         )
-    if not request.subject_id:
-        raise Conflict(
-            f"Request #{request.pk} is not linked to a data subject: type the subject's id "
-            "under \"Link to a data subject\" first.",
-            code="not_linked",
-        )
-
-
-def _close(request: IntakeRequest, status: str, actor: Actor) -> None:
-    request.status = status
-    request.closed_at = timezone.now()
-    request.closed_by = actor.user
 
 
 def _canonical_subject_id(request: IntakeRequest, subject_id: str) -> str:
@@ -260,6 +251,120 @@ def _canonical_subject_id(request: IntakeRequest, subject_id: str) -> str:
         return subject_id
 
 
+def _tenant_or_404(tenant_id: int, actor: Actor) -> Tenant:
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    user = acting_user(actor)
+    if tenant is None or not (user.is_staff or role_in(user, tenant) is not None):
+        raise NotFound(f"Workspace {tenant_id} does not exist.")
+    if not can(user, "intake.manage", tenant):
+        raise PermissionDenied(
+            "Creating privacy requests for a person needs the super-admin, admin or IT-admin "
+            "role in this workspace; ask one of them."
+        )
+    return tenant
+
+
+@transaction.atomic(durable=True)
+def _request_create(*, tenant_id: int, email: str, request_type: str, actor: Actor,
+                    channel: str, name: str, details: str, identifiers: dict[str, str],
+                    language: str) -> IntakeRequest:
+    tenant = _tenant_or_404(tenant_id, actor)
+    try:
+        from privacyops.privacy_center.services import clean_email
+
+        email = clean_email(email)
+    except ValidationFailed:
+        raise ValidationFailed("Enter the person's email address, such as name@example.com.",
+                               field="email") from None
+    if len(details or "") > DETAILS_LIMIT:
+        raise ValidationFailed(f"The details are longer than {DETAILS_LIMIT:,} characters.",
+                               field="details")
+    details = clean_text(details or "", field="details", what="details", limit=DETAILS_LIMIT)
+    name = clean_text(name or "", field="name", what="name", limit=200)
+    cleaned_ids = {clean_text(str(k), field="identifiers", what="identifier name", limit=50):
+                   clean_text(str(v), field="identifiers", what="identifier", limit=200)
+                   for k, v in (identifiers or {}).items()}
+    return request_record(
+        tenant=tenant, email=email, name=name, request_type=request_type, details=details,
+        channel=channel, actor=actor, verified=True, identifiers=cleaned_ids,
+        language=language,
+    )
+
+
+def request_create(*, tenant_id: int, email: str, request_type: str, actor: Actor,
+                   channel: str = Channel.OPERATOR, name: str = "", details: str = "",
+                   identifiers: dict[str, str] | None = None, language: str = "") -> IntakeRequest:
+    """A request filed for a person by an operator, or by an application that authenticated
+    its user (the API): it starts verified, in the same queue as the public form's."""
+    with refusals_recorded(actor=actor, action="intake.submitted", tenant_id=None,
+                           target_type=TARGET_TYPE):
+        return _request_create(tenant_id=tenant_id, email=email, request_type=request_type,
+                               actor=actor, channel=channel, name=name, details=details,
+                               identifiers=identifiers or {}, language=language)
+
+
+@transaction.atomic(durable=True)
+def _request_verify(*, request_id: int, actor: Actor) -> IntakeRequest:
+    request = _managed_request(request_id, actor)
+    transition(request, RequestStatus.VERIFIED)
+    request.verified_at = timezone.now()
+    request.save(update_fields=["status", "verified_at", "closed_at"])
+    audited(request, "intake.verified", actor, how="operator")
+    event_add(request, "verified", actor, how="operator")
+    return request
+
+
+def request_verify(*, request_id: int, actor: Actor) -> IntakeRequest:
+    """The operator confirmed the person's identity another way (a call, a signed letter)."""
+    with refusals_recorded(actor=actor, action="intake.verified", target_type=TARGET_TYPE,
+                           target_id=request_id):
+        return _request_verify(request_id=request_id, actor=actor)
+
+
+@transaction.atomic(durable=True)
+def _request_assign(*, request_id: int, assignee_id: int | None, actor: Actor) -> IntakeRequest:
+    from privacyops.tenancy.models import User
+
+    request = _managed_request(request_id, actor)
+    _require_open(request, "assigned")
+    assignee = None
+    if assignee_id is not None:
+        assignee = User.objects.filter(pk=assignee_id, is_active=True).first()
+        if assignee is None or not can(assignee, "intake.manage", request.tenant):
+            raise ValidationFailed(
+                "Assign the request to platform staff or to a super-admin, admin or IT admin "
+                "of its workspace.", field="assignee_id")
+    request.assignee = assignee
+    request.save(update_fields=["assignee"])
+    audited(request, "intake.assigned", actor, assignee_id=assignee_id)
+    event_add(request, "assigned", actor, assignee=assignee.email if assignee else None)
+    return request
+
+
+def request_assign(*, request_id: int, assignee_id: int | None, actor: Actor) -> IntakeRequest:
+    """Give the request to someone who may handle it (None: unassign)."""
+    with refusals_recorded(actor=actor, action="intake.assigned", target_type=TARGET_TYPE,
+                           target_id=request_id):
+        return _request_assign(request_id=request_id, assignee_id=assignee_id, actor=actor)
+
+
+@transaction.atomic(durable=True)
+def _request_note(*, request_id: int, text: str, actor: Actor) -> IntakeRequest:
+    request = _managed_request(request_id, actor)
+    text = _clean_text(text, "note", limit=NOTE_LIMIT, hint=" Type the note.")
+    # The note may quote personal data: it stays on the timeline, not in the audit chain.
+    audited(request, "intake.noted", actor, length=len(text))
+    event_add(request, "note", actor, text=text)
+    return request
+
+
+def request_note(*, request_id: int, text: str, actor: Actor) -> IntakeRequest:
+    """An internal note on the request's timeline (the person never sees it)."""
+    with refusals_recorded(actor=actor, action="intake.noted", target_type=TARGET_TYPE,
+                           target_id=request_id):
+        return _request_note(request_id=request_id, text=text, actor=actor)
+
+
 @transaction.atomic(durable=True)
 def _intake_link(*, request_id: int, subject_id: str, actor: Actor) -> IntakeRequest:
     request = _managed_request(request_id, actor)
@@ -270,10 +375,9 @@ def _intake_link(*, request_id: int, subject_id: str, actor: Actor) -> IntakeReq
     previous = request.subject_id
     request.subject_id, request.linked_at = subject_id, timezone.now()
     request.save(update_fields=["subject_id", "linked_at"])
-    audit_record(actor=actor, action="intake.linked", tenant_id=request.tenant_id,
-                 target_type=TARGET_TYPE, target_id=request.pk,
-                 metadata={"request_id": request.pk, "subject_id": subject_id,
-                           "previous_subject_id": previous})
+    audited(request, "intake.linked", actor, subject_id=subject_id,
+            previous_subject_id=previous)
+    event_add(request, "linked", actor, subject_id=subject_id)
     return request
 
 
@@ -287,14 +391,10 @@ def intake_link(*, request_id: int, subject_id: str, actor: Actor) -> IntakeRequ
         return _intake_link(request_id=request_id, subject_id=subject_id, actor=actor)
 
 
-def _fulfilment_job_type(request: IntakeRequest, actor: Actor) -> str:
+def _fulfilment_job_type(request: IntakeRequest, actor: Actor) -> str | None:
     job_type = JOB_TYPE_FOR_REQUEST.get(request.request_type)
     if job_type is None:
-        raise Conflict(
-            f"{request.get_request_type_display()} requests are not fulfilled by a job: make "
-            "the change in the subject's records, then use \"Record outcome and close\".",
-            code="no_job_for_type",
-        )
+        return None
     if not can(acting_user(actor), f"job.create.{job_type}", request.tenant):
         what = "Erasure" if job_type == JobType.ERASE else "Export"
         raise PermissionDenied(
@@ -304,47 +404,84 @@ def _fulfilment_job_type(request: IntakeRequest, actor: Actor) -> str:
     return job_type
 
 
-@transaction.atomic(durable=True)
-def _intake_record_fulfilment(*, request_id: int, job_id: int, linked_subject: str,
-                              actor: Actor) -> IntakeRequest:
-    request = _managed_request(request_id, actor)
-    job = Job.objects.get(pk=job_id)
-    if request.status != RequestStatus.OPEN or request.subject_id != linked_subject:
+def _require_fulfillable(request: IntakeRequest) -> None:
+    _require_open(request, "fulfilled")
+    _require_verified(request)
+    if request.is_duplicate:
         raise Conflict(
-            f"Request #{request.pk} changed while job #{job.pk} was being created (it is now "
-            f"{request.get_status_display().lower()}, subject {request.subject_id or 'none'}). "
-            f"Review the request, and reject job #{job.pk} on its page if it is not needed.",
-            job_id=job.pk,
+            f"Request {request.reference} looks like a duplicate of "
+            f"{request.duplicate_of.reference if request.duplicate_of else 'another request'}: "
+            "merge it into that one, or keep it as a separate request first.",
+            code="duplicate")
+    unfinished = Job.objects.filter(request=request).exclude(
+        status__in=[JobStatus.FAILED, JobStatus.REJECTED, JobStatus.COMPLETED])
+    if unfinished.exists():
+        raise Conflict(
+            f"Request {request.reference} already has jobs under way; follow them on this page "
+            "(a failed job is retried from its own page).", code="jobs_under_way")
+
+
+@transaction.atomic(durable=True)
+def _intake_record_fulfilment(*, request_id: int, job_ids: list[int],
+                              linked_subject: str, actor: Actor) -> IntakeRequest:
+    request = _managed_request(request_id, actor)
+    jobs = list(Job.objects.filter(pk__in=job_ids).order_by("pk"))
+    if request.status not in OPEN_STATUSES or request.subject_id != linked_subject:
+        listed = ", ".join(f"#{job.pk}" for job in jobs)
+        raise Conflict(
+            f"Request {request.reference} changed while job {listed} was being created (it is "
+            f"now {request.get_status_display().lower()}, subject "
+            f"{request.subject_id or 'none'}). Review the request, and reject job {listed} on "
+            "its page if it is not needed.",
+            job_id=jobs[0].pk if jobs else None,
         )
-    request.job = job
-    _close(request, RequestStatus.FULFILLED, actor)
-    request.save(update_fields=["job", "status", "closed_at", "closed_by"])
-    audit_record(actor=actor, action="intake.fulfilled", tenant_id=request.tenant_id,
-                 target_type=TARGET_TYPE, target_id=request.pk,
-                 metadata={"request_id": request.pk, "job_id": job.pk, "job_type": job.job_type,
-                           "subject_id": request.subject_id})
+    jobs_attach(request, jobs, actor)
+    return request
+
+
+@transaction.atomic(durable=True)
+def _intake_pending_job_type(*, request_id: int, actor: Actor) -> IntakeRequest:
+    request = _managed_request(request_id, actor)
+    _require_fulfillable(request)
+    job_type = PENDING_JOB_TYPE_FOR_REQUEST.get(request.request_type, "")
+    if request.status == RequestStatus.VERIFIED:
+        transition(request, RequestStatus.IN_PROGRESS)
+        request.save(update_fields=["status", "closed_at"])
+    audited(request, "intake.fulfilled", actor, job_ids=[], pending_job_type=job_type)
+    event_add(request, "job_type_pending", actor, job_type=job_type)
     return request
 
 
 def intake_fulfil(*, request_id: int, actor: Actor) -> IntakeRequest:
-    """Fulfil an access or portability request with an EXPORT job, an erasure with ERASE.
+    """Create the jobs that fulfil the request: EXPORT for access and portability, ERASE for
+    erasure (the workspace's approval policy applies), one per data subject found.
 
-    `job_create` is durable on its own, so the job is created first and the request records
-    it in a second transaction, which re-checks that nothing changed meanwhile.
+    `job_create` is durable on its own, so the jobs are created first and the request records
+    them in a second transaction, which re-checks that nothing changed meanwhile. The request
+    then stays in progress until every job completed.
     """
     with refusals_recorded(actor=actor, action="intake.fulfilled", target_type=TARGET_TYPE,
                            target_id=request_id):
         request = _managed_request(request_id, actor, lock=False)
-        _require_open(request, "fulfilled")
+        _require_fulfillable(request)
+        if request.request_type == RequestType.OBJECTION:
+            raise Conflict(
+                "An objection is decided, not fulfilled by a job: record the decision and "
+                "close the request.", code="decision_required")
         job_type = _fulfilment_job_type(request, actor)
-        _require_ready(request)
-        job = job_create(
-            tenant_id=request.tenant_id, job_type=job_type, target_type="subject",
-            target_id=request.subject_id, reason=f"Privacy request #{request.pk}", actor=actor,
-            source=JobSource.INTAKE,
-        )
-        return _intake_record_fulfilment(request_id=request.pk, job_id=job.pk,
-                                         linked_subject=request.subject_id, actor=actor)
+        if job_type is None:
+            return _intake_pending_job_type(request_id=request.pk, actor=actor)
+        subjects = targets_for(request)
+        if not subjects:
+            raise Conflict(
+                f"No data subject of this workspace has the email of request "
+                f"{request.reference}: type the subject's id under \"Link to a data subject\" "
+                "first.", code="not_linked")
+        jobs = [_job_for_request(request, subject_id=subject, actor=actor,
+                                 source=JobSource.INTAKE) for subject in subjects]
+        return _intake_record_fulfilment(
+            request_id=request.pk, job_ids=[job.pk for job in jobs if job is not None],
+            linked_subject=request.subject_id, actor=actor)
 
 
 @transaction.atomic(durable=True)
@@ -354,24 +491,27 @@ def _intake_close(*, request_id: int, outcome: str, actor: Actor) -> IntakeReque
     if request.request_type not in OUTCOME_REQUEST_TYPES:
         raise Conflict(
             f"{request.get_request_type_display()} requests are fulfilled with a job: use "
-            "\"Fulfil\" instead of recording an outcome.",
+            "\"Fulfil\" instead of recording an outcome; the request completes with its jobs.",
             code="job_required",
         )
-    _require_ready(request)
+    _require_verified(request)
     request.outcome = _clean_text(outcome, "outcome", limit=DETAILS_LIMIT,
-                                  hint=" Describe what was corrected or restricted.")
-    _close(request, RequestStatus.CLOSED, actor)
+                                  hint=" Describe what was corrected, restricted or decided.")
+    transition(request, RequestStatus.COMPLETED)
+    request.closed_by = actor.user
     request.save(update_fields=["outcome", "status", "closed_at", "closed_by"])
     # The outcome text may quote personal data, so it stays on the request, not in the chain.
-    audit_record(actor=actor, action="intake.closed", tenant_id=request.tenant_id,
-                 target_type=TARGET_TYPE, target_id=request.pk,
-                 metadata={"request_id": request.pk, "request_type": request.request_type,
-                           "subject_id": request.subject_id})
+    audited(request, "intake.closed", actor, request_type=request.request_type,
+            subject_id=request.subject_id)
+    event_add(request, "completed", actor, by="outcome")
+    request_id = request.pk
+    transaction.on_commit(lambda: request_completed(request_id), robust=True)
     return request
 
 
 def intake_close(*, request_id: int, outcome: str, actor: Actor) -> IntakeRequest:
-    """Record what was done for a correction or restriction request, and close it."""
+    """Record what was done for a correction or restriction, or the decision on an objection,
+    and complete the request."""
     with refusals_recorded(actor=actor, action="intake.closed", target_type=TARGET_TYPE,
                            target_id=request_id):
         return _intake_close(request_id=request_id, outcome=outcome, actor=actor)
@@ -380,14 +520,14 @@ def intake_close(*, request_id: int, outcome: str, actor: Actor) -> IntakeReques
 @transaction.atomic(durable=True)
 def _intake_reject(*, request_id: int, reason: str, actor: Actor) -> IntakeRequest:
     request = _managed_request(request_id, actor)
-    _require_open(request, "rejected")
-    request.rejection_reason = _clean_text(reason, "reason", limit=REASON_LIMIT,
-                                           hint=" The submitter receives it by email.")
-    _close(request, RequestStatus.REJECTED, actor)
+    reason = _clean_text(reason, "reason", limit=REASON_LIMIT,
+                         hint=" The submitter receives it by email.")
+    transition(request, RequestStatus.REJECTED)
+    request.rejection_reason = reason
+    request.closed_by = actor.user
     request.save(update_fields=["rejection_reason", "status", "closed_at", "closed_by"])
-    audit_record(actor=actor, action="intake.rejected", tenant_id=request.tenant_id,
-                 target_type=TARGET_TYPE, target_id=request.pk,
-                 metadata={"request_id": request.pk, "reason": request.rejection_reason})
+    audited(request, "intake.rejected", actor, reason=request.rejection_reason)
+    event_add(request, "rejected", actor, text=reason)
     request_id = request.pk
     transaction.on_commit(lambda: notifications.send_rejection(request_id=request_id),
                           robust=True)
@@ -402,11 +542,6 @@ def intake_reject(*, request_id: int, reason: str, actor: Actor) -> IntakeReques
         return _intake_reject(request_id=request_id, reason=reason, actor=actor)
 
 
-def latest_deadline(request: IntakeRequest) -> datetime:
-    """The furthest an extension may push the deadline: two months past the original."""
-    return add_months(timezone.localtime(request.original_deadline_at), EXTENSION_MONTHS)
-
-
 def _extended_deadline(request: IntakeRequest, new_deadline: date) -> datetime:
     current = timezone.localtime(request.deadline_at)
     latest = latest_deadline(request)
@@ -418,7 +553,8 @@ def _extended_deadline(request: IntakeRequest, new_deadline: date) -> datetime:
     if new_deadline > latest.date():
         raise ValidationFailed(
             f"GDPR Art. 12(3) allows at most two further months: the latest possible deadline "
-            f"for request #{request.pk} is {latest:%d %B %Y}. Choose that date or an earlier one.",
+            f"for request {request.reference} is {latest:%d %B %Y}. Choose that date or an "
+            "earlier one.",
             field="new_deadline",
         )
     return latest.replace(year=new_deadline.year, month=new_deadline.month, day=new_deadline.day)
@@ -430,6 +566,13 @@ def _intake_extend(
 ) -> IntakeRequest:
     request = _managed_request(request_id, actor)
     _require_open(request, "extended")
+    if request.extended_at is not None:
+        raise Conflict(
+            f"The deadline of request {request.reference} was already extended on "
+            f"{timezone.localtime(request.extended_at):%d %B %Y}; GDPR Art. 12(3) allows one "
+            "extension of up to two further months.",
+            code="already_extended",
+        )
     reason = _clean_text(reason, "reason", limit=REASON_LIMIT,
                          hint=" Art. 12(3) requires telling the submitter why.")
     deadline = _extended_deadline(request, new_deadline)
@@ -437,12 +580,11 @@ def _intake_extend(
     request.deadline_at, request.extension_reason = deadline, reason
     request.extended_at = timezone.now()
     request.save(update_fields=["deadline_at", "extension_reason", "extended_at"])
-    metadata: dict[str, Any] = {
-        "request_id": request.pk, "previous_deadline_at": previous.isoformat(),
-        "deadline_at": deadline.isoformat(), "reason": reason,
-    }
-    audit_record(actor=actor, action="intake.extended", tenant_id=request.tenant_id,
-                 target_type=TARGET_TYPE, target_id=request.pk, metadata=metadata)
+    metadata: dict[str, Any] = {"previous_deadline_at": previous.isoformat(),
+                                "deadline_at": deadline.isoformat(), "reason": reason}
+    audited(request, "intake.extended", actor, **metadata)
+    event_add(request, "extended", actor, text=reason, deadline_at=deadline.isoformat(),
+              previous_deadline_at=previous.isoformat())
     request_id = request.pk
     transaction.on_commit(lambda: notifications.send_extension(request_id=request_id),
                           robust=True)
@@ -452,7 +594,7 @@ def _intake_extend(
 def intake_extend(
     *, request_id: int, new_deadline: date, reason: str, actor: Actor
 ) -> IntakeRequest:
-    """Move the deadline later, at most two months past the original (GDPR Art. 12(3)).
+    """Move the deadline later, once, at most two months past the original (GDPR Art. 12(3)).
 
     The submitter is emailed the new date and the reason.
     """
@@ -460,3 +602,102 @@ def intake_extend(
                            target_id=request_id):
         return _intake_extend(request_id=request_id, new_deadline=new_deadline, reason=reason,
                               actor=actor)
+
+
+# --- withdrawal and duplicates ------------------------------------------------------------
+
+@transaction.atomic(durable=True)
+def _request_withdrawn(*, request: IntakeRequest, actor: Actor, reason: str) -> IntakeRequest:
+    request = IntakeRequest.objects.select_for_update().select_related("tenant").get(pk=request.pk)
+    transition(request, RequestStatus.WITHDRAWN)
+    request.save(update_fields=["status", "closed_at"])
+    audited(request, "intake.withdrawn", actor)
+    event_add(request, "withdrawn", actor, text=reason)
+    return request
+
+
+def _cancel_jobs(request: IntakeRequest, actor: Actor) -> None:
+    from privacyops.jobs.services import job_cancel
+
+    running = Job.objects.filter(request=request, status__in=[JobStatus.APPROVED,
+                                                              JobStatus.PROCESSING])
+    for job in running:
+        if job.status == JobStatus.PROCESSING or not (job.not_before and
+                                                      job.not_before > timezone.now()):
+            raise Conflict(
+                f"Request {request.reference} can no longer be withdrawn: job #{job.pk} has "
+                "started. Let it finish; the person may file a new request afterwards.",
+                code="work_started", job_id=job.pk)
+    for job in Job.objects.filter(request=request).exclude(
+            status__in=[JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.REJECTED]):
+        job_cancel(job_id=job.pk, actor=actor, reason="Request withdrawn by the data subject")
+
+
+def request_withdraw(*, request_id: int, actor: Actor, reason: str = "",
+                     check_permission: bool = True) -> IntakeRequest:
+    """The person withdraws their request: jobs that have not started are cancelled, and the
+    request ends withdrawn. Refused (409) once a job started or the request is closed.
+
+    `check_permission=False` for the person's own channels (the privacy center), whose
+    callers proved who the person is."""
+    with refusals_recorded(actor=actor, action="intake.withdrawn", target_type=TARGET_TYPE,
+                           target_id=request_id):
+        if check_permission:
+            request = _managed_request(request_id, actor, lock=False)
+        else:
+            found = IntakeRequest.objects.select_related("tenant").filter(pk=request_id).first()
+            if found is None:
+                raise NotFound(f"Privacy request #{request_id} does not exist.")
+            request = found
+        _require_open(request, "withdrawn")
+        _cancel_jobs(request, actor)
+        return _request_withdrawn(request=request, actor=actor,
+                                  reason=(reason or "").strip()[:REASON_LIMIT])
+
+
+@transaction.atomic(durable=True)
+def _request_merge(*, request_id: int, actor: Actor) -> IntakeRequest:
+    request = _managed_request(request_id, actor)
+    original = request.duplicate_of
+    if original is None or request.duplicate_kept:
+        raise Conflict(f"Request {request.reference} is not marked as a duplicate; there is "
+                       "nothing to merge it into.", code="not_duplicate")
+    if Job.objects.filter(request=request).exists():
+        raise Conflict(f"Request {request.reference} has jobs of its own; it cannot be merged.",
+                       code="has_jobs")
+    transition(request, RequestStatus.MERGED)
+    request.closed_by = actor.user
+    request.save(update_fields=["status", "closed_at", "closed_by"])
+    audited(request, "intake.merged", actor, into=original.pk)
+    event_add(request, "merged", actor, into=original.reference)
+    event_add(original, "merged_in", actor, duplicate=request.reference,
+              channel=request.channel, received_at=request.submitted_at.isoformat())
+    return request
+
+
+def request_merge(*, request_id: int, actor: Actor) -> IntakeRequest:
+    """Close a duplicate: its channel and receipt time are kept on the original's timeline."""
+    with refusals_recorded(actor=actor, action="intake.merged", target_type=TARGET_TYPE,
+                           target_id=request_id):
+        return _request_merge(request_id=request_id, actor=actor)
+
+
+@transaction.atomic(durable=True)
+def _request_keep(*, request_id: int, actor: Actor) -> IntakeRequest:
+    request = _managed_request(request_id, actor)
+    if request.duplicate_of_id is None or request.duplicate_kept:
+        raise Conflict(f"Request {request.reference} is not marked as a duplicate.",
+                       code="not_duplicate")
+    _require_open(request, "kept")
+    request.duplicate_kept = True
+    request.save(update_fields=["duplicate_kept"])
+    audited(request, "intake.duplicate_kept", actor)
+    event_add(request, "duplicate_kept", actor)
+    return request
+
+
+def request_keep(*, request_id: int, actor: Actor) -> IntakeRequest:
+    """The operator decided a suspected duplicate is a request of its own."""
+    with refusals_recorded(actor=actor, action="intake.duplicate_kept", target_type=TARGET_TYPE,
+                           target_id=request_id):
+        return _request_keep(request_id=request_id, actor=actor)

@@ -13,11 +13,11 @@ from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
-from privacyops.intake.models import IntakeRequest, RequestStatus
+from privacyops.intake.models import OPEN_STATUSES, IntakeRequest, RequestStatus
 from privacyops.tenancy.models import User
 from privacyops.tenancy.policy import tenants_visible_to
 
-FINISHED = (RequestStatus.FULFILLED, RequestStatus.CLOSED, RequestStatus.REJECTED)
+FINISHED = (RequestStatus.COMPLETED, RequestStatus.REJECTED)
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def request_trends(viewer: User, *, weeks: int = 8, tenant_id: int | None = None
         durations.append((closed - submitted).total_seconds() / 86400)
         finished += 1
         on_time += closed <= deadline
-    overdue = requests.filter(status=RequestStatus.OPEN, deadline_at__lt=now).count()
+    overdue = requests.filter(status__in=OPEN_STATUSES, deadline_at__lt=now).count()
     return RequestTrends(
         weeks=[Week(start=first + timedelta(weeks=i),
                     received=received.get(first + timedelta(weeks=i), 0),

@@ -2,38 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
+from collections.abc import Callable, Iterator
+from typing import IO, Any, cast
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from privacyops.errors import DomainError
 from privacyops.intake import selectors, services
 from privacyops.intake.forms import (
     HONEYPOT_FIELD,
     STARTED_FIELD,
+    AssignForm,
     ExtendForm,
     IntakeForm,
     LinkForm,
+    NewRequestForm,
+    NoteForm,
     OutcomeForm,
     QueueFilterForm,
     RejectForm,
+    WithdrawForm,
     form_token,
     form_token_spend,
     looks_like_a_bot,
 )
-from privacyops.intake.models import JOB_TYPE_FOR_REQUEST, OUTCOME_REQUEST_TYPES, IntakeRequest
+from privacyops.intake.models import (
+    JOB_TYPE_FOR_REQUEST,
+    OUTCOME_REQUEST_TYPES,
+    PENDING_JOB_TYPE_FOR_REQUEST,
+    Channel,
+    IntakeRequest,
+)
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import can
 from privacyops.web.client_ip import client_ip
+from privacyops.web.csv import safe_writer
 
 # --- public -------------------------------------------------------------------------------
 
@@ -107,40 +118,113 @@ def _user(request: HttpRequest) -> User:
     return cast(User, request.user)
 
 
+def _filters(user: User, data: dict[str, Any]) -> selectors.QueueFilters:
+    return selectors.QueueFilters(
+        status=data.get("status", ""), request_type=data.get("type", ""),
+        verified=data.get("verified", ""), overdue=data.get("overdue") == "yes",
+        tenant_slug=data.get("tenant", ""), assignee=data.get("assignee", ""),
+        due=data.get("due", ""), viewer_id=user.pk, sort=data.get("sort", ""),
+    )
+
+
 @login_required
 def queue(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     tenants = selectors.intake_tenants_for(user)
     filter_form = QueueFilterForm(request.GET, auto_id="f-%s")
     data: dict[str, Any] = filter_form.cleaned_data if filter_form.is_valid() else {}
-    filters = selectors.QueueFilters(
-        status=data.get("status", ""), request_type=data.get("type", ""),
-        verified=data.get("verified", ""), overdue=data.get("overdue") == "yes",
-        tenant_slug=data.get("tenant", ""),
-    )
-    page = Paginator(selectors.intake_requests_for(user=user, filters=filters), 50).get_page(
-        request.GET.get("page")
-    )
+    requests = selectors.intake_requests_for(user=user, filters=_filters(user, data))
+    page = Paginator(requests.prefetch_related("jobs"), 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "intake/queue.html", {
         "page": page, "filter_form": filter_form, "tenants": tenants, "now": timezone.now(),
-        "query": query.urlencode(), "filtered": any(v for k, v in data.items()),
+        "query": query.urlencode(), "filtered": any(v for k, v in data.items() if k != "sort"),
+        "may_create": any(can(user, "intake.manage", t) for t in tenants),
     })
+
+
+CSV_COLUMNS = ("reference", "workspace", "type", "status", "channel", "received_at",
+               "deadline_at", "extended", "verified", "assignee", "duplicate_of", "jobs")
+
+
+@login_required
+@require_GET
+def queue_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """The filtered queue as CSV (cells escaped against formula injection; no emails)."""
+    user = _user(request)
+    filter_form = QueueFilterForm(request.GET)
+    data: dict[str, Any] = filter_form.cleaned_data if filter_form.is_valid() else {}
+    requests = selectors.intake_requests_for(user=user, filters=_filters(user, data))
+    writer = safe_writer(cast(IO[str], _Echo()))
+
+    def rows() -> Iterator[str]:
+        yield writer.writerow(CSV_COLUMNS)
+        for row in requests.prefetch_related("jobs").iterator(chunk_size=500):
+            jobs = " ".join(f"{j.job_type}#{j.pk}:{j.status}" for j in row.jobs.all())
+            yield writer.writerow([
+                row.reference, row.tenant.name, row.request_type, row.status, row.channel,
+                row.submitted_at.isoformat(), row.deadline_at.isoformat(),
+                "yes" if row.extended_at else "no", "yes" if row.is_verified else "no",
+                row.assignee.email if row.assignee else "",
+                row.duplicate_of.reference if row.is_duplicate and row.duplicate_of else "",
+                jobs])
+
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="privacy-requests-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+def new_request(request: HttpRequest) -> HttpResponse:
+    """An operator files a request for a person; it starts verified, in the same queue."""
+    user = _user(request)
+    tenants = [t for t in selectors.intake_tenants_for(user) if can(user, "intake.manage", t)]
+    form = NewRequestForm(request.POST or None)
+    error: DomainError | None = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = services.request_create(
+                tenant_id=form.cleaned_data["tenant"], email=form.cleaned_data["email"],
+                name=form.cleaned_data["name"], request_type=form.cleaned_data["request_type"],
+                details=form.cleaned_data["details"], actor=Actor.for_user(user),
+                channel=Channel.OPERATOR)
+        except DomainError as refused:
+            error = refused
+        else:
+            messages.success(request, f"Request {created.reference} filed.")
+            return redirect("intake_platform:detail", pk=created.pk)
+    status = 200 if request.method != "POST" else (error.status if error else 422)
+    return render(request, "intake/new.html",
+                  {"form": form, "tenants": tenants, "action_error": error}, status=status)
 
 
 def _detail_context(user: User, intake: IntakeRequest, **forms_: forms.Form) -> dict[str, Any]:
     job_type = JOB_TYPE_FOR_REQUEST.get(intake.request_type)
+    may_manage = can(user, "intake.manage", intake.tenant)
     return {
         "intake": intake, "now": timezone.now(),
-        "can_manage": can(user, "intake.manage", intake.tenant) and intake.is_open,
+        "can_manage": may_manage and intake.is_open,
+        "may_note": may_manage,
         "fulfil_job_type": job_type,
+        "pending_job_type": PENDING_JOB_TYPE_FOR_REQUEST.get(intake.request_type, ""),
         "latest_deadline": services.latest_deadline(intake),
         "needs_outcome": intake.request_type in OUTCOME_REQUEST_TYPES,
+        "jobs": selectors.request_jobs(intake),
+        "timeline": selectors.request_timeline(intake),
+        "assignable": selectors.assignable_users(intake) if may_manage else [],
         "link_form": forms_.get("link_form") or LinkForm(initial={"subject_id": intake.subject_id}),
         "outcome_form": forms_.get("outcome_form") or OutcomeForm(),
         "reject_form": forms_.get("reject_form") or RejectForm(),
         "extend_form": forms_.get("extend_form") or ExtendForm(),
+        "note_form": forms_.get("note_form") or NoteForm(),
     }
 
 
@@ -149,6 +233,16 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     intake = selectors.intake_request_for(user=user, request_id=pk)
     return render(request, "intake/detail.html", _detail_context(user, intake))
+
+
+@login_required
+@require_GET
+def jobs_fragment(request: HttpRequest, pk: int) -> HttpResponse:
+    """The request's jobs with their live status; polls itself while one is unfinished."""
+    user = _user(request)
+    intake = selectors.intake_request_for(user=user, request_id=pk)
+    return render(request, "intake/_jobs.html",
+                  {"intake": intake, "jobs": selectors.request_jobs(intake)})
 
 
 Perform = Callable[[dict[str, Any], Actor], IntakeRequest]
@@ -187,10 +281,18 @@ def link(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def verify(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "", None,
+                lambda _data, actor: services.request_verify(request_id=pk, actor=actor),
+                "Marked verified.")
+
+
+@login_required
+@require_POST
 def fulfil(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "", None,
                 lambda _data, actor: services.intake_fulfil(request_id=pk, actor=actor),
-                "Fulfilment job created.")
+                "Fulfilment started; the request completes when its jobs complete.")
 
 
 @login_required
@@ -199,7 +301,7 @@ def close(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "outcome_form", OutcomeForm,
                 lambda data, actor: services.intake_close(
                     request_id=pk, outcome=data["outcome"], actor=actor),
-                "Outcome recorded; the request is closed.")
+                "Outcome recorded; the request is completed.")
 
 
 @login_required
@@ -219,3 +321,47 @@ def extend(request: HttpRequest, pk: int) -> HttpResponse:
                     request_id=pk, new_deadline=data["new_deadline"], reason=data["reason"],
                     actor=actor),
                 "Deadline extended; the submitter was emailed the new date and the reason.")
+
+
+@login_required
+@require_POST
+def assign(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "assign_form", AssignForm,
+                lambda data, actor: services.request_assign(
+                    request_id=pk, assignee_id=int(data["assignee"]) if data["assignee"] else None,
+                    actor=actor),
+                "Assignment saved.")
+
+
+@login_required
+@require_POST
+def note(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "note_form", NoteForm,
+                lambda data, actor: services.request_note(request_id=pk, text=data["text"],
+                                                          actor=actor),
+                "Note added.")
+
+
+@login_required
+@require_POST
+def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "withdraw_form", WithdrawForm,
+                lambda data, actor: services.request_withdraw(
+                    request_id=pk, reason=data["reason"], actor=actor),
+                "Request withdrawn on the person's behalf.")
+
+
+@login_required
+@require_POST
+def merge(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "", None,
+                lambda _data, actor: services.request_merge(request_id=pk, actor=actor),
+                "Merged into the original request.")
+
+
+@login_required
+@require_POST
+def keep(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "", None,
+                lambda _data, actor: services.request_keep(request_id=pk, actor=actor),
+                "Kept as a request of its own.")

@@ -96,6 +96,11 @@ class Job(models.Model):
     )
     # A Rejected job the data subject withdrew (job_cancel): still Rejected, but not a refusal.
     withdrawn_by_subject = models.BooleanField(default=False)
+    # The privacy request this job fulfils (a request may have several jobs).
+    request = models.ForeignKey(
+        "intake.IntakeRequest", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="jobs",
+    )
 
     class Meta:
         ordering: ClassVar = ["-created_at", "-id"]

@@ -76,6 +76,15 @@ def _locked_job(job_id: int) -> Job:
         raise NotFound(f"Job {job_id} does not exist.") from None
 
 
+def _request_settled(job: Job) -> None:
+    """Tell the privacy request the job fulfils (if any) that the job reached a final status;
+    it completes when all its jobs completed. Same transaction as the job's change."""
+    if job.request_id is not None:
+        from privacyops.intake.lifecycle import job_settled
+
+        job_settled(job)
+
+
 def _tenant_of_job(job_id: int) -> int | None:
     """The tenant a refused attempt on a job is recorded under, so its admins see it too."""
     return Job.objects.filter(pk=job_id).values_list("tenant_id", flat=True).first()
@@ -267,6 +276,7 @@ def _job_reject(*, job_id: int, reason: str, actor: Actor) -> Job:
     job.save()
     audit_record(actor=actor, action="job.rejected", tenant_id=job.tenant_id,
                  target_type="job", target_id=job.pk, metadata={"reason": reason})
+    _request_settled(job)
     from privacyops.jobs.notifications import notify_rejected
 
     transaction.on_commit(lambda: notify_rejected(job))
@@ -322,6 +332,7 @@ def _job_cancel(*, job_id: int, actor: Actor, reason: str) -> Job:
     job.save()
     audit_record(actor=actor, action="job.cancelled", tenant_id=job.tenant_id,
                  target_type="job", target_id=job.pk, metadata={"reason": job.rejection_reason})
+    _request_settled(job)
     return job
 
 
@@ -443,6 +454,7 @@ def _finish_failed(job: Job, *, code: str, message: str, worker_id: str,
         target_type="job", target_id=job.pk, outcome=Outcome.FAILURE,
         metadata={"code": code, "message": message, "hold_id": hold_id},
     )
+    _request_settled(job)
 
 
 @transaction.atomic(durable=True)
@@ -469,6 +481,7 @@ def job_complete(
                          metadata={"job_type": job.job_type})
     if on_completed is not None:
         on_completed(job, event)
+    _request_settled(job)
     return True
 
 

@@ -137,7 +137,8 @@ def _listed(tenant: Tenant, subject_ids: tuple[str, ...], jobs: list[Job]) -> li
 def privacy_center_export(request: HttpRequest, body: SubjectIn) -> tuple[int, list[PrivacyJobOut]]:
     app = _app(request)
     ids = _subject_ids(app.tenant, body.email, body.subject_id)
-    jobs = privacy_export_request(tenant=app.tenant, subject_ids=ids, actor=app.actor)
+    jobs = privacy_export_request(tenant=app.tenant, subject_ids=ids, actor=app.actor,
+                                  email=clean_email(body.email) if body.email else "")
     return 201, _listed(app.tenant, ids, jobs)
 
 
@@ -151,8 +152,10 @@ def privacy_center_delete_account(request: HttpRequest, body: DeletionIn) -> tup
                                field="reason")
     ids = _subject_ids(app.tenant, body.email, body.subject_id)
     # The application has authenticated its user; its call is the confirmation.
-    jobs = privacy_deletion_request(tenant=app.tenant, subject_ids=ids, email="",
-                                    confirmation_email="", reason=body.reason, actor=app.actor)
+    email = clean_email(body.email) if body.email else ""
+    jobs = privacy_deletion_request(tenant=app.tenant, subject_ids=ids, email=email,
+                                    confirmation_email=email, reason=body.reason,
+                                    actor=app.actor)
     return 201, _listed(app.tenant, ids, jobs)
 
 

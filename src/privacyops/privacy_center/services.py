@@ -191,9 +191,28 @@ def _open_job(tenant: Tenant, job_type: str, subject_id: str) -> Job | None:
     ).first()
 
 
+@transaction.atomic(durable=True)
+def _as_request(*, tenant: Tenant, request_type: str, email: str,
+                subject_ids: tuple[str, ...] | list[str], jobs: list[Job], actor: Actor) -> None:
+    """The privacy center's export or deletion IS a privacy request: record it (verified:
+    the person proved their email, or the tenant's application vouched for them) with the
+    jobs that fulfil it, in the operators' queue like every other channel's."""
+    from privacyops.intake.lifecycle import jobs_attach, request_record
+    from privacyops.intake.models import Channel
+
+    request = request_record(
+        tenant=tenant, email=email, request_type=request_type, channel=Channel.PRIVACY_CENTER,
+        actor=actor, verified=True, identity_subjects=tuple(subject_ids),
+        subject_id=subject_ids[0] if len(subject_ids) == 1 else "",
+    )
+    jobs_attach(request, jobs, actor)
+
+
 def privacy_export_request(*, tenant: Tenant, subject_ids: tuple[str, ...] | list[str],
-                           actor: Actor) -> list[Job]:
-    """An EXPORT job per subject; its package appears under "Available downloads" when done."""
+                           actor: Actor, email: str = "") -> list[Job]:
+    """An EXPORT job per subject; its package appears under "Available downloads" when done.
+
+    The jobs belong to one access request, which completes when they do."""
     _require_subjects(subject_ids)
     jobs = []
     for subject_id in subject_ids:
@@ -208,6 +227,8 @@ def privacy_export_request(*, tenant: Tenant, subject_ids: tuple[str, ...] | lis
             target_id=subject_id, reason="Export requested by the data subject (privacy center)",
             actor=actor, source=JobSource.PRIVACY_CENTER, check_permission=False,
         ))
+    _as_request(tenant=tenant, request_type="access", email=email, subject_ids=subject_ids,
+                jobs=jobs, actor=actor)
     return jobs
 
 
@@ -240,6 +261,8 @@ def privacy_deletion_request(
             actor=actor, source=JobSource.PRIVACY_CENTER, check_permission=False,
             not_before=not_before,
         ))
+    _as_request(tenant=tenant, request_type="erasure", email=email, subject_ids=subject_ids,
+                jobs=jobs, actor=actor)
     return jobs
 
 
@@ -252,4 +275,11 @@ def privacy_request_cancel(*, tenant: Tenant, subject_ids: tuple[str, ...] | lis
     ).first()
     if job is None:
         raise NotFound("There is no deletion request of yours with this number.")
-    return job_cancel(job_id=job.pk, actor=actor, reason=CANCEL_REASON)
+    job = job_cancel(job_id=job.pk, actor=actor, reason=CANCEL_REASON)
+    if job.request_id is not None and not Job.objects.filter(
+            request_id=job.request_id, status__in=UNFINISHED).exists():
+        from privacyops.intake.services import request_withdraw
+
+        request_withdraw(request_id=job.request_id, actor=actor, reason=CANCEL_REASON,
+                         check_permission=False)
+    return job

@@ -149,7 +149,7 @@ def export_request(request: HttpRequest, slug: str) -> HttpResponse:
         return verified
     try:
         privacy_export_request(tenant=tenant, subject_ids=verified.subject_ids,
-                               actor=_actor(verified))
+                               actor=_actor(verified), email=verified.email)
     except DomainError as error:
         return _render_center(request, tenant, status=error.status, error=error)
     messages.success(request, "Export requested. When it is ready, a link appears under "
