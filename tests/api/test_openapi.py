@@ -52,6 +52,12 @@ def staff_headers(db, tenant, other_tenant):
     factories.hold_create(tenant=tenant, created_by=staff, scope_id="1")
     factories.user_create(email="fuzz-member@example.com", tenant=tenant, role="member")
     tenant.systems.create(name="billing", datamap_name="billing", datastore_key="1")
+    from privacyops.intake.services import request_create
+    from privacyops.tenancy.actors import Actor
+
+    for n, request_type in enumerate(["access", "erasure", "objection"], 1):
+        request_create(tenant_id=tenant.pk, email=f"fuzz-person{n}@example.com",
+                       request_type=request_type, actor=Actor.for_user(staff))
     return {"Authorization": f"Bearer {token_for(staff)}"}
 
 
@@ -89,7 +95,7 @@ def test_get_operations_answer_what_they_document(api_schema, staff_headers, mod
         "/api/v1/audit/events", "/api/v1/audit/export", "/api/v1/tenants",
         "/api/v1/tenants/{tenant_id}", "/api/v1/tenants/{tenant_id}/members",
         "/api/v1/tenants/{tenant_id}/systems", "/api/v1/tenants/{tenant_id}/systems/{system_id}",
-        "/api/v1/tokens"}
+        "/api/v1/tokens", "/api/v1/requests", "/api/v1/requests/{request_id}"}
     for operation in operations:
         cases = operation.as_strategy(generation_mode=mode)
         if mode == GenerationMode.POSITIVE:
@@ -127,7 +133,11 @@ def test_write_operations_never_fail_on_the_server(api_schema, staff_headers):
         "POST /api/v1/tenants/{tenant_id}/systems",
         "PATCH /api/v1/tenants/{tenant_id}/systems/{system_id}",
         "DELETE /api/v1/tenants/{tenant_id}/systems/{system_id}",
-        "DELETE /api/v1/tokens/{token_id}"}
+        "DELETE /api/v1/tokens/{token_id}", "POST /api/v1/requests",
+        "POST /api/v1/requests/{request_id}/verify", "POST /api/v1/requests/{request_id}/assign",
+        "POST /api/v1/requests/{request_id}/fulfil", "POST /api/v1/requests/{request_id}/extend",
+        "POST /api/v1/requests/{request_id}/reject", "POST /api/v1/requests/{request_id}/close",
+        "POST /api/v1/requests/{request_id}/withdraw"}
     for operation in operations:
 
         @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))

@@ -10,6 +10,8 @@ Personal API tokens belong to one person: everyone (staff included) lists and re
 own, and another person's token looks missing.
 Tenants, their members and systems are managed by platform staff only; a tenant admin may read
 their own tenant, its members and its systems.
+Privacy requests are filed, read and handled by a workspace's super-admins, admins and IT
+admins (and staff); a member may do nothing with them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +33,8 @@ from django.http import HttpResponse
 from privacyops.audit.services import audit_record
 from privacyops.execution.demo import PACKAGED_DATAMAP
 from privacyops.holds.models import LegalHold
+from privacyops.intake.lifecycle import request_record
+from privacyops.intake.models import IntakeRequest
 from privacyops.jobs.models import Job, JobStatus
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import ApiToken, Membership, Role, System, Tenant, User
@@ -100,6 +105,18 @@ RULES: dict[str, Rule] = {
     "get system": Rule("object", ADMINS, ADMINS),
     "edit system": Rule("object", ADMINS, NOBODY),
     "remove system": Rule("object", ADMINS, NOBODY, 204),
+    # Privacy requests: handled by a workspace's super-admins, admins and IT admins (and
+    # staff); a member neither sees nor files them; another workspace's look missing.
+    "file request": Rule("tenant", TENANT_ROLES, ADMINS, 201),
+    "list requests": Rule("list", ADMINS, ADMINS),
+    "get request": Rule("object", ADMINS, ADMINS),
+    "verify request": Rule("object", ADMINS, ADMINS),
+    "assign request": Rule("object", ADMINS, ADMINS),
+    "fulfil request": Rule("object", ADMINS, ADMINS),
+    "extend request": Rule("object", ADMINS, ADMINS),
+    "reject request": Rule("object", ADMINS, ADMINS),
+    "close request": Rule("object", ADMINS, ADMINS),
+    "withdraw request": Rule("object", ADMINS, ADMINS),
 }
 
 
@@ -387,6 +404,83 @@ def _remove_system(requester: User, tenant: Tenant) -> Call:
                 lambda _: not System.objects.filter(pk=system.pk).exists())
 
 
+def _privacy_request(requester: User, tenant: Tenant, *, request_type: str = "access",
+                     verified: bool = True) -> IntakeRequest:
+    with transaction.atomic():
+        return request_record(tenant=tenant, email="person@example.org",
+                              request_type=request_type, channel="operator",
+                              actor=Actor.for_user(requester), verified=verified,
+                              subject_id="subject-7")
+
+
+def _request_field(request: IntakeRequest, **fields: Any) -> Callable[[HttpResponse], bool]:
+    def observe(_: HttpResponse) -> bool:
+        request.refresh_from_db()
+        return all(getattr(request, k) == v for k, v in fields.items())
+    return observe
+
+
+def _file_request(requester: User, tenant: Tenant) -> Call:
+    body = {"tenant_id": tenant.pk, "type": "erasure", "email": "person@example.org"}
+    return Call("POST", "/requests", body,
+                lambda _: IntakeRequest.objects.filter(tenant=tenant).exists())
+
+
+def _list_requests(requester: User, tenant: Tenant) -> Call:
+    return Call("GET", "/requests", None, _listed("items", _privacy_request(requester, tenant).pk))
+
+
+def _get_request(requester: User, tenant: Tenant) -> Call:
+    request = _privacy_request(requester, tenant)
+    return Call("GET", f"/requests/{request.pk}", None,
+                lambda r: r.status_code == 200 and r.json()["reference"] == request.reference)
+
+
+def _verify_request(requester: User, tenant: Tenant) -> Call:
+    request = _privacy_request(requester, tenant, verified=False)
+    return Call("POST", f"/requests/{request.pk}/verify", None,
+                _request_field(request, status="verified"))
+
+
+def _assign_request(requester: User, tenant: Tenant) -> Call:
+    request = _privacy_request(requester, tenant)
+    return Call("POST", f"/requests/{request.pk}/assign", {"assignee_id": requester.pk},
+                _request_field(request, assignee_id=requester.pk))
+
+
+def _fulfil_request(requester: User, tenant: Tenant) -> Call:
+    request = _privacy_request(requester, tenant)
+    return Call("POST", f"/requests/{request.pk}/fulfil", None,
+                lambda _: Job.objects.filter(request=request, job_type="EXPORT").exists())
+
+
+def _extend_request(requester: User, tenant: Tenant) -> Call:
+    request = _privacy_request(requester, tenant)
+    new = (request.deadline_at + timedelta(days=10)).date().isoformat()
+    return Call("POST", f"/requests/{request.pk}/extend",
+                {"new_deadline": new, "reason": "Many systems to search."},
+                lambda _: IntakeRequest.objects.get(pk=request.pk).extended_at is not None)
+
+
+def _reject_request(requester: User, tenant: Tenant) -> Call:
+    request = _privacy_request(requester, tenant)
+    return Call("POST", f"/requests/{request.pk}/reject", {"reason": "Manifestly unfounded."},
+                _request_field(request, status="rejected"))
+
+
+def _close_request(requester: User, tenant: Tenant) -> Call:
+    request = _privacy_request(requester, tenant, request_type="objection")
+    return Call("POST", f"/requests/{request.pk}/close",
+                {"outcome": "Objection upheld: no more marketing."},
+                _request_field(request, status="completed"))
+
+
+def _withdraw_request(requester: User, tenant: Tenant) -> Call:
+    request = _privacy_request(requester, tenant)
+    return Call("POST", f"/requests/{request.pk}/withdraw", {"reason": "Phoned us."},
+                _request_field(request, status="withdrawn"))
+
+
 ARRANGE: dict[str, Callable[[User, Tenant], Call]] = {
     "create EXPORT job": _create("EXPORT"),
     "create ERASE job": _create("ERASE"),
@@ -422,6 +516,16 @@ ARRANGE: dict[str, Callable[[User, Tenant], Call]] = {
     "get system": _get_system,
     "edit system": _edit_system,
     "remove system": _remove_system,
+    "file request": _file_request,
+    "list requests": _list_requests,
+    "get request": _get_request,
+    "verify request": _verify_request,
+    "assign request": _assign_request,
+    "fulfil request": _fulfil_request,
+    "extend request": _extend_request,
+    "reject request": _reject_request,
+    "close request": _close_request,
+    "withdraw request": _withdraw_request,
 }
 
 _ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}
@@ -465,6 +569,16 @@ ROUTES: dict[str, str] = {
     "get system": "GET /api/v1/tenants/{tenant_id}/systems/{system_id}",
     "edit system": "PATCH /api/v1/tenants/{tenant_id}/systems/{system_id}",
     "remove system": "DELETE /api/v1/tenants/{tenant_id}/systems/{system_id}",
+    "file request": "POST /api/v1/requests",
+    "list requests": "GET /api/v1/requests",
+    "get request": "GET /api/v1/requests/{request_id}",
+    "verify request": "POST /api/v1/requests/{request_id}/verify",
+    "assign request": "POST /api/v1/requests/{request_id}/assign",
+    "fulfil request": "POST /api/v1/requests/{request_id}/fulfil",
+    "extend request": "POST /api/v1/requests/{request_id}/extend",
+    "reject request": "POST /api/v1/requests/{request_id}/reject",
+    "close request": "POST /api/v1/requests/{request_id}/close",
+    "withdraw request": "POST /api/v1/requests/{request_id}/withdraw",
 }
 
 
