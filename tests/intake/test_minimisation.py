@@ -73,7 +73,8 @@ def test_an_erasure_request_leaves_only_a_hash(client, acme, people, caplog):
                           text=f"Called {CANARY_NAME} back on their number to confirm.")
     services.intake_fulfil(request_id=request.pk, actor=factories.actor(operator))
     job = Job.objects.get(request=request)
-    assert job.job_type == "ERASE" and job.status == JobStatus.PENDING
+    assert job.job_type == "ERASE"
+    assert job.status == JobStatus.PENDING
     job_approve(job_id=job.pk, actor=factories.actor(approver))
     run_job_now(job.pk, worker="canary-worker")
 

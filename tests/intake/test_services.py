@@ -94,7 +94,7 @@ class TestFulfil:
 
     def test_unlinked_request_is_refused_with_what_to_do(self, client, tenant, staff):
         request = verified_request(client, tenant)
-        with pytest.raises(Conflict, match="No data subject of this workspace has the email.*"
+        with pytest.raises(Conflict, match=r"No data subject of this workspace has the email.*"
                            "type the subject's id"):
             services.intake_fulfil(request_id=request.pk, actor=factories.actor(staff))
         assert not Job.objects.exists()
@@ -233,7 +233,7 @@ class TestExtend:
         services.intake_extend(request_id=request.pk, new_deadline=first, reason="A.",
                                actor=actor)
         mail.outbox.clear()
-        with pytest.raises(Conflict, match="already extended on .* allows one extension") as refused:
+        with pytest.raises(Conflict, match=r"already extended on .* allows one extension") as refused:
             services.intake_extend(request_id=request.pk,
                                    new_deadline=first + timedelta(days=5), reason="B.",
                                    actor=actor)
