@@ -49,8 +49,10 @@ def _tables(job: Job) -> list[dict[str, Any]]:
 
 
 def _request_reference(job: Job) -> str | None:
-    request = apps.get_model("intake", "IntakeRequest")
-    found = request.objects.filter(job=job).values_list("pk", flat=True).first()
+    found = job.request_id
+    if found is None:  # a job from before requests had several jobs
+        request = apps.get_model("intake", "IntakeRequest")
+        found = request.objects.filter(job=job).values_list("pk", flat=True).first()
     return None if found is None else f"request #{found}"
 
 
