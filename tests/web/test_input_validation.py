@@ -135,4 +135,4 @@ class TestIntakeQueue:
             intake_reject(request_id=request.pk, reason=f"spam {RLO}",
                           actor=factories.actor(staff))
         request.refresh_from_db()
-        assert (request.subject_id, request.status, request.rejection_reason) == ("", "open", "")
+        assert (request.subject_id, request.status, request.rejection_reason) == ("", "received", "")
