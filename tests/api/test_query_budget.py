@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from privacyops.audit.services import audit_record
+from privacyops.intake.lifecycle import request_record
 from privacyops.jobs.models import JobStatus
 from privacyops.tenancy.actors import Actor
 from tests import factories
@@ -36,10 +37,17 @@ def _add_rows(tenant, staff, other_staff, n: int) -> None:
         with transaction.atomic():
             audit_record(actor=Actor.system(), action="job.completed", tenant_id=tenant.pk,
                          target_type="job", target_id=str(i))
+            request = request_record(tenant=tenant, email=f"p{i}@example.com",
+                                     request_type="access", channel="api",
+                                     actor=Actor.system(), verified=True)
+        factories.job_create(tenant=tenant, requested_by=staff, request=request,
+                             target_id=f"q{i}")
+        request.assignee = staff
+        request.save()
 
 
 @pytest.mark.parametrize("path", ["/jobs?limit=100", "/holds?limit=100",
-                                  "/audit/events?limit=100", "/tenants"])
+                                  "/audit/events?limit=100", "/tenants", "/requests?limit=100"])
 def test_list_queries_do_not_grow_with_rows(staff_api, tenant, staff, other_staff, path):
     _add_rows(tenant, staff, other_staff, 3)
     few = _queries(staff_api, path)

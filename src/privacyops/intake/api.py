@@ -19,7 +19,6 @@ from ninja import Field, Path, Query, Router, Schema, Status
 from privacyops.api_auth import MAX_ID, NO_NUL, NOT_BLANK, Id, caller, error_responses
 from privacyops.intake import selectors, services
 from privacyops.intake.models import Channel, IntakeRequest, RequestStatus, RequestType
-from privacyops.jobs.models import Job
 
 router = Router(tags=["privacy requests"])
 
@@ -107,7 +106,7 @@ class WithdrawIn(Schema):
 
 
 def _out(request: IntakeRequest) -> dict[str, Any]:
-    jobs = list(Job.objects.filter(request=request).order_by("pk"))
+    jobs = sorted(request.jobs.all(), key=lambda job: job.pk)  # prefetched by the list
     return {
         "id": request.pk, "reference": request.reference, "tenant_id": request.tenant_id,
         "type": request.request_type, "status": request.status, "channel": request.channel,
@@ -162,7 +161,7 @@ def list_requests(
         assignee=assignee, due=due, viewer_id=user.pk, sort=sort)
     found: QuerySet[IntakeRequest] = selectors.requests_filtered(
         selectors.requests_visible(user), filters)
-    rows = list(found[offset: offset + limit])
+    rows = list(found.prefetch_related("jobs")[offset: offset + limit])
     return {"items": [_out(row) for row in rows], "count": found.count()}
 
 
