@@ -74,7 +74,8 @@ class TestChannels:
         assert client.get(urlparse(verification_link(mail.outbox[-1])).path).status_code == 200
         request.refresh_from_db()
         assert request.status == "verified"
-        assert [e.kind for e in request.events.all()] == ["received", "verified"]
+        assert [e.kind for e in request.events.all()] == ["received", "email_sent", "verified"]
+        assert request.events.get(kind="email_sent").data == {"mail": "verification"}
 
     def test_api_creates_a_verified_request(self, tenant):
         admin = factories.user_create(tenant=tenant, role=Role.ADMIN)

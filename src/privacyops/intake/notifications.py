@@ -6,6 +6,7 @@ import logging
 
 from django.conf import settings
 from django.core.mail import EmailMessage
+from django.db import transaction
 from django.urls import reverse
 
 from privacyops.intake.models import IntakeRequest
@@ -13,7 +14,7 @@ from privacyops.intake.models import IntakeRequest
 logger = logging.getLogger(__name__)
 
 
-def _send(request: IntakeRequest, *, subject: str, body: str) -> None:
+def _send(request: IntakeRequest, *, subject: str, body: str, kind: str) -> None:
     contact = request.tenant.privacy_contact_email
     message = EmailMessage(
         subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[request.email],
@@ -21,6 +22,10 @@ def _send(request: IntakeRequest, *, subject: str, body: str) -> None:
     )
     message.send()
     logger.info("intake email %r sent for request %s", subject, request.pk)
+    from privacyops.intake.lifecycle import event_add
+
+    with transaction.atomic():
+        event_add(request, "email_sent", None, mail=kind)
 
 
 def _signature(request: IntakeRequest) -> str:
@@ -46,7 +51,7 @@ def send_verification(*, request_id: int, token: str) -> None:
         "If you did not send this request, ignore this email.\n"
     )
     _send(request, subject=f"Confirm your privacy request #{request.pk}",
-          body=body + _signature(request))
+          body=body + _signature(request), kind="verification")
 
 
 def send_rejection(*, request_id: int) -> None:
@@ -60,7 +65,7 @@ def send_rejection(*, request_id: int) -> None:
         "infringement took place) and to seek a judicial remedy (GDPR Article 12(4)).\n"
     )
     _send(request, subject=f"Your privacy request #{request.pk} was rejected",
-          body=body + _signature(request))
+          body=body + _signature(request), kind="rejection")
 
 
 def send_extension(*, request_id: int) -> None:
@@ -75,4 +80,4 @@ def send_extension(*, request_id: int) -> None:
         "where necessary, taking into account the complexity and number of requests.\n"
     )
     _send(request, subject=f"Your privacy request #{request.pk}: deadline extended",
-          body=body + _signature(request))
+          body=body + _signature(request), kind="extension")
