@@ -54,6 +54,28 @@ def populated(tenant, staff, other_staff):
     return jobs, hold
 
 
+def _privacy_requests(failed_job, staff):
+    """A request in progress with a failed job and a note, and a duplicate of it."""
+    from django.db import transaction
+
+    from privacyops.intake.lifecycle import event_add, request_record
+    from privacyops.tenancy.actors import Actor
+
+    with transaction.atomic():
+        request = request_record(tenant=failed_job.tenant, email="ada@example.com",
+                                 name="Ada Lovelace", request_type="access", channel="intake",
+                                 actor=Actor.system("intake-form"), verified=True)
+        failed_job.request = request
+        failed_job.save()
+        request.status = "in_progress"
+        request.save()
+        event_add(request, "note", Actor.for_user(staff), text="Called back to confirm.")
+        duplicate = request_record(tenant=failed_job.tenant, email="ADA@example.com",
+                                   request_type="access", channel="api",
+                                   actor=Actor.for_user(staff), verified=True)
+    return request, duplicate
+
+
 STAFF_PAGES = [
     ("overview", "/platform/privacy/"),
     ("jobs-sorted", "/platform/privacy/?sort=status"),
@@ -77,9 +99,12 @@ PUBLIC_PAGES = [
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_staff_pages_have_no_serious_accessibility_violations(page, staff, populated, scheme):
     jobs, hold = populated
+    request, duplicate = _privacy_requests(populated[0]["failed"], staff)
     page.emulate_media(color_scheme=scheme)
     login(page, staff.email)
-    pages = [*STAFF_PAGES, ("job-pending", f"/platform/privacy/jobs/{jobs['pending'].pk}/"),
+    pages = [*STAFF_PAGES, ("request-new", "/platform/requests/new/"),
+             ("request", f"/platform/requests/{request.pk}/"),
+             ("request-duplicate", f"/platform/requests/{duplicate.pk}/"), ("job-pending", f"/platform/privacy/jobs/{jobs['pending'].pk}/"),
              ("job-failed", f"/platform/privacy/jobs/{jobs['failed'].pk}/"),
              ("job-completed", f"/platform/privacy/jobs/{jobs['completed'].pk}/"),
              ("hold", f"/platform/privacy/holds/{hold.pk}/")]

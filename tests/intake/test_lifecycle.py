@@ -97,6 +97,9 @@ class TestChannels:
 
     def test_operator_page_creates_a_verified_request(self, client, tenant, staff):
         client.force_login(staff)
+        form = client.get("/platform/requests/new/")
+        assert form.status_code == 200
+        assert f'<option value="{tenant.pk}"' in form.content.decode()
         response = client.post("/platform/requests/new/", {
             "tenant": tenant.pk, "email": "caller@example.com", "name": "Caller",
             "request_type": "objection", "details": "By phone."})
@@ -301,6 +304,9 @@ class TestDuplicates:
         first = recorded(tenant)
         second = recorded(tenant, channel="api")
         client.force_login(staff)
+        shown = client.get(f"/platform/requests/{second.pk}/")
+        assert shown.status_code == 200
+        assert f"Merge into {first.reference}" in shown.content.decode()
         assert client.post(f"/platform/requests/{second.pk}/merge/").status_code == 302
         second.refresh_from_db()
         assert second.status == "merged"
