@@ -104,7 +104,8 @@ def test_staff_pages_have_no_serious_accessibility_violations(page, staff, popul
     login(page, staff.email)
     pages = [*STAFF_PAGES, ("request-new", "/platform/requests/new/"),
              ("request", f"/platform/requests/{request.pk}/"),
-             ("request-duplicate", f"/platform/requests/{duplicate.pk}/"), ("job-pending", f"/platform/privacy/jobs/{jobs['pending'].pk}/"),
+             ("request-duplicate", f"/platform/requests/{duplicate.pk}/"),
+             ("job-pending", f"/platform/privacy/jobs/{jobs['pending'].pk}/"),
              ("job-failed", f"/platform/privacy/jobs/{jobs['failed'].pk}/"),
              ("job-completed", f"/platform/privacy/jobs/{jobs['completed'].pk}/"),
              ("hold", f"/platform/privacy/holds/{hold.pk}/")]
