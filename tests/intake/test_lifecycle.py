@@ -143,6 +143,30 @@ class TestChannels:
         assert Job.objects.get().status == JobStatus.REJECTED
 
 
+class TestGdprScreen:
+    def test_export_and_erasure_on_the_screen_are_completed_requests(self, client, acme, people):
+        owner = factories.user_create(email="owner@example.com", tenant=acme,
+                                      role=Role.SUPER_ADMIN)
+        client.force_login(owner)
+        reader, leaver = people.all()[5], people.erasable(1)[0]
+        exported = client.post(f"/workspace/acme/gdpr/subjects/{reader.id}/export/")
+        assert exported.status_code == 200
+        b"".join(exported.streaming_content)
+        erased = client.post(f"/workspace/acme/gdpr/subjects/{leaver.id}/erase/", {
+            "confirmation_email": leaver.email, "reason": "Art. 17 request by letter"})
+        assert erased.status_code == 303, erased.content
+        requests = {r.request_type: r for r in IntakeRequest.objects.all()}
+        assert set(requests) == {"access", "erasure"}
+        for request in requests.values():
+            assert request.channel == "gdpr_screen"
+            assert request.status == "completed"
+            assert [j.status for j in request.jobs.all()] == ["Completed"]
+        # the erasure's email is gone once it completed; the export keeps no email at all
+        assert requests["erasure"].email == ""
+        assert requests["erasure"].minimised_at is not None
+        assert requests["erasure"].subject_id == str(leaver.id)
+
+
 class TestFulfilment:
     def test_request_completes_only_when_all_its_jobs_complete(self, tenant, staff):
         request = recorded(tenant, subject_id="42")

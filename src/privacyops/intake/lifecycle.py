@@ -249,6 +249,21 @@ def jobs_attach(request: IntakeRequest, jobs: list[Job], actor: Actor) -> None:
     request_settle(request)
 
 
+@transaction.atomic(durable=True)
+def request_for_job(job: Job, *, request_type: str, channel: str, actor: Actor,
+                    email: str = "") -> IntakeRequest:
+    """Record a request for a job a screen created directly (the workspace GDPR screen, whose
+    admin acts on the person's request): verified, in progress with the job, and completed
+    with it."""
+    request = request_record(
+        tenant=job.tenant, email=email, request_type=request_type, channel=channel,
+        actor=actor, verified=True, subject_id=job.target_id,
+        identity_subjects=(job.target_id,),
+    )
+    jobs_attach(request, [job], actor)
+    return request
+
+
 # --- completion: only when the jobs complete ----------------------------------------------
 
 def request_settle(request: IntakeRequest) -> bool:

@@ -65,6 +65,16 @@ def _existing_subject(tenant: Tenant, subject_id: str) -> SubjectRow:
     return subject
 
 
+def _as_request(job: Job, request_type: str, actor: Actor, email: str = "") -> None:
+    """The screen acts on a person's request: it is in the request queue too (channel
+    `gdpr_screen`), completed with its job."""
+    from privacyops.intake.lifecycle import request_for_job
+    from privacyops.intake.models import Channel
+
+    request_for_job(job, request_type=request_type, channel=Channel.GDPR_SCREEN, actor=actor,
+                    email=email)
+
+
 def gdpr_export(*, tenant: Tenant, subject_id: str, actor: Actor) -> GdprExport:
     """Write the subject's JSON export now and record it as a Completed EXPORT job.
 
@@ -82,6 +92,7 @@ def gdpr_export(*, tenant: Tenant, subject_id: str, actor: Actor) -> GdprExport:
             actor=actor, source=JobSource.GDPR_SCREEN, approval_required=False,
             enqueue=False,
         )
+        _as_request(job, "access", actor)
         me = f"gdpr-screen:{worker_id()}"
         claimed = job_claim(job_id=job.pk, worker_id=me) is not None
         now = datetime.now(tz=UTC)
@@ -181,6 +192,7 @@ def gdpr_erase(*, tenant: Tenant, subject_id: str, confirmation_email: str, reas
             target_id=subject_id, reason=reason, actor=actor, source=JobSource.GDPR_SCREEN,
             approval_required=False, enqueue=False,
         )
+        _as_request(job, "erasure", actor, email=subject.email)
         run_job_now(job.pk)
         job.refresh_from_db()
         if job.status == JobStatus.FAILED:
