@@ -52,7 +52,8 @@ from privacyops.validation import clean_identifier, clean_text
 
 REASON_LIMIT = 2000
 NOTE_LIMIT = 5000
-__all__ = ["EXTENSION_MONTHS", "VERIFICATION_LIFETIME", "add_months", "latest_deadline"]
+# Kept importable from here (pages and tests use them); they live in lifecycle.py.
+REEXPORTED = (EXTENSION_MONTHS, VERIFICATION_LIFETIME, add_months, latest_deadline)
 FORM_ACTOR = Actor.system("intake-form")
 
 
