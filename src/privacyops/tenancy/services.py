@@ -434,8 +434,8 @@ def _checked_datamap(name: str, key: str) -> str:
 def _checked_connector(connector_type: str) -> str:
     if connector_type not in ConnectorType.values:
         raise ValidationFailed(
-            f"Unknown connector type {connector_type!r}. Only `sql` systems exist for now; "
-            "HTTP services and manual systems come with jobs that run on several systems.",
+            f"Unknown connector type {connector_type!r}: a system's connector is sql, http or "
+            "manual.",
             field="connector_type",
         )
     return connector_type
