@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from privacyops.connectors.http import load_http_connector
 from privacyops.datamap import DataMapError
@@ -49,6 +50,13 @@ def test_the_test_maps_are_valid(data: dict[str, Any]) -> None:
 def test_the_documented_example_is_valid() -> None:
     http_map = load_http_map(EXAMPLE)
     assert http_map.subject.endpoint in http_map.endpoints
+
+
+def test_the_complete_map_of_the_documentation_is_valid() -> None:
+    text = (EXAMPLE.parents[2] / "http-connector.md").read_text()
+    block = text.split("## A complete map", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    http_map = parse_http_map(yaml.safe_load(block), source="docs/http-connector.md")
+    assert list(http_map.endpoints) == ["contacts", "notes", "newsletter_signups"]
 
 
 def test_a_misspelt_key_is_named_with_its_path_and_the_allowed_keys() -> None:
