@@ -122,8 +122,8 @@ class HttpConnector:
         values = resolve_env(http_map, tenant_key, environ)
         base_url = http_map.base_url or values[str(http_map.base_url_env)]
         headers = {**http_map.headers, **auth_headers(http_map.auth, values)}
-        hint = ", ".join(http_map.auth.env_names()) if http_map.auth else "the service (the map " \
-            "has no `auth:`)"
+        hint = ", ".join(name.format(tenant=tenant_key or "") for name in http_map.auth.env_names()) \
+            if http_map.auth else "the service (the map has no `auth:`)"
         return cls(http_map, Transport(http_map.name, base_url, headers, http_map.behaviour,
                                        hint), tenant_key)
 

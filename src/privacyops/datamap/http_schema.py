@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -26,7 +27,7 @@ from privacyops.datamap.schema import (
 ENV_TEMPLATE = re.compile(r"^[A-Z_][A-Z0-9_]*(\{tenant\}[A-Z0-9_]*)?$")
 FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_0-9][A-Za-z0-9_\-]*)*$")
 # Names of headers and query parameters that carry credentials: a literal value is refused.
-SECRET_NAME = re.compile(r"(auth|token|secret|passw|api[-_]?key|apikey|^key$|signature|cookie"
+SECRET_NAME = re.compile(r"(authori[sz]ation|auth(?!or)|token|secret|passw|api[-_]?key|apikey|^key$|signature|cookie"
                          r"|session|credential)", re.IGNORECASE)
 SECRET_KEYS = ("token", "password", "value", "secret", "api_key", "key", "username")
 
@@ -384,6 +385,30 @@ class HttpMap(_Strict):
     def is_special(self, category: str) -> bool:
         custom = self.categories.get(category)
         return category in SPECIAL_CATEGORIES or (custom is not None and custom.special)
+
+    def special_categories_of(self, endpoint: str, fields: Iterable[str] | None = None
+                              ) -> list[str]:
+        """Special categories among an endpoint's fields (or only the given ones), sorted."""
+        spec = self.endpoints.get(endpoint)
+        if spec is None:
+            return []
+        wanted = set(spec.fields) if fields is None else set(fields)
+        return sorted({f.category for name, f in spec.fields.items()
+                       if name in wanted and self.is_special(f.category)})
+
+    def special_categories_in_tables(
+            self, columns_by_table: Mapping[str, Iterable[str] | None]) -> dict[str, list[str]]:
+        """Endpoint -> special categories among the given fields (``None``: all), for the
+        endpoints that hold any: what a dry run or an erase result marks (as the SQL map's)."""
+        found = {name: self.special_categories_of(name, fields)
+                 for name, fields in columns_by_table.items()}
+        return {name: cats for name, cats in found.items() if cats}
+
+    def special_categories_exported(self) -> list[str]:
+        """Special categories an export package of this service contains."""
+        return sorted({c for name, spec in self.endpoints.items() if spec.export
+                       for c in self.special_categories_of(
+                           name, [f for f, fs in spec.fields.items() if fs.export])})
 
     def section_name(self, endpoint: str) -> str:
         return self.endpoints[endpoint].section or endpoint

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from privacyops.connectors.base import ConnectorError
 from privacyops.connectors.http import load_http_connector
 from privacyops.datamap import DataMapError
 from privacyops.datamap.http_loader import load_http_map, parse_http_map
@@ -171,3 +172,35 @@ def test_datamap_check_validates_an_http_map_and_asks_the_service(
     assert "TEST_CRM_URL is not set" in unset.stderr
     assert invalid.returncode == 1
     assert "endpoints.notes.read.path: the path uses {phone}" in invalid.stderr
+
+
+def test_a_parameter_named_like_a_word_with_auth_in_it_is_not_a_secret() -> None:
+    data = changed(endpoints__notes__read__params={"author": "sales-7", "limit": 50})
+    assert parse_http_map(data).endpoints["notes"].read.params == {"author": "sales-7",
+                                                                   "limit": "50"}
+
+
+def test_special_categories_are_reported_per_endpoint() -> None:
+    http_map = parse_http_map(copy.deepcopy(CRM_MAP))
+    assert http_map.special_categories_exported() == ["health"]
+    assert http_map.special_categories_in_tables({"contacts": ("email", "health_note"),
+                                                  "notes": None}) == {"contacts": ["health"]}
+
+
+def test_each_tenant_can_have_its_own_credentials(
+        crm: Crm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = changed(auth={"type": "bearer", "token_env": "TEST_CRM_TOKEN_{tenant}"})
+    monkeypatch.setenv("TEST_CRM_TOKEN_acme", CRM_TOKEN)
+    monkeypatch.setenv("TEST_CRM_TOKEN_globex", "globex-token")
+    path = write_map(tmp_path, data)
+
+    acme = load_http_connector(path, tenant_key="acme")
+    globex = load_http_connector(path, tenant_key="globex")
+
+    assert acme.resolve_identity({"email": "bob@example.com"}, "acme") == ["c2"]
+    with pytest.raises(ConnectorError, match="check the credentials in TEST_CRM_TOKEN_globex "):
+        globex.resolve_identity({"email": "bob@example.com"}, "globex")
+    assert [s.headers["Authorization"] for s in crm.seen] == [f"Bearer {CRM_TOKEN}",
+                                                              "Bearer globex-token"]
+    with pytest.raises(DataMapError, match="depends on the tenant"):
+        load_http_connector(path, tenant_key=None)
