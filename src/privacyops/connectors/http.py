@@ -202,8 +202,9 @@ class HttpConnector:
         return True
 
     def _fillable(self, endpoint: str, context: Mapping[str, str]) -> bool:
-        read = self.http_map.endpoints[endpoint].read
-        needed = placeholders(read.path).union(*(placeholders(v) for v in read.params.values()))
+        spec = self.http_map.endpoints[endpoint]
+        templates = [spec.read.path, *spec.read.params.values(), *spec.match.values()]
+        needed = set().union(*(placeholders(t) for t in templates))
         return all(context.get(name) for name in needed)
 
     def _subject_record(self, target: Target) -> dict[str, Any] | None:

@@ -27,8 +27,8 @@ from privacyops.datamap.schema import (
 ENV_TEMPLATE = re.compile(r"^[A-Z_][A-Z0-9_]*(\{tenant\}[A-Z0-9_]*)?$")
 FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_0-9][A-Za-z0-9_\-]*)*$")
 # Names of headers and query parameters that carry credentials: a literal value is refused.
-SECRET_NAME = re.compile(r"(authori[sz]ation|auth(?!or)|token|secret|passw|api[-_]?key|apikey|^key$|signature|cookie"
-                         r"|session|credential)", re.IGNORECASE)
+SECRET_NAME = re.compile(r"(authori[sz]ation|auth(?!or)|token|secret|passw|api[-_]?key|apikey"
+                         r"|^key$|signature|cookie|session|credential)", re.IGNORECASE)
 SECRET_KEYS = ("token", "password", "value", "secret", "api_key", "key", "username")
 
 

@@ -11,7 +11,7 @@ import pytest
 from privacyops.connectors.base import ConnectorError, Target, TargetNotFound
 from privacyops.connectors.http import load_http_connector
 from tests.connectors.http.conftest import ALICE, CRM_MAP, CRM_TOKEN, write_map
-from tests.connectors.http.services import Crm
+from tests.connectors.http.services import Crm, Seen
 
 ALICE_ID = Target("subject", "c1", None)
 
@@ -148,3 +148,23 @@ def test_an_unknown_subject_id_is_target_not_found(crm: Crm, tmp_path: Path) -> 
         list(connector.iter_export(Target("subject", "c404", None)))
     with pytest.raises(TargetNotFound):
         connector.erase(Target("subject", "c404", None))
+
+
+def test_match_drops_records_of_other_people_the_service_returns(
+        crm: Crm, tmp_path: Path) -> None:
+    def careless(seen: Seen) -> tuple[int, dict[str, str], object] | None:
+        if seen.method == "GET" and seen.path == "/api/contacts/c1/notes":
+            notes = [crm.notes["n1"], crm.notes["b1"]]  # Bob's note too
+            return 200, {}, {"data": {"items": copy.deepcopy(notes)}, "meta": {}}
+        return None
+
+    crm.before = careless
+    connector = load_http_connector(write_map(tmp_path, CRM_MAP), tenant_key=None)
+
+    sections = {s.name: list(s.rows) for s in connector.iter_export(ALICE_ID)}
+    result = connector.erase(ALICE_ID)
+
+    assert [r["id"] for r in sections["CRM notes"]] == ["n1"]
+    assert result.by_table()["notes"] == 1
+    assert crm.notes["b1"]["body"] == "bob 1"
+    assert crm.notes["n1"]["body"] == ""
