@@ -315,25 +315,27 @@ class HttpConnector:
         return any(dig(record, name) != self._erased_value(f.erase, target)
                    for name, f in spec.erased_fields().items())
 
-    def _plan(self, target: Target) -> list[_Plan] | None:
-        """The records ERASE changes, per endpoint in erase order; None when the subject is
-        gone because an earlier ERASE deleted it."""
+    def _plan(self, target: Target) -> list[_Plan]:
+        """The records ERASE changes, per endpoint in erase order. When an earlier ERASE has
+        deleted the subject's record, the endpoints reached by ``{subject_id}`` alone are still
+        read (a record added since is still found)."""
         subject = self.http_map.subject
         subject_spec = self.http_map.endpoints[subject.endpoint]
         record = self._subject_record(target)
         if record is None:
-            if subject_spec.erase is not None and subject_spec.erase.method == "DELETE":
-                return None
-            raise TargetNotFound(f"{self.name} has no {subject.endpoint} record with this id "
-                                 "(the service answered 404)")
-        context = self._context_from_record(target, record)
+            if subject_spec.erase is None or subject_spec.erase.method != "DELETE":
+                raise TargetNotFound(f"{self.name} has no {subject.endpoint} record with this "
+                                     "id (the service answered 404)")
+            context = self._base_context(target)
+        else:
+            context = self._context_from_record(target, record)
         plans: list[_Plan] = []
         for name in self.http_map.erase_order():
             spec = self.http_map.endpoints[name]
             if spec.erase is None:
                 continue
             if name == subject.endpoint:
-                candidates: list[dict[str, Any]] = [record]
+                candidates: list[dict[str, Any]] = [] if record is None else [record]
             elif self._fillable(name, context):
                 candidates = list(self._records(name, context))
             else:
@@ -351,9 +353,6 @@ class HttpConnector:
         the service keeps failing; the records erased so far stay erased and a second call
         erases the rest."""
         plans = self._plan(target)
-        if plans is None:
-            plans = [_Plan(n, []) for n in self.http_map.erase_order()
-                     if self.http_map.endpoints[n].erase is not None]
         if not dry_run and before_commit is not None and any(p.records for p in plans):
             before_commit()
         changes: list[TableChange] = []

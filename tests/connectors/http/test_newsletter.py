@@ -122,3 +122,15 @@ def test_a_next_link_to_another_host_is_refused(newsletter: Newsletter, tmp_path
 
     with pytest.raises(ConnectorError, match="points the next page at another host"):
         [list(s.rows) for s in connector.iter_export(ALICE_ID)]
+
+
+def test_an_erase_after_the_subject_is_deleted_still_finds_late_records(
+        newsletter: Newsletter, tmp_path: Path) -> None:
+    connector = load_http_connector(write_map(tmp_path, NEWSLETTER_MAP), tenant_key=None)
+    connector.erase(ALICE_ID)
+    newsletter.subscriptions["late"] = {"id": "late", "subscriber": "s1", "list": "x",
+                                        "since": "2024-09-09"}
+
+    assert connector.erase(ALICE_ID).by_table() == {"subscriptions": 1, "subscribers": 0}
+    assert "late" not in newsletter.subscriptions
+    assert connector.verify_erased(ALICE_ID, {"email": ALICE}) == []
