@@ -244,6 +244,8 @@ def _check_path(value: str) -> str:
         raise ValueError(f"{value!r}: write a path relative to the base URL, starting with /")
     if "?" in value:
         raise ValueError(f"{value!r}: put query parameters under `params:`, not in the path")
+    if any(c.isspace() for c in value):
+        raise ValueError(f"{value!r}: a path has no spaces; write %20 for a literal space")
     placeholders(value)
     return value
 
@@ -350,6 +352,8 @@ class HttpMap(_Strict):
         for name in headers:
             if not re.match(r"^[A-Za-z0-9-]+$", name):
                 raise ValueError(f"{name!r} is not a header name (letters, digits and -)")
+            if any(c in headers[name] for c in "\r\n"):
+                raise ValueError(f"header {name!r}: a value is one line")
             if SECRET_NAME.search(name):
                 raise ValueError(f"header {name!r} carries a credential, which never goes into "
                                  "the map; use `auth:` (bearer, basic or api_key, with the value "
