@@ -34,6 +34,7 @@ from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import can
 from privacyops.web.client_ip import client_ip
+from privacyops.web.language import use_tenant_default
 
 # --- public -------------------------------------------------------------------------------
 
@@ -46,6 +47,7 @@ def request_form_for_host(request: HttpRequest) -> HttpResponse:
         return render(request, "intake/choose.html",
                       {"workspace": workspace, "not_found": not_found},
                       status=404 if not_found else 200)
+    use_tenant_default(request, tenant)
     return _request_form(request, tenant)
 
 

@@ -16,10 +16,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from privacyops.audit.services import audit_record, refusals_recorded
 from privacyops.errors import Conflict, NotFound, RateLimited, ValidationFailed
@@ -27,6 +28,7 @@ from privacyops.execution.registry import datastore_for, tenant_key_for
 from privacyops.jobs.models import Job, JobSource, JobStatus, JobType
 from privacyops.jobs.services import job_cancel, job_create
 from privacyops.privacy_center.models import AccessCode
+from privacyops.requests_mail.mail import reply_to, sender
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant
 from privacyops.web.ratelimit import keyed_hash, slot_take
@@ -76,15 +78,16 @@ def subject_ids_for(tenant: Tenant, email: str) -> tuple[str, ...]:
     return tuple(datastore_for(tenant).find_subject_ids(tenant_key_for(tenant), email))
 
 
-def _send_code(tenant: Tenant, email: str, code: str) -> None:
-    send_mail(
-        subject=f"Your {tenant.name} privacy center code: {code}",
-        message=(
-            f"Your one-time code for the {tenant.name} privacy center is:\n\n    {code}\n\n"
-            "It expires in 10 minutes. If you did not ask for it, ignore this email.\n"
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[email],
-    )
+def _send_code(tenant: Tenant, email: str, code: str, language: str) -> None:
+    """Plain text, in the language of the page that asked for it."""
+    with translation.override(language):
+        subject = _("Your %(tenant)s privacy center code: %(code)s") % {
+            "tenant": tenant.name, "code": code}
+        body = _("Your one-time code for the %(tenant)s privacy center is:\n\n    %(code)s\n\n"
+                 "It expires in 10 minutes. If you did not ask for it, ignore this email.\n"
+                 ) % {"tenant": tenant.name, "code": code}
+    EmailMessage(subject=subject, body=body, from_email=sender(tenant), to=[email],
+                 reply_to=reply_to(tenant), headers={"Content-Language": language}).send()
     logger.info("privacy center code sent for tenant %s", tenant.pk)
 
 
@@ -134,7 +137,9 @@ def _access_code_create(*, tenant: Tenant, email: str) -> None:
     AccessCode.objects.create(tenant=tenant, email_digest=digest,
                               code_hash=_digest("privacy-center-code", digest, code),
                               expires_at=now + CODE_LIFETIME)
-    transaction.on_commit(lambda: _send_code(tenant, email, code))
+    # The language of the page that asked (the visitor's, else the tenant's default).
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    transaction.on_commit(lambda: _send_code(tenant, email, code, language))
 
 
 def access_code_verify(*, tenant: Tenant, email: str, code: str) -> Verified:
