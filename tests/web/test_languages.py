@@ -80,13 +80,24 @@ class TestIntakeForm:
 
     def test_verified_page_in_german(self, client, tenant):
         client.post(FORM, form_data(), HTTP_ACCEPT_LANGUAGE="de", REMOTE_ADDR="198.51.100.8")
-        link = re.search(r"https?://\S+(/privacy/request/acme/verify/[-\w]+/)",
+        link = re.search(r"https?://\S+(/privacy/request/acme/verify/[-\w]+/\?lang=de)",
                          mail.outbox[0].body)
-        assert link
-        response = client.get(link.group(1), HTTP_ACCEPT_LANGUAGE="de")
+        assert link, mail.outbox[0].body
+        # The emailed link opens the page in the form's language, whatever this browser says.
+        response = client.get(link.group(1), HTTP_ACCEPT_LANGUAGE="en")
         assert "Ihre E-Mail-Adresse ist bestätigt" in response.content.decode()
+        assert "(Auskunft — Art. 15)" in response.content.decode()
+        # Confirmed: a second email gives the reference and the deadline, in German too.
+        received = mail.outbox[1]
+        assert re.fullmatch(r"Wir haben Ihren Datenschutzantrag #\d+ erhalten", received.subject)
+        assert "Aktenzeichen: #" in received.body
+        assert "/privacy/acme/?lang=de" in received.body
         again = client.get(link.group(1), HTTP_ACCEPT_LANGUAGE="de")
-        assert "Dieser Link wurde bereits verwendet" in again.content.decode()
+        used = again.content.decode()
+        assert "Dieser Link wurde bereits verwendet" in used
+        # The explanation too, with a German date: "… wurde am 7. Dezember 2026 um 15:40 UTC".
+        assert re.search(r"wurde am \d{1,2}\. [A-ZÄÖÜ][a-zäöü]+ \d{4} um \d\d:\d\d UTC "
+                         r"bestätigt\. Sie müssen nichts weiter tun\.", used), used
 
 
 class TestTenantDefault:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.urls import reverse
@@ -53,10 +54,17 @@ def _load(request_id: int) -> IntakeRequest:
 def send_verification(*, request_id: int, token: str) -> None:
     request = _load(request_id)
     path = reverse("intake:verify", kwargs={"slug": request.tenant.slug, "token": token})
-    # Sent right after the form is submitted, in the language the form was shown in.
+    # Sent right after the form is submitted, in the language the form was shown in; the link
+    # opens the confirmation page in that language too.
     language = translation.get_language() or ""
     send_request_email("verify", _mailable(request, language=language),
-                       verify_url=f"{settings.BASE_URL}{path}")
+                       verify_url=f"{settings.BASE_URL}{path}?{urlencode({'lang': language})}")
+
+
+def send_received(*, request_id: int) -> None:
+    """After the address is confirmed: the reference, the deadline, the privacy center."""
+    language = translation.get_language() or ""
+    send_request_email("received", _mailable(_load(request_id), language=language))
 
 
 def send_rejection(*, request_id: int) -> None:

@@ -18,6 +18,7 @@ from privacyops.errors import DomainError
 from privacyops.intake import selectors, services
 from privacyops.intake.forms import (
     HONEYPOT_FIELD,
+    PUBLIC_REQUEST_TYPE_LABELS,
     STARTED_FIELD,
     ExtendForm,
     IntakeForm,
@@ -99,7 +100,10 @@ def request_verify(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     except DomainError as problem:
         return render(request, "intake/verify_problem.html",
                       {"tenant": tenant, "problem": problem}, status=problem.status)
-    return render(request, "intake/verified.html", {"tenant": tenant, "intake": verified})
+    type_label = PUBLIC_REQUEST_TYPE_LABELS.get(verified.request_type,
+                                                verified.get_request_type_display())
+    return render(request, "intake/verified.html",
+                  {"tenant": tenant, "intake": verified, "type_label": type_label})
 
 
 # --- operator queue -----------------------------------------------------------------------
