@@ -189,6 +189,15 @@ class TestPrivacyCenter:
         assert "Ihr Einmalcode für das Datenschutzcenter von Acme Corp lautet" in message.body
         assert message.extra_headers["Content-Language"] == "de"
 
+    def test_a_wrong_code_is_explained_in_german(self, client, tenant):
+        client.post(f"{CENTER}code/", {"email": "ada@example.com"}, HTTP_ACCEPT_LANGUAGE="de")
+        sent = re.search(r"\b(\d{6})\b", mail.outbox[-1].body)
+        assert sent
+        wrong = "000000" if sent.group(1) != "000000" else "111111"
+        response = client.post(f"{CENTER}verify/", {"code": wrong}, HTTP_ACCEPT_LANGUAGE="de")
+        assert response.status_code == 422
+        assert "Dieser Code ist nicht richtig. Noch 4 Versuche." in response.content.decode()
+
 
 class TestStaffPagesStayEnglish:
     def test_login_page_ignores_accept_language(self, client, db):
