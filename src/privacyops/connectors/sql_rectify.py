@@ -101,6 +101,11 @@ def _python_type(column: Column[Any]) -> type | None:
     return kind
 
 
+def _mysql_boolean(column: Column[Any]) -> bool:
+    return (type(column.type).__name__ == "TINYINT"
+            and getattr(column.type, "display_width", None) == 1)
+
+
 def _where(column: Column[Any]) -> str:
     return f"{column.table.name}.{column.name}"
 
@@ -117,6 +122,8 @@ def _checked_value(field: str, column: Column[Any], value: Any) -> Any:
         raise InvalidChange(field, f"Field {field} takes one plain value (text, number, true or "
                             "false), not a list or an object.")
     kind = _python_type(column)
+    if _mysql_boolean(column):  # MySQL's BOOLEAN is TINYINT(1): true/false are 1/0
+        kind = bool
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -192,14 +199,14 @@ def check_changes(reflected: ReflectedMap, changes: Mapping[str, Any]) -> dict[s
     allowed = ", ".join(rectifiable_fields(datamap)) or "none"
     values: dict[str, Any] = {}
     for field, value in changes.items():
+        if isinstance(field, str) and field in protected:
+            raise InvalidChange(field, f"Field {field} cannot be rectified: {protected[field]}. "
+                                f"Fields that can be rectified: {allowed}.")
         if not isinstance(field, str) or field not in spec.fields:
             raise InvalidChange(field if isinstance(field, str) else None,
                                 f"Field {str(field)[:80]!r} is not a field of the subject "
                                 f"({entity}) in the data map; fields that can be rectified: "
                                 f"{allowed}.")
-        if field in protected:
-            raise InvalidChange(field, f"Field {field} cannot be rectified: {protected[field]}. "
-                                f"Fields that can be rectified: {allowed}.")
         values[field] = _checked_value(field, reflected.column(entity, field), value)
     return values
 
