@@ -12,7 +12,8 @@ pytestmark = pytest.mark.django_db
 
 EVERY_ACTION = frozenset({
     "job.view", "job.create.EXPORT", "job.create.ERASE", "job.create.PURGE",
-    "job.create.RECTIFY", "job.create.RESTRICT", "job.retry", "job.approve", "job.reject", "hold.view", "hold.place", "hold.release",
+    "job.create.RECTIFY", "job.create.RESTRICT", "job.retry", "job.approve", "job.reject",
+    "hold.view", "hold.place", "hold.release",
     "audit.view", "audit.export", "audit.verify", "gdpr.view", "gdpr.export", "gdpr.erase",
     "intake.view", "intake.manage", "tenant.manage", "member.view", "system.view",
 })

@@ -22,20 +22,26 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from privacyops.audit.services import audit_record
-from privacyops.connectors import TargetNotFound
+from privacyops.connectors import ConnectorError, TargetNotFound
 from privacyops.connectors.sql_rectify import (
     InvalidChange,
     NoRestrictionMarker,
     SubjectErased,
     rectifiable_fields,
 )
+from privacyops.datamap import DataMapError
 from privacyops.errors import ValidationFailed
 from privacyops.execution.crypto import DecryptionError, decrypt_stream, encrypt_stream
 from privacyops.execution.errors import JobBlocked
-from privacyops.execution.registry import datamap_for, datastore_for, target_for
+from privacyops.execution.registry import (
+    DatastoreUnavailable,
+    datamap_for,
+    datastore_for,
+    target_for,
+)
 from privacyops.jobs.models import Job, JobType
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant
@@ -131,6 +137,10 @@ def _rectify_params(tenant: Tenant, params: dict[str, Any]) -> dict[str, Any]:
         datastore_for(tenant).rectify_check(changes)
     except InvalidChange as error:
         raise _invalid(error) from None
+    except (ConnectorError, DataMapError, SQLAlchemyError) as error:
+        raise DatastoreUnavailable(
+            f"The datastore of tenant {tenant.slug} could not be asked for its columns "
+            f"({type(error).__name__}); try again when it answers.") from None
     return {"fields": list(changes),
             "changes_sealed": seal(dict(changes), purpose=REQUEST_PURPOSE,
                                    bound_to=f"tenant:{tenant.pk}")}
