@@ -267,3 +267,20 @@ class TestRestrict:
             "target_id": str(demo_store.erasable_person()), "lift": True})
         assert_error(answer, 422, "invalid")
         assert not Job.objects.exists()
+
+
+def test_a_demo_datastore_of_an_earlier_version_gains_the_marker_column(demo_store, staff):
+    """`privacyops demo` run again keeps an existing demo datastore: it gets the column the
+    packaged map now names, so its jobs keep running."""
+    from privacyops.execution.demo import write_demo_datamap
+
+    demo_store.query("ALTER TABLE people DROP COLUMN processing_restricted_at")
+    write_demo_datamap(demo_store.path)
+    columns = [row[1] for row in demo_store.query("PRAGMA table_info(people)")]
+    assert "processing_restricted_at" in columns
+    person = demo_store.erasable_person()
+    job = _run(job_create(tenant_id=demo_store.tenant.pk, job_type="RESTRICT",
+                          target_type="subject", target_id=str(person), params={"lift": False},
+                          actor=factories.actor(staff)))
+    assert job.status == JobStatus.COMPLETED, job.error_message
+    assert _person_row(demo_store, person)[4] is not None
