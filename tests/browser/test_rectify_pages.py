@@ -13,9 +13,11 @@ from playwright.sync_api import expect
 from privacyops.execution.runner import run_job_now
 from privacyops.jobs.models import Job, JobStatus
 from tests.browser.conftest import login, screenshot
+from tests.browser.test_accessibility import axe_violations, context
 from tests.browser.test_platform_pages import demo_tenant
 
-__all__ = ["demo_tenant"]
+# The accessibility tests' browser context (it lets axe-core's script in past the CSP).
+__all__ = ["context", "demo_tenant"]
 
 
 def _datastore() -> Path:
@@ -43,6 +45,7 @@ def test_rectify_from_the_new_job_page_and_see_old_and_new_values(page, staff, d
     expect(changes).to_be_visible()
     expect(lift).to_be_hidden()
     expect(page.locator("#changes-hint")).to_contain_text("job_title")
+    assert axe_violations(page) == []  # with the RECTIFY field shown
 
     page.get_by_label("Target type", exact=True).select_option("subject")
     page.get_by_label("Target id", exact=True).fill(person)
@@ -62,6 +65,9 @@ def test_rectify_from_the_new_job_page_and_see_old_and_new_values(page, staff, d
     expect(row).to_contain_text(old_title)
     expect(row).to_contain_text("Head of Quokkas")
     screenshot(page, "job-rectified")
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        assert axe_violations(page) == [], scheme
     with sqlite3.connect(_datastore()) as conn:
         assert conn.execute("SELECT job_title FROM people WHERE id = ?",
                             (person,)).fetchone() == ("Head of Quokkas",)
