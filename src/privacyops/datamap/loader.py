@@ -233,11 +233,8 @@ def cross_reference_issues(datamap: DataMap) -> list[Issue]:
             column_issue(f"subject.identity_fields[{i}]", subject.entity, column)
         for role, column in subject.display_fields.items():
             column_issue(f"subject.display_fields.{role}", subject.entity, column)
-        if subject.erased_marker is not None:
-            column_issue("subject.erased_marker.column", subject.entity,
-                         subject.erased_marker.column)
-        if subject.soft_delete is not None:
-            column_issue("subject.soft_delete.column", subject.entity, subject.soft_delete.column)
+        for key, marker in subject.markers().items():
+            column_issue(f"subject.{key}.column", subject.entity, marker.column)
 
     for name, spec in entities.items():
         base = f"entities.{name}"

@@ -60,7 +60,7 @@ def checked_email(email: str) -> str:
 
 
 ROLE_SENTENCE = "use one of " + ", ".join(Role.values)
-APPROVAL_TYPES = ("EXPORT", "ERASE", "PURGE")
+APPROVAL_TYPES = ("EXPORT", "ERASE", "PURGE", "RECTIFY", "RESTRICT")
 RETENTION_DAYS = (30, 3650)
 
 
