@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import dj_database_url
 
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "privacyops.privacy_center",
     "privacyops.workspace",
     "privacyops.retention",
+    "privacyops.requests_mail",
     "privacyops.web",
 ]
 if TASKS_BACKEND == TASKS_BACKENDS["rq"]:
@@ -59,6 +61,7 @@ MIDDLEWARE = [
     "privacyops.web.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "privacyops.web.language.PublicLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -130,9 +133,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# The public pages (intake form, privacy center) and the emails to data subjects are
+# translated; staff pages stay English (web.language activates English there).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [Path(__file__).resolve().parent / "locale"]
+LANGUAGE_COOKIE_NAME = "privacyops_language"
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SECURE = is_production()
 TIME_ZONE = "UTC"
-USE_I18N = False
+USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"

@@ -18,6 +18,8 @@ urlpatterns = [
     path(".well-known/privacyops/receipt-key", execution_views.receipt_key, name="receipt-key"),
     path("downloads/<str:token>/", execution_views.artifact_download, name="artifact-download"),
     path("platform/privacy/", include("privacyops.web.platform_urls")),
+    # Django's set_language: the public pages' language switcher posts here.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("privacy/", include("privacyops.intake.urls")),
     path("privacy", privacy_center_views.center_for_host),
     path("privacy/", include("privacyops.privacy_center.urls")),

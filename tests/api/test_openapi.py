@@ -148,3 +148,17 @@ def test_write_operations_never_fail_on_the_server(api_schema, staff_headers):
                                    excluded_checks=[positive_data_acceptance])
 
         answers_as_documented()
+
+
+def test_job_creation_documents_rectify_and_restrict(client, staff):
+    """RECTIFY takes `changes` (plain values only), RESTRICT takes `lift`; a job shows its
+    params (field names), and approval can be required for both types."""
+    client.force_login(staff)
+    schemas = client.get(OPENAPI_PATH).json()["components"]["schemas"]
+    create = schemas["JobCreateIn"]["properties"]
+    assert create["type"]["enum"] == ["EXPORT", "ERASE", "PURGE", "RECTIFY", "RESTRICT"]
+    changes = next(s for s in create["changes"]["anyOf"] if s.get("type") == "object")
+    assert {s["type"] for s in changes["additionalProperties"]["anyOf"]} == {
+        "string", "integer", "number", "boolean", "null"}
+    assert {s["type"] for s in create["lift"]["anyOf"]} == {"boolean", "null"}
+    assert "params" in schemas["JobOut"]["required"]

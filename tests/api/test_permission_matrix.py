@@ -3,7 +3,9 @@ a table of the product rules.
 
 The table (RULES) mirrors the product spec, not the code: platform staff may do everything;
 tenant admins (super-admin, admin, it-admin) read jobs, holds and the audit log of their own
-tenant; all three create EXPORT jobs; only a super-admin creates ERASE jobs; PURGE jobs and
+tenant; all three create EXPORT jobs; super-admins and admins create RECTIFY and RESTRICT
+jobs (GDPR Art. 16 and 18: corrections that erase nothing); only a super-admin creates ERASE
+jobs; PURGE jobs and
 legal holds are staff-only; approve / reject are staff-only unless the tenant lets its
 super-admins approve; a member may do nothing; another tenant's objects look missing (404).
 Personal API tokens belong to one person: everyone (staff included) lists and revokes their
@@ -74,6 +76,9 @@ RULES: dict[str, Rule] = {
     "create EXPORT job": Rule("tenant", TENANT_ROLES, ADMINS, 201),
     "create ERASE job": Rule("tenant", TENANT_ROLES, frozenset({"super-admin"}), 201),
     "create PURGE job": Rule("tenant", TENANT_ROLES, NOBODY, 201),
+    "create RECTIFY job": Rule("tenant", TENANT_ROLES, frozenset({"super-admin", "admin"}), 201),
+    "create RESTRICT job": Rule("tenant", TENANT_ROLES, frozenset({"super-admin", "admin"}),
+                                201),
     "list jobs": Rule("list", ADMINS, ADMINS),
     "count jobs": Rule("list", ADMINS, ADMINS),
     "get job": Rule("object", ADMINS, ADMINS),
@@ -184,6 +189,46 @@ def _create(job_type: str) -> Callable[[User, Tenant], Call]:
     def arrange(requester: User, tenant: Tenant) -> Call:
         body = {"tenant_id": tenant.pk, "type": job_type, "target_type": "subject",
                 "target_id": "subject-7", "reason": "matrix"}
+        return Call("POST", "/jobs", body,
+                    lambda _: Job.objects.filter(tenant=tenant, job_type=job_type).exists())
+    return arrange
+
+
+def _demo_datastore_of(tenant: Tenant) -> None:
+    """A system for the tenant on a small demo datastore (SQLite) with person 7 in it:
+    RECTIFY and RESTRICT check their parameters against the live columns."""
+    import tempfile
+
+    import yaml
+    from sqlalchemy import create_engine, insert
+
+    from privacyops.demo import schema as demo
+
+    path = Path(tempfile.mkdtemp(prefix="matrix-demo-")) / "demo.sqlite3"
+    engine = create_engine(f"sqlite:///{path}")
+    demo.create_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(demo.workspaces), [{"id": 1, "slug": "ws", "name": "Ws"}])
+        conn.execute(insert(demo.people), [{
+            "id": 7, "workspace_id": 1, "name": "Ana", "email": "ana@example.com",
+            "employee_id": "E7", "job_title": "Engineer", "department": "IT",
+            "phone": "+1-555-0107", "employment_status": "active", "role": "member",
+            "created_at": "2026-01-05T09:00:00Z"}])
+    engine.dispose()
+    datamap = yaml.safe_load(PACKAGED_DATAMAP.read_text())
+    datamap["connection"] = {"url": f"sqlite:///{path}"}
+    name = f"matrix-{tenant.slug}-{path.parent.name[-8:]}".replace("_", "-")
+    folder = Path(settings.DATAMAP_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(datamap, sort_keys=False))
+    System.objects.create(tenant=tenant, name="demo", datamap_name=name, datastore_key="1")
+
+
+def _create_with_params(job_type: str, params: dict[str, Any]) -> Callable[[User, Tenant], Call]:
+    def arrange(requester: User, tenant: Tenant) -> Call:
+        _demo_datastore_of(tenant)
+        body = {"tenant_id": tenant.pk, "type": job_type, "target_type": "subject",
+                "target_id": "7", "reason": "matrix", **params}
         return Call("POST", "/jobs", body,
                     lambda _: Job.objects.filter(tenant=tenant, job_type=job_type).exists())
     return arrange
@@ -485,6 +530,8 @@ ARRANGE: dict[str, Callable[[User, Tenant], Call]] = {
     "create EXPORT job": _create("EXPORT"),
     "create ERASE job": _create("ERASE"),
     "create PURGE job": _create("PURGE"),
+    "create RECTIFY job": _create_with_params("RECTIFY", {"changes": {"job_title": "Lead"}}),
+    "create RESTRICT job": _create_with_params("RESTRICT", {"lift": False}),
     "list jobs": _list_jobs,
     "count jobs": _count_jobs,
     "get job": _get_job,
@@ -538,6 +585,8 @@ ROUTES: dict[str, str] = {
     "create EXPORT job": "POST /api/v1/jobs",
     "create ERASE job": "POST /api/v1/jobs",
     "create PURGE job": "POST /api/v1/jobs",
+    "create RECTIFY job": "POST /api/v1/jobs",
+    "create RESTRICT job": "POST /api/v1/jobs",
     "list jobs": "GET /api/v1/jobs",
     "count jobs": "GET /api/v1/jobs/counts",
     "get job": "GET /api/v1/jobs/{job_id}",

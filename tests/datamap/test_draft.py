@@ -59,6 +59,9 @@ class TestDemoDraft:
         assert draft.subject.identity_fields == hand.subject.identity_fields
         assert draft.subject.erased_marker == hand.subject.erased_marker
         assert draft.subject.soft_delete == hand.subject.soft_delete
+        # A column named like *restricted* becomes the RESTRICT marker (GDPR Art. 18).
+        assert draft.subject.restriction_marker == hand.subject.restriction_marker
+        assert hand.subject.restriction_marker is not None
 
     def test_relations_and_references_match_the_hand_written_map(
             self, demo_draft: tuple[str, DataMap]) -> None:

@@ -176,6 +176,23 @@ class TestLiveCheck:
         assert "has no column 'forgotten_at'" in marker.message
         assert len(problems) == 2
 
+    def test_a_restriction_marker_must_be_a_nullable_time_or_text_column(
+            self, shop_url: str) -> None:
+        data = copy.deepcopy(MAP)
+        data["subject"]["restriction_marker"] = {"column": "loyalty_points", "value": "now"}
+
+        problems = _by_path(_check(data, shop_url).problems)
+        marker = problems["subject.restriction_marker.column"]
+        assert marker.database_object.startswith("customers.loyalty_points")
+        messages = [p.message for p in _check(data, shop_url).problems
+                    if p.path == "subject.restriction_marker.column"]
+        assert any("RESTRICT writes the current time" in m for m in messages)
+        assert any("NOT NULL" in m for m in messages)
+
+        data["subject"]["restriction_marker"] = {"column": "birth_date", "value": "now"}
+        assert "subject.restriction_marker.column" not in _by_path(
+            _check(data, shop_url).problems)
+
     def test_columns_and_tables_added_after_the_map_are_drift(self, shop_url: str) -> None:
         _with_index(shop_url)
         engine = create_engine(shop_url)

@@ -74,8 +74,9 @@ class TestChannels:
         assert client.get(urlparse(verification_link(mail.outbox[-1])).path).status_code == 200
         request.refresh_from_db()
         assert request.status == "verified"
-        assert [e.kind for e in request.events.all()] == ["received", "email_sent", "verified"]
-        assert request.events.get(kind="email_sent").data == {"mail": "verification"}
+        events = [(e.kind, e.data.get("mail")) for e in request.events.all()]
+        assert events == [("received", None), ("email_sent", "verification"),
+                          ("verified", None), ("email_sent", "received")]
 
     def test_api_creates_a_verified_request(self, tenant):
         admin = factories.user_create(tenant=tenant, role=Role.ADMIN)
@@ -199,7 +200,11 @@ class TestFulfilment:
         assert request.status == RequestStatus.COMPLETED
         kinds = [e.kind for e in request.events.all()]
         assert kinds.count("job_finished") == 2
-        assert kinds[-1] == "completed"
+        assert kinds[-2:] == ["completed", "email_sent"]
+        assert request.events.last().data == {"mail": "completed"}
+        completion = mail.outbox[-1]
+        assert completion.to == ["ada@example.com"]
+        assert request.reference in completion.subject
 
     def test_a_rejected_job_keeps_the_request_open(self, tenant, staff, other_staff):
         request = recorded(tenant, request_type="erasure", subject_id="42")

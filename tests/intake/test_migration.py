@@ -9,17 +9,20 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-BEFORE = [("intake", "0001_initial"), ("jobs", "0004_job_source_retention"),
-          ("tenancy", "0006_connector_types")]
+BEFORE_OWN = [("intake", "0001_initial"), ("jobs", "0004_job_source_retention")]
 AFTER = [("intake", "0003_privacy_requests_data")]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_old_statuses_map_onto_the_lifecycle():
     executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
+    # Every other app stays where it is (its latest migration), so its models are current.
+    others = [node for node in executor.loader.graph.leaf_nodes()
+              if node[0] not in {"intake", "jobs"}]
+    before = [*BEFORE_OWN, *others]
+    executor.migrate(before)
     try:
-        old = executor.loader.project_state(BEFORE).apps
+        old = executor.loader.project_state(before).apps
         tenant = old.get_model("tenancy", "Tenant").objects.create(slug="acme", name="Acme")
         job_model, request_model = old.get_model("jobs", "Job"), old.get_model("intake",
                                                                                "IntakeRequest")

@@ -56,7 +56,7 @@ class TestSubmission:
         message = mail.outbox[0]
         assert message.to == ["ada@example.com"]
         request = IntakeRequest.objects.get()
-        assert f"#{request.pk}" in message.subject
+        assert f"R-{request.pk:06d}" in message.subject
         link = verification_link(message)
         token = link.rstrip("/").rsplit("/", 1)[-1]
         assert len(token) >= 40

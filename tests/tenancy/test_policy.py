@@ -11,8 +11,9 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 EVERY_ACTION = frozenset({
-    "job.view", "job.create.EXPORT", "job.create.ERASE", "job.create.PURGE", "job.retry",
-    "job.approve", "job.reject", "hold.view", "hold.place", "hold.release",
+    "job.view", "job.create.EXPORT", "job.create.ERASE", "job.create.PURGE",
+    "job.create.RECTIFY", "job.create.RESTRICT", "job.retry", "job.approve", "job.reject",
+    "hold.view", "hold.place", "hold.release",
     "audit.view", "audit.export", "audit.verify", "gdpr.view", "gdpr.export", "gdpr.erase",
     "intake.view", "intake.manage", "tenant.manage", "member.view", "system.view",
 })
@@ -20,11 +21,13 @@ TENANT_ADMIN = frozenset({
     "job.view", "job.create.EXPORT", "hold.view", "audit.view", "audit.export", "gdpr.view",
     "gdpr.export", "intake.view", "intake.manage", "member.view", "system.view",
 })
+# Corrections of a subject's data (GDPR Art. 16, 18): super-admins and admins, not it-admins.
+CORRECTIONS = frozenset({"job.create.RECTIFY", "job.create.RESTRICT"})
 # What each kind of person may do in their own tenant (tenant policy: super-admins don't approve).
 OWN_TENANT: dict[str, frozenset[str]] = {
     "staff": EVERY_ACTION,
-    "super-admin": TENANT_ADMIN | {"job.create.ERASE", "job.retry", "gdpr.erase"},
-    "admin": TENANT_ADMIN,
+    "super-admin": TENANT_ADMIN | CORRECTIONS | {"job.create.ERASE", "job.retry", "gdpr.erase"},
+    "admin": TENANT_ADMIN | CORRECTIONS,
     "it-admin": TENANT_ADMIN,
     "member": frozenset(),
     "inactive super-admin": frozenset(),

@@ -186,11 +186,13 @@ class TestSystems:
         assert "put the YAML file there" in refused.value.message
         assert not System.objects.exists()
 
-    def test_only_sql_systems_exist_for_now(self, tenant, tmp_path, settings, monkeypatch):
+    def test_an_unknown_connector_type_is_refused(self, tenant, tmp_path, settings,
+                                                  monkeypatch):
         build_clinic(tmp_path, settings, monkeypatch)
-        with pytest.raises(ValidationFailed, match="Only `sql` systems"):
+        with pytest.raises(ValidationFailed, match="sql, http or manual"):
             system_add(tenant_id=tenant.pk, name="crm", datamap_name="clinic",
-                       datastore_key="1", connector_type="http", actor=CLI)
+                       datastore_key="1", connector_type="ftp", actor=CLI)
+        assert not System.objects.exists()
 
     def test_a_shared_datastore_needs_the_tenant_key(self, tenant, tmp_path, settings,
                                                      monkeypatch):

@@ -11,6 +11,8 @@ ACTION_LABELS: dict[str, str] = {
     "job.attempt_failed": "Job attempt failed; it will be retried",
     "job.cancelled": "Job cancelled",
     "job.downloaded": "Export downloaded",
+    "job.rectified": "Subject's data rectified (field names only)",
+    "job.restricted": "Processing of a subject's data restricted or the restriction lifted",
     "hold.placed": "Legal hold placed",
     "hold.released": "Legal hold released",
     "gdpr.export": "GDPR data export performed",

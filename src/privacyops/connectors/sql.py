@@ -14,7 +14,7 @@ subject erased.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +46,13 @@ from privacyops.connectors.base import (
     TableChange,
     Target,
     TargetNotFound,
+)
+from privacyops.connectors.sql_rectify import (
+    FieldChange,
+    RestrictionChange,
+    check_changes,
+    rectify_row,
+    restrict_row,
 )
 from privacyops.connectors.sql_retention import (
     RetentionResult,
@@ -478,6 +485,32 @@ class SqlDatastore:
                     before_commit()
                 transaction.commit()
         return EraseResult(tables=tuple(changes), dry_run=dry_run)
+
+    def rectify_check(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """RECTIFY's changes converted to the live columns' types (InvalidChange otherwise)."""
+        return check_changes(self.reflected, changes)
+
+    def rectify(self, target: Target, changes: Mapping[str, Any]) -> list[FieldChange]:
+        """Set fields of one subject's row in one transaction; see ``sql_rectify``. Raises
+        InvalidChange, TargetNotFound or SubjectErased, with nothing written."""
+        values = self.rectify_check(changes)
+        traversal = self._subject_traversal(target, "RECTIFY")
+        with self._connect(write=True) as conn, conn.begin():
+            return rectify_row(conn, traversal, values, is_sqlite=self.is_sqlite)
+
+    def restrict(self, target: Target, *, lift: bool = False,
+                 at: datetime | None = None) -> RestrictionChange:
+        """Set (or, ``lift``, clear) one subject's restriction marker in one transaction."""
+        traversal = self._subject_traversal(target, "RESTRICT")
+        with self._connect(write=True) as conn, conn.begin():
+            return restrict_row(conn, traversal, lift=lift, at=at, is_sqlite=self.is_sqlite)
+
+    def _subject_traversal(self, target: Target, verb: str) -> Traversal:
+        if target.scope != "subject":
+            raise ConnectorError(f"{verb} applies to one data subject, not to a {target.scope}")
+        if self.key_text(target.scope, target.id) is None:
+            raise TargetNotFound(f"no subject can have the id of this {verb}")
+        return self.traversal(target)
 
     def vacuum(self, tables: Iterable[str], *, full: bool = False) -> list[str]:
         """PostgreSQL: VACUUM the named tables of this map at once instead of waiting for

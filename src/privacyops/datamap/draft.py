@@ -7,6 +7,8 @@ guesses:
   table), or that has the same name everywhere (``clinic_id``, ``workspace_id``, ``org_id``);
 - the **subject**: the table with an email-like column that the most other tables point at;
 - the **erased marker** (``forgotten_at``, ``erased_at``, ``anonymised_at``, ``deleted_at``);
+- the **restriction marker** (GDPR Art. 18): a column of the subject's table named like
+  ``*restricted*`` (``processing_restricted_at``);
 - each column's category and erase action, from its name and from a sample of its values: the
   most sensitive data is erased by default (free text ``null``, identifiers ``hash``), because a
   draft that keeps it leaves it behind after every erasure.
@@ -38,6 +40,7 @@ TENANT_NAMES = ("tenant_id", "workspace_id", "organization_id", "organisation_id
 SUBJECT_NAMES = ("people", "person", "users", "user", "customers", "customer", "patients",
                  "patient", "employees", "employee", "members", "member", "contacts", "accounts")
 MARKER_NAMES = ("forgotten_at", "erased_at", "anonymised_at", "anonymized_at", "deleted_at")
+RESTRICTED = re.compile(r"restricted", re.IGNORECASE)
 REVIEW = "__review__"
 
 
@@ -275,7 +278,8 @@ def _entities(schema: _Schema, engine: Engine | None, tenant_column: str | None,
         for column_name, info in columns.items():
             if column_name in (pk, tenant_column):
                 continue
-            if column_name in markers:
+            if column_name in markers or (table_name == subject
+                                          and RESTRICTED.search(column_name)):
                 fields[column_name] = _FlowMap(category="technical", export=False)
                 continue
             sampled = None
@@ -330,6 +334,9 @@ def _document(schema: _Schema, entities: dict[str, Any], *, name: str, url_env: 
         document["subject"]["erased_marker"] = {"column": present[0], "value": "now"}
         if present[0] != "deleted_at" and "deleted_at" in present:
             document["subject"]["soft_delete"] = {"column": "deleted_at", "value": "now"}
+    restricted = next((c for c in fields if RESTRICTED.search(c)), None)
+    if restricted is not None:
+        document["subject"]["restriction_marker"] = {"column": restricted, "value": "now"}
     if scopes:
         document["scopes"] = scopes
         entities[str(tenant_root)].pop("tenant_column", None)

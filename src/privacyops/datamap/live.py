@@ -352,27 +352,29 @@ class _Checker:
 
     def marker_columns(self) -> set[str]:
         subject = self.datamap.subject
-        return {m.column for m in (subject.erased_marker, subject.soft_delete) if m is not None}
+        return {m.column for m in subject.markers().values()}
 
     def check_subject(self) -> None:
         subject = self.datamap.subject
         spec = self.datamap.entities[subject.entity]
         if spec.table not in self.tables:
             return
-        for key, marker in (("erased_marker", subject.erased_marker),
-                            ("soft_delete", subject.soft_delete)):
-            if marker is None:
-                continue
+        for key, marker in subject.markers().items():
             path = f"subject.{key}.column"
             if not self.column_exists(path, spec, marker.column):
                 continue
             info = self.columns(spec.table)[marker.column]
             kind = _type_kind(info["type"])
+            verb = "RESTRICT" if key == "restriction_marker" else "ERASE"
             if marker.value == "now" and kind not in ("datetime", "date", "text", "other"):
                 self.problem(path, f"{spec.table}.{marker.column} ({info['type']})",
-                             "ERASE writes the current time here (value: now), but the column "
+                             f"{verb} writes the current time here (value: now), but the column "
                              f"is {info['type']}; point the marker at a timestamp or text column, "
                              "or give a `value:` of the column's type")
+            if key == "restriction_marker" and not info.get("nullable", True):
+                self.problem(path, f"{spec.table}.{marker.column} ({info['type']})",
+                             "lifting a restriction sets this column back to NULL, but it is "
+                             "NOT NULL; make the column nullable")
 
     def drift(self, sample: bool) -> None:
         mapped_tables: dict[str, str] = {}
@@ -383,7 +385,7 @@ class _Checker:
             known = self.datamap.known_columns(name) | self.datamap.retention_columns(name)
             subject = self.datamap.subject
             if name == subject.entity:
-                known |= {m.column for m in (subject.erased_marker, subject.soft_delete) if m}
+                known |= {m.column for m in subject.markers().values()}
             for column_name, info in self.columns(spec.table).items():
                 if column_name not in known:
                     self.unmapped.append(self.judge(

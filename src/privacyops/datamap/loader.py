@@ -114,9 +114,9 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+def _model_at(loc: tuple[int | str, ...], root: type[BaseModel] = DataMap) -> type[BaseModel] | None:
     """The pydantic model that validates the mapping at ``loc`` (to list its allowed keys)."""
-    current: Any = DataMap
+    current: Any = root
     for part in loc:
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(str(part))
@@ -143,13 +143,13 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     return None
 
 
-def _pydantic_issues(exc: ValidationError) -> list[Issue]:
+def _pydantic_issues(exc: ValidationError, root: type[BaseModel] = DataMap) -> list[Issue]:
     issues: list[Issue] = []
     for error in exc.errors():
         loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            model = _model_at(loc[:-1])
+            model = _model_at(loc[:-1], root)
             allowed = ", ".join(model.model_fields) if model else "see the data-map reference"
             message = f"unknown key {loc[-1]!r}; check the spelling (allowed here: {allowed})"
         elif error["type"] == "missing":
@@ -233,11 +233,8 @@ def cross_reference_issues(datamap: DataMap) -> list[Issue]:
             column_issue(f"subject.identity_fields[{i}]", subject.entity, column)
         for role, column in subject.display_fields.items():
             column_issue(f"subject.display_fields.{role}", subject.entity, column)
-        if subject.erased_marker is not None:
-            column_issue("subject.erased_marker.column", subject.entity,
-                         subject.erased_marker.column)
-        if subject.soft_delete is not None:
-            column_issue("subject.soft_delete.column", subject.entity, subject.soft_delete.column)
+        for key, marker in subject.markers().items():
+            column_issue(f"subject.{key}.column", subject.entity, marker.column)
 
     for name, spec in entities.items():
         base = f"entities.{name}"

@@ -333,7 +333,9 @@ class EntitySpec(_Strict):
 
 
 class MarkerSpec(_Strict):
-    """A column ERASE fills to mark a row (``value: now`` writes the current UTC time)."""
+    """A column a job fills to mark a row (``value: now`` writes the current UTC time): ERASE
+    fills ``erased_marker`` and ``soft_delete``, RESTRICT fills ``restriction_marker`` (and a
+    lifted restriction sets it back to NULL)."""
 
     column: str
     value: Any = "now"
@@ -347,6 +349,14 @@ class SubjectSpec(_Strict):
     display_fields: dict[DisplayRole, str] = Field(default_factory=dict)
     erased_marker: MarkerSpec | None = None
     soft_delete: MarkerSpec | None = None
+    # GDPR Art. 18: set while the subject's data may only be stored, not otherwise processed.
+    restriction_marker: MarkerSpec | None = None
+
+    def markers(self) -> dict[str, MarkerSpec]:
+        """The declared markers by their key in the map (``erased_marker``, …)."""
+        found = {"erased_marker": self.erased_marker, "soft_delete": self.soft_delete,
+                 "restriction_marker": self.restriction_marker}
+        return {key: marker for key, marker in found.items() if marker is not None}
 
 
 class PerTenantConnection(_Strict):

@@ -94,6 +94,8 @@ people = Table(
     Column("created_at", String(255), nullable=False),
     Column("erased_at", String(255), nullable=True),
     Column("deleted_at", String(255), nullable=True),
+    # GDPR Art. 18: set while processing of the person's data is restricted (RESTRICT jobs).
+    Column("processing_restricted_at", String(255), nullable=True),
     CheckConstraint(column("employment_status").in_(EMPLOYMENT_STATUSES), name="employment_status"),
     CheckConstraint(column("role").in_(ROLES), name="role"),
     # Emails and employee ids identify a person within a workspace; the people list pages by name.

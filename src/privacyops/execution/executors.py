@@ -26,6 +26,7 @@ from privacyops.execution.ledger import (
     vacuum_after_erase,
 )
 from privacyops.execution.packaging import build_package
+from privacyops.execution.rectify import run_rectify, run_restrict
 from privacyops.execution.registry import datastore_for, target_for
 from privacyops.execution.storage import artifact_store, artifacts_delete, packages_holding
 from privacyops.jobs.models import Job
@@ -182,4 +183,5 @@ def run_purge(job: Job, worker: str) -> dict[str, Any]:
     }
 
 
-EXECUTORS = {"EXPORT": run_export, "ERASE": run_erase, "PURGE": run_purge}
+EXECUTORS = {"EXPORT": run_export, "ERASE": run_erase, "PURGE": run_purge,
+             "RECTIFY": run_rectify, "RESTRICT": run_restrict}

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.core import signing
 from django.core.cache import cache
+from django.utils.translation import gettext_lazy as _
 
 from privacyops.intake.models import RequestStatus, RequestType
 
@@ -50,27 +51,42 @@ def form_token_spend(token: str) -> bool:
     return bool(cache.add(f"intake-form-token:{digest}", 1, timeout=FORM_TOKEN_MAX_AGE + 60))
 
 
+# The request types as the public form shows them, in the visitor's language.
+PUBLIC_REQUEST_TYPE_LABELS: dict[str, Any] = {
+    RequestType.ACCESS: _("Access — Art. 15"),
+    RequestType.ERASURE: _("Erasure / right to be forgotten — Art. 17"),
+    RequestType.CORRECTION: _("Correction — Art. 16"),
+    RequestType.PORTABILITY: _("Portability — Art. 20"),
+    RequestType.RESTRICTION: _("Restriction — Art. 18"),
+}
+
+
 class IntakeForm(forms.Form):
     email = forms.EmailField(
         max_length=254,
-        error_messages={"required": "Enter your email address; we send a confirmation link to it.",
-                        "invalid": "Enter a valid email address, like name@example.com."},
+        error_messages={"required": _("Enter your email address; we send a confirmation link "
+                                      "to it."),
+                        "invalid": _("Enter a valid email address, like name@example.com.")},
     )
     name = forms.CharField(max_length=200, required=False,
-                           error_messages={"max_length": "Keep your name under 200 characters."})
+                           error_messages={"max_length": _("Keep your name under 200 "
+                                                           "characters.")})
     request_type = forms.ChoiceField(
-        choices=RequestType.choices, widget=forms.RadioSelect,
-        error_messages={"required": "Choose what you are asking for.",
-                        "invalid_choice": "Choose one of the listed request types."},
+        choices=[(value, PUBLIC_REQUEST_TYPE_LABELS.get(value, label))
+                 for value, label in RequestType.choices],
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose what you are asking for."),
+                        "invalid_choice": _("Choose one of the listed request types.")},
     )
     details = forms.CharField(
         max_length=DETAILS_LIMIT, required=False, widget=forms.Textarea,
-        error_messages={"max_length": f"Keep the details under {DETAILS_LIMIT:,} characters "
-                                      "(you wrote %(show_value)d)."},
+        error_messages={"max_length": _("Keep the details under 5,000 characters (you wrote "
+                                        "%(show_value)d).")},
     )
     own_data = forms.BooleanField(
-        error_messages={"required": "Confirm that this request concerns your own personal data. "
-                                    "To act for someone else, write to the privacy contact."},
+        error_messages={"required": _("Confirm that this request concerns your own personal "
+                                      "data. To act for someone else, write to the privacy "
+                                      "contact.")},
     )
 
 

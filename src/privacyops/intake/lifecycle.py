@@ -14,7 +14,6 @@ import importlib
 import logging
 import secrets
 from calendar import monthrange
-from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -303,17 +302,18 @@ def job_settled(job: Job) -> None:
     request_settle(request)
 
 
-def _send_mail(kind: str, request: IntakeRequest) -> bool:
-    """The emails helper's sender, if it is installed; False when there is none."""
+def _send_completion_email(request: IntakeRequest) -> None:
+    """The completion email, through `privacyops.requests_mail` when it is installed (the
+    intake notifications adapt the request to it and put the email on the timeline)."""
+    if not request.email:  # named by subject id only (an application, the GDPR screen)
+        return
     try:
-        module = importlib.import_module("privacyops.requests_mail")
+        importlib.import_module("privacyops.requests_mail")
     except ImportError:
-        return False
-    send: Callable[[str, IntakeRequest], Any] | None = getattr(module, "send_request_email", None)
-    if send is None:
-        return False
-    send(kind, request)
-    return True
+        return
+    from privacyops.intake.notifications import send_completed
+
+    send_completed(request_id=request.pk)
 
 
 def request_completed(request_id: int) -> None:
@@ -321,13 +321,9 @@ def request_completed(request_id: int) -> None:
     hash of their identity. Runs after the completing transaction commits."""
     request = IntakeRequest.objects.select_related("tenant").get(pk=request_id)
     try:
-        sent = _send_mail("completed", request)
+        _send_completion_email(request)
     except Exception:
         logger.exception("completion email for request %s failed", request_id)
-        sent = False
-    if sent:
-        with transaction.atomic():
-            event_add(request, "email_sent", Actor.system("request-lifecycle"), mail="completed")
     if request.request_type == RequestType.ERASURE:
         request_minimise(request_id=request_id)
 

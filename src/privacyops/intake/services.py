@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from privacyops.audit.services import refusals_recorded
 from privacyops.errors import Conflict, DomainError, NotFound, PermissionDenied, RateLimited, ValidationFailed
@@ -159,6 +161,13 @@ def _intake_submit(
     return request
 
 
+def _moment(value: datetime) -> str:
+    """`04 March 2026 at 09:00` (UTC), in the language of the page that shows it."""
+    # Translators: a Django date format; "\a\t" is the literal word "at".
+    return formats.date_format(value.astimezone(UTC), pgettext("verification link moment",
+                                                               "d F Y \\a\\t H:i"))
+
+
 @transaction.atomic(durable=True)
 def intake_verify(*, tenant_id: int, token: str) -> IntakeRequest:
     """Mark the request's email as verified. The link works once, for 48 hours."""
@@ -168,20 +177,20 @@ def intake_verify(*, tenant_id: int, token: str) -> IntakeRequest:
     )
     if request is None:
         raise VerificationLinkInvalid(
-            "This confirmation link is not valid. Copy the whole link from the email, "
-            "or submit your request again."
+            _("This confirmation link is not valid. Copy the whole link from the email, "
+              "or submit your request again.")
         )
     if request.verified_at is not None:
         raise VerificationLinkUsed(
-            f"This link was already used: request #{request.pk} was confirmed on "
-            f"{request.verified_at:%d %B %Y at %H:%M} UTC. Nothing more to do.",
+            _("This link was already used: request #%(number)s was confirmed on %(when)s UTC. "
+              "Nothing more to do.") % {"number": request.pk, "when": _moment(request.verified_at)},
             request=request,
         )
     now = timezone.now()
     if request.verification_expires_at <= now:
         raise VerificationLinkExpired(
-            f"This link expired on {request.verification_expires_at:%d %B %Y at %H:%M} UTC "
-            "(links last 48 hours). Submit your request again to get a new link.",
+            _("This link expired on %(when)s UTC (links last 48 hours). Submit your request "
+              "again to get a new link.") % {"when": _moment(request.verification_expires_at)},
             request=request,
         )
     if request.status != RequestStatus.RECEIVED:
@@ -194,6 +203,9 @@ def intake_verify(*, tenant_id: int, token: str) -> IntakeRequest:
     request.save(update_fields=["verified_at", "status", "closed_at"])
     audited(request, "intake.verified", FORM_ACTOR, how="email_link")
     event_add(request, "verified", FORM_ACTOR, how="email_link")
+    request_id = request.pk
+    transaction.on_commit(lambda: notifications.send_received(request_id=request_id),
+                          robust=True)
     return request
 
 

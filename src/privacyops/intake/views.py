@@ -18,6 +18,7 @@ from privacyops.errors import DomainError
 from privacyops.intake import selectors, services
 from privacyops.intake.forms import (
     HONEYPOT_FIELD,
+    PUBLIC_REQUEST_TYPE_LABELS,
     STARTED_FIELD,
     AssignForm,
     ExtendForm,
@@ -45,6 +46,7 @@ from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import can
 from privacyops.web.client_ip import client_ip
 from privacyops.web.csv import safe_writer
+from privacyops.web.language import use_tenant_default
 
 # --- public -------------------------------------------------------------------------------
 
@@ -57,6 +59,7 @@ def request_form_for_host(request: HttpRequest) -> HttpResponse:
         return render(request, "intake/choose.html",
                       {"workspace": workspace, "not_found": not_found},
                       status=404 if not_found else 200)
+    use_tenant_default(request, tenant)
     return _request_form(request, tenant)
 
 
@@ -108,7 +111,10 @@ def request_verify(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     except DomainError as problem:
         return render(request, "intake/verify_problem.html",
                       {"tenant": tenant, "problem": problem}, status=problem.status)
-    return render(request, "intake/verified.html", {"tenant": tenant, "intake": verified})
+    type_label = PUBLIC_REQUEST_TYPE_LABELS.get(verified.request_type,
+                                                verified.get_request_type_display())
+    return render(request, "intake/verified.html",
+                  {"tenant": tenant, "intake": verified, "type_label": type_label})
 
 
 # --- operator queue -----------------------------------------------------------------------

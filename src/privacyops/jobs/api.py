@@ -71,13 +71,17 @@ def _page(jobs: QuerySet[Job], *, limit: int, cursor: str, offset: int) -> dict[
 @router.post("/jobs", response={201: JobOut, **error_responses(403, 404, 409, 503)},
              summary="Create a job")
 def create_job(request: HttpRequest, payload: JobCreateIn) -> Status[Job]:
-    """Starts Pending when the tenant's policy requires approval for the type, else Approved."""
+    """Starts Pending when the tenant's policy requires approval for the type, else Approved.
+
+    RECTIFY takes `changes` ({field: value}, checked against the data map and the live columns:
+    422 names a refused field); RESTRICT takes `lift` and needs the data map's
+    `subject.restriction_marker` (else 422)."""
     who = caller(request)
     tenant_in_reach(who.user, payload.tenant_id)
     job = job_create(
         tenant_id=payload.tenant_id, job_type=payload.type, target_type=payload.target_type,
         target_id=payload.target_id, reason=payload.reason, actor=who.actor,
-        source=JobSource.API,
+        source=JobSource.API, params=payload.job_params(),
     )
     return Status(201, job)
 

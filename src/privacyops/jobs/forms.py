@@ -38,6 +38,37 @@ class JobCreateForm(forms.Form):
         label="Reason", required=False, max_length=1000,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Why this job is needed (ticket, article)"}),
     )
+    changes = forms.CharField(
+        label="Changes (RECTIFY)", required=False, max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "name: Ana Lopez\nphone: +1-555-0100",
+                                     "aria-describedby": "changes-hint"}),
+    )
+    lift = forms.BooleanField(label="Lift the restriction (RESTRICT)", required=False)
+
+    def clean_changes(self) -> dict[str, str]:
+        """One `field: value` per line (the value may be empty, and may hold colons)."""
+        changes: dict[str, str] = {}
+        for number, line in enumerate(self.cleaned_data.get("changes", "").splitlines(), 1):
+            if not line.strip():
+                continue
+            field, colon, value = line.partition(":")
+            if not colon or not field.strip():
+                raise forms.ValidationError(
+                    f"Line {number} is not `field: value`; write one field per line, its name, "
+                    "a colon and the corrected value.")
+            if field.strip() in changes:
+                raise forms.ValidationError(f"Field {field.strip()} is given twice; keep one line.")
+            changes[field.strip()] = value.strip()
+        return changes
+
+    def job_params(self) -> dict[str, object]:
+        """The `params` of job_create for the chosen job type."""
+        job_type = self.cleaned_data["job_type"]
+        if job_type == JobType.RECTIFY:
+            return {"changes": self.cleaned_data["changes"]}
+        if job_type == JobType.RESTRICT:
+            return {"lift": self.cleaned_data["lift"]}
+        return {}
 
     def __init__(
         self, *args: Any, tenants: Iterable[Tenant], target_types: Iterable[str], **kwargs: Any

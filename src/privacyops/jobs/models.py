@@ -14,6 +14,8 @@ class JobType(models.TextChoices):
     EXPORT = "EXPORT", "Export"
     ERASE = "ERASE", "Erase"
     PURGE = "PURGE", "Purge"
+    RECTIFY = "RECTIFY", "Rectify"
+    RESTRICT = "RESTRICT", "Restrict"
 
 
 class JobStatus(models.TextChoices):
@@ -86,6 +88,9 @@ class Job(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_owner = models.CharField(max_length=100, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # What a RECTIFY or RESTRICT asks for: {"fields": [...], "changes_sealed": "…"} (the values
+    # only sealed, see execution/rectify.py) or {"lift": bool}. Empty for other job types.
+    params = models.JSONField(default=dict, blank=True)
     progress = models.JSONField(default=dict, blank=True)
     result = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=40, blank=True, default="")

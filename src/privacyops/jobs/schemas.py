@@ -10,17 +10,34 @@ from ninja import Field, Schema
 from privacyops.api_auth import NO_NUL, NOT_BLANK, Id
 from privacyops.jobs.models import Job
 
-JobTypeName = Literal["EXPORT", "ERASE", "PURGE"]
+JobTypeName = Literal["EXPORT", "ERASE", "PURGE", "RECTIFY", "RESTRICT"]
+ChangeValue = str | int | float | bool | None
 JobStatusName = Literal["Pending", "Approved", "Processing", "Completed", "Failed", "Rejected"]
 
 
 class JobCreateIn(Schema):
     tenant_id: Id
-    type: JobTypeName = Field(description="EXPORT, ERASE or PURGE.")
+    type: JobTypeName = Field(description="EXPORT, ERASE, PURGE, RECTIFY (GDPR Art. 16) or "
+                              "RESTRICT (Art. 18).")
     target_type: str = Field(min_length=1, max_length=40, pattern=NO_NUL,
                              description="A scope of the tenant's data map: subject, tenant, …")
     target_id: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
     reason: str = Field("", max_length=1000, pattern=NO_NUL)
+    changes: dict[str, ChangeValue] | None = Field(
+        None, description="RECTIFY only: the subject's fields (names of the data map) and their "
+        "corrected values; dates and times as ISO 8601 text, null only where the column allows "
+        "it. Kept only encrypted; lists and the audit log show the field names.")
+    lift: bool | None = Field(
+        None, description="RESTRICT only: true lifts the restriction (the marker is cleared).")
+
+    def job_params(self) -> dict[str, Any]:
+        """The `params` of job_create: only what the request gave."""
+        params: dict[str, Any] = {}
+        if self.changes is not None:
+            params["changes"] = self.changes
+        if self.lift is not None:
+            params["lift"] = self.lift
+        return params
 
 
 class JobRejectIn(Schema):
@@ -53,6 +70,8 @@ class JobOut(Schema):
     attempts: int
     progress: dict[str, Any]
     progress_percent: int
+    params: dict[str, Any] = Field(description="RECTIFY: the field names it changes; "
+                                   "RESTRICT: whether it lifts the restriction.")
     result: dict[str, Any] | None
     error_code: str
     error_message: str
@@ -66,6 +85,12 @@ class JobOut(Schema):
     @staticmethod
     def resolve_type(job: Job) -> str:
         return job.job_type
+
+    @staticmethod
+    def resolve_params(job: Job) -> dict[str, Any]:
+        from privacyops.execution.rectify import job_params_public
+
+        return job_params_public(job)
 
     @staticmethod
     def resolve_requested_by(job: Job) -> str:

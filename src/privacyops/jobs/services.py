@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -105,7 +105,7 @@ def _validate_target(tenant: Tenant, job_type: str, target_type: str, target_id:
         )
     if job_type not in JobType.values:
         raise ValidationFailed(
-            f"Unknown job type {job_type!r}; use EXPORT, ERASE or PURGE.", field="job_type"
+            f"Unknown job type {job_type!r}; use {', '.join(JobType.values)}.", field="job_type"
         )
     if target_type == "retention" and job_type in (JobType.ERASE, JobType.PURGE):
         from privacyops.retention.services import retention_target_check
@@ -133,7 +133,8 @@ def _canonical_target_id(tenant: Tenant, job_type: str, target_type: str, target
 
     if target_type == "retention":
         return target_id.strip()  # a rule's name, checked by retention_target_check
-    destructive = job_type in (JobType.ERASE, JobType.PURGE)
+    # Jobs that write refuse an id that matches nothing now, and need the datastore to say so.
+    destructive = job_type in (JobType.ERASE, JobType.PURGE, JobType.RECTIFY, JobType.RESTRICT)
     try:
         return target_canonical(tenant=tenant, target_type=target_type, target_id=target_id,
                                 must_exist=destructive or target_type == "tenant")
@@ -159,11 +160,27 @@ def _resolved_before_transaction(*, tenant_id: int, job_type: str, target_type: 
     return _canonical_target_id(tenant, job_type, target_type, target_id)
 
 
+def _params_before_transaction(*, tenant_id: int, job_type: str, target_type: str,
+                               params: Mapping[str, Any] | None, actor: Actor,
+                               check_permission: bool) -> dict[str, Any] | None:
+    """A RECTIFY's changes or a RESTRICT's `lift`, checked against the tenant's data map (and,
+    for RECTIFY, the live column types) before the write transaction, and sealed where they
+    hold personal data. None for a caller who may not create the job (refused afterwards)."""
+    from privacyops.execution.rectify import job_params_checked
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None or job_type not in JobType.values or (check_permission and (
+            actor.user is None or not can(actor.user, f"job.create.{job_type}", tenant))):
+        return None
+    return job_params_checked(tenant=tenant, job_type=job_type, target_type=target_type,
+                              params=params)
+
+
 @transaction.atomic(durable=True)
 def _job_create(
     *, tenant_id: int, job_type: str, target_type: str, target_id: str, reason: str,
     actor: Actor, source: str, not_before: datetime | None, check_permission: bool,
-    approval_required: bool | None, enqueue: bool,
+    approval_required: bool | None, enqueue: bool, params: dict[str, Any] | None,
 ) -> Job:
     try:
         tenant = Tenant.objects.get(pk=tenant_id)
@@ -175,6 +192,11 @@ def _job_create(
     target_id = (target_id or "").strip()
     _validate_target(tenant, job_type, target_type, target_id)
     reason = clean_text(reason, field="reason", what="reason", limit=REASON_LIMIT)
+    if params is None:
+        if job_type in (JobType.RECTIFY, JobType.RESTRICT):
+            raise ValidationFailed(f"A {job_type} job needs its parameters checked against the "
+                                   "data map; create it again.", field="params")
+        params = {}
     needs_approval = (
         requires_approval(tenant, job_type) if approval_required is None else approval_required
     )
@@ -184,12 +206,19 @@ def _job_create(
         status=JobStatus.PENDING if needs_approval else JobStatus.APPROVED,
         requires_approval=needs_approval,
         requested_by=actor.user, requested_by_label=actor.label, not_before=not_before,
+        params=params,
     )
+    metadata: dict[str, Any] = {
+        "job_type": job_type, "target_type": target_type, "target_id": target_id,
+        "source": source, "requires_approval": needs_approval}
+    # A RECTIFY is audited by field names and their count, never by values.
+    if "fields" in params:
+        metadata.update(fields=params["fields"], fields_count=len(params["fields"]))
+    if "lift" in params:
+        metadata["lift"] = params["lift"]
     audit_record(
         actor=actor, action="job.created", tenant_id=tenant.pk, target_type="job",
-        target_id=job.pk,
-        metadata={"job_type": job_type, "target_type": target_type, "target_id": target_id,
-                  "source": source, "requires_approval": needs_approval},
+        target_id=job.pk, metadata=metadata,
     )
     if not needs_approval and enqueue:
         _enqueue_after_commit(job.pk)
@@ -200,9 +229,13 @@ def job_create(
     *, tenant_id: int, job_type: str, target_type: str, target_id: str, reason: str = "",
     actor: Actor, source: str = JobSource.OPERATOR, not_before: datetime | None = None,
     check_permission: bool = True, approval_required: bool | None = None, enqueue: bool = True,
+    params: Mapping[str, Any] | None = None,
 ) -> Job:
     """Create a job; it starts Pending when the tenant's policy requires approval, else Approved.
 
+    `params` are a RECTIFY's `{"changes": {field: value}}` (fields of the data map's subject)
+    or a RESTRICT's `{"lift": bool}`; other job types take none. RECTIFY and RESTRICT follow
+    the tenant's approval policy like every type (by default they need none, like EXPORT).
     `check_permission=False` is for intake and privacy-center flows, whose callers have
     already proven who the subject is; `approval_required` overrides the tenant policy for
     flows that carry their own approval (the GDPR screen's typed confirmation).
@@ -216,11 +249,14 @@ def job_create(
         target_id = _resolved_before_transaction(
             tenant_id=tenant_id, job_type=job_type, target_type=target_type,
             target_id=target_id, actor=actor, check_permission=check_permission)
+        checked = _params_before_transaction(
+            tenant_id=tenant_id, job_type=job_type, target_type=target_type, params=params,
+            actor=actor, check_permission=check_permission)
         return _job_create(
             tenant_id=tenant_id, job_type=job_type, target_type=target_type,
             target_id=target_id, reason=reason, actor=actor, source=source,
             not_before=not_before, check_permission=check_permission,
-            approval_required=approval_required, enqueue=enqueue,
+            approval_required=approval_required, enqueue=enqueue, params=checked,
         )
 
 

@@ -22,6 +22,11 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from privacyops.errors import DomainError, NotFound, ValidationFailed
 from privacyops.execution.people import person_for_job
+from privacyops.execution.rectify import (
+    rectifiable_fields_for,
+    rectification_shown,
+    requested_changes_shown,
+)
 from privacyops.execution.registry import target_types_for
 from privacyops.jobs.forms import JobCreateForm
 from privacyops.jobs.list_views import job_row, jobs_bulk, jobs_export_csv, overview, people_search
@@ -69,15 +74,25 @@ def _render_detail(
         "can_retry": job.status == JobStatus.FAILED and can(viewer, "job.retry", job.tenant),
         "retry_blocked_by": _active_blocking_hold(job),
         "result_json": (
-            json.dumps(job.result, indent=2, sort_keys=True, ensure_ascii=False)
+            json.dumps(_shown_result(job.result), indent=2, sort_keys=True, ensure_ascii=False)
             if job.result is not None else ""
         ),
+        # Job viewers see what a RECTIFY asked for and what it changed (sealed elsewhere).
+        "requested_changes": requested_changes_shown(job),
+        "rectified": rectification_shown(job),
         "download_url": result.get("download_url") if job.job_type == JobType.EXPORT else None,
         "download_expires": _expiry(result.get("expires_at")),
         "special_categories": _special_categories(result.get("special_categories")),
         **extra,
     }
     return render(request, "jobs/detail.html", context, status=status)
+
+
+def _shown_result(result: Any) -> Any:
+    """The result JSON as the page prints it: sealed values are shown in their own table."""
+    if isinstance(result, dict) and "changes_sealed" in result:
+        return {**result, "changes_sealed": "(encrypted; old and new values are shown above)"}
+    return result
 
 
 def _special_categories(raw: Any) -> list[str]:
@@ -220,6 +235,12 @@ def job_new(request: HttpRequest) -> HttpResponse:
     )
     if datamap_error is not None:
         form.add_error(None, datamap_error.message)
+    rectifiable: list[str] = []
+    if tenant is not None and datamap_error is None:
+        try:
+            rectifiable = rectifiable_fields_for(tenant)
+        except DomainError:
+            rectifiable = []
     status = 200
     if request.method == "POST":
         status = 422
@@ -230,6 +251,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
                     tenant_id=data["tenant"], job_type=data["job_type"],
                     target_type=data["target_type"], target_id=data["target_id"],
                     reason=data["reason"], actor=Actor.for_user(viewer),
+                    params=form.job_params(),
                 )
             except DomainError as error:
                 field = error.details.get("field")
@@ -238,7 +260,8 @@ def job_new(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"Job #{job.pk} created ({job.status}).")
                 return redirect("platform:job-detail", job_id=job.pk)
-    return render(request, "jobs/new.html", {"form": form, "tab": "jobs"}, status=status)
+    return render(request, "jobs/new.html",
+                  {"form": form, "tab": "jobs", "rectifiable_fields": rectifiable}, status=status)
 
 
 @privacy_page("job.view")
@@ -253,7 +276,13 @@ def job_preview(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"job_type": job_type, "target_type": target_type,
                                "target_id": target_id}
     status = 200
-    if job_type not in {JobType.ERASE, JobType.PURGE}:
+    if job_type == JobType.RECTIFY:
+        context["note"] = ("A rectification changes only the fields you list, on the subject's "
+                           "row; the job page shows the old and new values once it ran.")
+    elif job_type == JobType.RESTRICT:
+        context["note"] = ("A restriction sets (or lifts) one marker column on the subject's "
+                           "row; no data is erased.")
+    elif job_type not in {JobType.ERASE, JobType.PURGE}:
         context["note"] = "An export changes no data, so there is nothing to preview."
     elif not target_type or not target_id:
         context["note"] = "Choose a target type and enter a target id to preview the change."

@@ -16,10 +16,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from privacyops.audit.services import audit_record, refusals_recorded
 from privacyops.errors import Conflict, NotFound, RateLimited, ValidationFailed
@@ -27,6 +29,7 @@ from privacyops.execution.registry import datastore_for, tenant_key_for
 from privacyops.jobs.models import Job, JobSource, JobStatus, JobType
 from privacyops.jobs.services import job_cancel, job_create
 from privacyops.privacy_center.models import AccessCode
+from privacyops.requests_mail.mail import reply_to, sender
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant
 from privacyops.web.ratelimit import keyed_hash, slot_take
@@ -66,7 +69,7 @@ def clean_email(email: str) -> str:
     try:
         validate_email(email)
     except ValidationError:
-        raise ValidationFailed("Enter a valid email address, such as name@example.com.",
+        raise ValidationFailed(_("Enter a valid email address, such as name@example.com."),
                                field="email") from None
     return email
 
@@ -76,15 +79,16 @@ def subject_ids_for(tenant: Tenant, email: str) -> tuple[str, ...]:
     return tuple(datastore_for(tenant).find_subject_ids(tenant_key_for(tenant), email))
 
 
-def _send_code(tenant: Tenant, email: str, code: str) -> None:
-    send_mail(
-        subject=f"Your {tenant.name} privacy center code: {code}",
-        message=(
-            f"Your one-time code for the {tenant.name} privacy center is:\n\n    {code}\n\n"
-            "It expires in 10 minutes. If you did not ask for it, ignore this email.\n"
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[email],
-    )
+def _send_code(tenant: Tenant, email: str, code: str, language: str) -> None:
+    """Plain text, in the language of the page that asked for it."""
+    with translation.override(language):
+        subject = _("Your %(tenant)s privacy center code: %(code)s") % {
+            "tenant": tenant.name, "code": code}
+        body = _("Your one-time code for the %(tenant)s privacy center is:\n\n    %(code)s\n\n"
+                 "It expires in 10 minutes. If you did not ask for it, ignore this email.\n"
+                 ) % {"tenant": tenant.name, "code": code}
+    EmailMessage(subject=subject, body=body, from_email=sender(tenant), to=[email],
+                 reply_to=reply_to(tenant), headers={"Content-Language": language}).send()
     logger.info("privacy center code sent for tenant %s", tenant.pk)
 
 
@@ -97,19 +101,20 @@ def _code_slots_take(email: str, client_address: str) -> None:
     pair = keyed_hash("privacy-center-pair", f"{client}|{inbox}")
     limits = (
         ("pc-code-client", client, CODES_PER_CLIENT,
-         "Your network asked for {limit} codes in the last hour. Try again after {at}."),
+         _("Your network asked for %(limit)s codes in the last hour. Try again after %(at)s.")),
         ("pc-code-pair", pair, CODES_PER_HOUR,
-         "{limit} codes were sent to this address in the last hour. Use the latest one, or "
-         "ask again after {at}."),
+         _("%(limit)s codes were sent to this address in the last hour. Use the latest one, or "
+           "ask again after %(at)s.")),
         ("pc-code-email", inbox, CODES_PER_EMAIL,
-         "{limit} codes were sent to this address in the last hour. Use the latest one, or "
-         "ask again after {at}."),
+         _("%(limit)s codes were sent to this address in the last hour. Use the latest one, or "
+           "ask again after %(at)s.")),
     )
     for scope, key, limit, sentence in limits:
         retry_at = slot_take(scope=scope, key=key, limit=limit, window=CODE_WINDOW)
         if retry_at is not None:
             at = f"{retry_at:%H:%M} UTC"
-            raise RateLimited(sentence.format(limit=limit, at=at), retry_at=retry_at.isoformat())
+            raise RateLimited(sentence % {"limit": limit, "at": at},
+                              retry_at=retry_at.isoformat())
 
 
 def access_code_send(*, tenant: Tenant, email: str, client_address: str) -> None:
@@ -134,7 +139,9 @@ def _access_code_create(*, tenant: Tenant, email: str) -> None:
     AccessCode.objects.create(tenant=tenant, email_digest=digest,
                               code_hash=_digest("privacy-center-code", digest, code),
                               expires_at=now + CODE_LIFETIME)
-    transaction.on_commit(lambda: _send_code(tenant, email, code))
+    # The language of the page that asked (the visitor's, else the tenant's default).
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    transaction.on_commit(lambda: _send_code(tenant, email, code, language))
 
 
 def access_code_verify(*, tenant: Tenant, email: str, code: str) -> Verified:
@@ -146,13 +153,14 @@ def access_code_verify(*, tenant: Tenant, email: str, code: str) -> Verified:
         access = (AccessCode.objects.select_for_update()
                   .filter(tenant=tenant, email_digest=digest, used_at__isnull=True).first())
         if access is None:
-            raise ValidationFailed("There is no active code for this address. Ask for a new code.",
+            raise ValidationFailed(_("There is no active code for this address. Ask for a new "
+                                     "code."),
                                    field="code", code="no_code")
         if access.expires_at <= timezone.now():
-            raise ValidationFailed("This code has expired (codes last 10 minutes). Ask for a new "
-                                   "code.", field="code", code="code_expired")
+            raise ValidationFailed(_("This code has expired (codes last 10 minutes). Ask for a "
+                                     "new code."), field="code", code="code_expired")
         if access.attempts >= CODE_ATTEMPTS:
-            raise ValidationFailed("Too many wrong attempts for this code. Ask for a new code.",
+            raise ValidationFailed(_("Too many wrong attempts for this code. Ask for a new code."),
                                    field="code", code="too_many_attempts")
         expected = _digest("privacy-center-code", digest, code)
         if not hmac.compare_digest(expected, access.code_hash):
@@ -160,9 +168,10 @@ def access_code_verify(*, tenant: Tenant, email: str, code: str) -> Verified:
             access.save(update_fields=["attempts"])
             left = CODE_ATTEMPTS - access.attempts
             wrong: ValidationFailed | None = ValidationFailed(
-                f"That code is not right. {left} attempt{'s' if left != 1 else ''} left."
-                if left else "That code is not right, and it was the last attempt. Ask for a "
-                "new code.", field="code", code="wrong_code")
+                ngettext("That code is not right. %(left)s attempt left.",
+                         "That code is not right. %(left)s attempts left.", left) % {"left": left}
+                if left else _("That code is not right, and it was the last attempt. Ask for a "
+                               "new code."), field="code", code="wrong_code")
         else:
             wrong = None
             access.used_at = timezone.now()
@@ -180,8 +189,8 @@ def access_code_verify(*, tenant: Tenant, email: str, code: str) -> Verified:
 
 def _require_subjects(subject_ids: tuple[str, ...] | list[str]) -> None:
     if not subject_ids:
-        raise NotFound("We hold no account for this email address, so there is nothing to "
-                       "export or delete.", code="no_subject")
+        raise NotFound(_("We hold no account for this email address, so there is nothing to "
+                         "export or delete."), code="no_subject")
 
 
 def _open_job(tenant: Tenant, job_type: str, subject_id: str) -> Job | None:
@@ -219,8 +228,8 @@ def privacy_export_request(*, tenant: Tenant, subject_ids: tuple[str, ...] | lis
         if _open_job(tenant, JobType.EXPORT, subject_id) is not None:
             with refusals_recorded(actor=actor, action="job.created", tenant_id=tenant.pk,
                                    target_type="subject", target_id=subject_id):
-                raise Conflict("An export of your data is already being prepared; it appears "
-                               "under Available downloads when it is ready.",
+                raise Conflict(_("An export of your data is already being prepared; it appears "
+                                 "under Available downloads when it is ready."),
                                code="export_in_progress")
         jobs.append(job_create(
             tenant_id=tenant.pk, job_type=JobType.EXPORT, target_type="subject",
@@ -240,19 +249,20 @@ def privacy_deletion_request(
     before the tenant's grace period is over; until then the subject may cancel it."""
     _require_subjects(subject_ids)
     if (confirmation_email or "").strip().lower() != (email or "").strip().lower():
-        raise ValidationFailed("The confirmation doesn't match. Type the email address you "
-                               "signed in with.", field="confirmation_email",
+        raise ValidationFailed(_("The confirmation doesn't match. Type the email address you "
+                                 "signed in with."), field="confirmation_email",
                                code="confirmation_mismatch")
     reason = (reason or "").strip()
     if len(reason) > REASON_LIMIT:
-        raise ValidationFailed(f"The reason is longer than {REASON_LIMIT} characters; shorten it.",
+        raise ValidationFailed(_("The reason is longer than %(limit)s characters; shorten it.")
+                               % {"limit": REASON_LIMIT},
                                field="reason")
     not_before = timezone.now() + timedelta(hours=tenant.deletion_grace_hours)
     jobs = []
     for subject_id in subject_ids:
         if _open_job(tenant, JobType.ERASE, subject_id) is not None:
-            raise Conflict("A deletion of your account is already scheduled; cancel it or wait "
-                           "for it to complete.", code="deletion_in_progress")
+            raise Conflict(_("A deletion of your account is already scheduled; cancel it or "
+                             "wait for it to complete."), code="deletion_in_progress")
         jobs.append(job_create(
             tenant_id=tenant.pk, job_type=JobType.ERASE, target_type="subject",
             target_id=subject_id,
@@ -274,7 +284,7 @@ def privacy_request_cancel(*, tenant: Tenant, subject_ids: tuple[str, ...] | lis
         target_type="subject", target_id__in=list(subject_ids),
     ).first()
     if job is None:
-        raise NotFound("There is no deletion request of yours with this number.")
+        raise NotFound(_("There is no deletion request of yours with this number."))
     job = job_cancel(job_id=job.pk, actor=actor, reason=CANCEL_REASON)
     if job.request_id is not None and not Job.objects.filter(
             request_id=job.request_id, status__in=UNFINISHED).exists():

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from privacyops.errors import DomainError
@@ -31,6 +32,7 @@ from privacyops.privacy_center.services import (
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant
 from privacyops.web.client_ip import client_ip
+from privacyops.web.language import use_tenant_default
 
 SESSION_KEY = "privacy_center"
 VERIFIED_FOR = timedelta(hours=1)
@@ -93,6 +95,7 @@ def center_for_host(request: HttpRequest) -> HttpResponse:
                                    workspace=request.GET.get("workspace", ""))
     if tenant is None:
         return render(request, "privacy_center/choose.html", {})
+    use_tenant_default(request, tenant)
     return _render_center(request, tenant)
 
 
@@ -136,7 +139,7 @@ def code_verify(request: HttpRequest, slug: str) -> HttpResponse:
 def _verified_or_redirect(request: HttpRequest, tenant: Tenant) -> Verified | HttpResponse:
     verified = verified_subject(request, tenant)
     if verified is None:
-        messages.error(request, "Your session has ended. Enter your email to get a new code.")
+        messages.error(request, _("Your session has ended. Enter your email to get a new code."))
         return HttpResponseRedirect(_home(tenant), status=303)
     return verified
 
@@ -152,8 +155,8 @@ def export_request(request: HttpRequest, slug: str) -> HttpResponse:
                                actor=_actor(verified), email=verified.email)
     except DomainError as error:
         return _render_center(request, tenant, status=error.status, error=error)
-    messages.success(request, "Export requested. When it is ready, a link appears under "
-                              "Available downloads.")
+    messages.success(request, _("Export requested. When it is ready, a link appears under "
+                                "Available downloads."))
     return HttpResponseRedirect(_home(tenant), status=303)
 
 
@@ -174,8 +177,8 @@ def deletion_request(request: HttpRequest, slug: str) -> HttpResponse:
     except DomainError as error:
         return _render_center(request, tenant, status=error.status, error=error,
                               deletion_error=True)
-    messages.success(request, f"Deletion scheduled. You can cancel it during the next "
-                              f"{tenant.deletion_grace_hours} hours.")
+    messages.success(request, _("Deletion scheduled. You can cancel it during the next "
+                                "%(hours)s hours.") % {"hours": tenant.deletion_grace_hours})
     return HttpResponseRedirect(_home(tenant), status=303)
 
 
@@ -190,7 +193,7 @@ def request_cancel(request: HttpRequest, slug: str, job_id: int) -> HttpResponse
                                actor=_actor(verified))
     except DomainError as error:
         return _render_center(request, tenant, status=error.status, error=error)
-    messages.success(request, "Deletion cancelled. Your account stays as it is.")
+    messages.success(request, _("Deletion cancelled. Your account stays as it is."))
     return HttpResponseRedirect(_home(tenant), status=303)
 
 

@@ -61,6 +61,9 @@ class TenantOut(Schema):
     super_admins_can_approve: bool
     response_deadline_days: int
     audit_retention_days: int
+    privacy_contact_email: str
+    reply_to_email: str
+    default_language: str
     created_at: datetime
 
 
@@ -79,6 +82,12 @@ class TenantUpdateIn(Schema):
     super_admins_can_approve: bool | None = None
     audit_retention_days: int | None = Field(None, ge=30, le=3650)
     privacy_contact_email: str | None = Field(None, max_length=254)
+    reply_to_email: str | None = Field(None, max_length=254,
+                                       description="Where data subjects' replies go.")
+    default_language: str | None = Field(
+        None, max_length=8,
+        description="Language of the public pages and emails when the browser asks for none "
+                    "offered: en or de.")
 
 
 class MemberOut(Schema):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 
 from privacyops.tenancy.models import ConnectorType, Role
 from privacyops.tenancy.services import APPROVAL_TYPES, RETENTION_DAYS
@@ -37,6 +38,16 @@ class TenantEditForm(_OwnIds):
     audit_retention_days = forms.IntegerField(label="Audit retention (days)",
                                               min_value=RETENTION_DAYS[0],
                                               max_value=RETENTION_DAYS[1])
+    privacy_contact_email = forms.CharField(
+        label="Privacy contact email", max_length=254, required=False,
+        help_text="Shown on the public pages and in every email to a data subject.")
+    reply_to_email = forms.CharField(
+        label="Reply-to email", max_length=254, required=False,
+        help_text="Where replies to those emails go; empty: the privacy contact.")
+    default_language = forms.ChoiceField(
+        label="Default language", choices=lambda: list(settings.LANGUAGES),
+        help_text="Of the public pages and emails when the visitor's browser asks for none "
+                  "of the offered languages.")
 
 
 class MemberAddForm(_OwnIds):

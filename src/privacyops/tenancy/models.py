@@ -38,6 +38,11 @@ class Tenant(models.Model):
     deletion_grace_hours = models.PositiveSmallIntegerField(default=72)
     audit_retention_days = models.PositiveIntegerField(default=3650)
     privacy_contact_email = models.EmailField(blank=True, default="")
+    # Where a data subject's reply to our emails goes; empty: the privacy contact.
+    reply_to_email = models.EmailField(blank=True, default="")
+    # The language of the public pages and emails when the visitor's browser asks for none we
+    # have (a code of settings.LANGUAGES); a request's own language wins for its emails.
+    default_language = models.CharField(max_length=8, default="en")
     # HMAC key of the `hash` erase action; destroyed when the tenant is purged.
     hash_key = models.BinaryField(default=new_hash_key, null=True)
     created_at = models.DateTimeField(auto_now_add=True)

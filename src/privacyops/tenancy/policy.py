@@ -13,13 +13,15 @@ from privacyops.tenancy.models import ADMIN_ROLES, Membership, Role, Tenant, Use
 # Actions a tenant role may take inside its own tenant. Platform staff may take every action.
 _ROLE_ACTIONS: dict[str, frozenset[str]] = {
     Role.SUPER_ADMIN: frozenset({
-        "job.view", "job.create.EXPORT", "job.create.ERASE", "job.retry",
+        "job.view", "job.create.EXPORT", "job.create.ERASE", "job.create.RECTIFY",
+        "job.create.RESTRICT", "job.retry",
         "hold.view", "audit.view", "audit.export",
         "gdpr.view", "gdpr.export", "gdpr.erase", "intake.view", "intake.manage",
         "member.view", "system.view",
     }),
     Role.ADMIN: frozenset({
-        "job.view", "job.create.EXPORT", "hold.view", "audit.view", "audit.export",
+        "job.view", "job.create.EXPORT", "job.create.RECTIFY", "job.create.RESTRICT",
+        "hold.view", "audit.view", "audit.export",
         "gdpr.view", "gdpr.export", "intake.view", "intake.manage", "member.view",
         "system.view",
     }),

@@ -60,7 +60,7 @@ def checked_email(email: str) -> str:
 
 
 ROLE_SENTENCE = "use one of " + ", ".join(Role.values)
-APPROVAL_TYPES = ("EXPORT", "ERASE", "PURGE")
+APPROVAL_TYPES = ("EXPORT", "ERASE", "PURGE", "RECTIFY", "RESTRICT")
 RETENTION_DAYS = (30, 3650)
 
 
@@ -199,6 +199,15 @@ def tenant_create(*, slug: str, name: str, actor: Actor, privacy_contact_email: 
     return tenant
 
 
+def _checked_language(code: str) -> str:
+    code = (code or "").strip().lower()
+    offered = [c for c, _ in settings.LANGUAGES]
+    if code not in offered:
+        raise ValidationFailed(f"Unknown language {code!r}; choose one of {', '.join(offered)}.",
+                               field="default_language")
+    return code
+
+
 def _checked_approval_types(types: list[str]) -> list[str]:
     unknown = sorted(set(types) - set(APPROVAL_TYPES))
     if unknown:
@@ -213,7 +222,9 @@ def tenant_update(*, tenant_id: int, actor: Actor, name: str | None = None,
                   approval_required_types: list[str] | None = None,
                   super_admins_can_approve: bool | None = None,
                   audit_retention_days: int | None = None,
-                  privacy_contact_email: str | None = None) -> Tenant:
+                  privacy_contact_email: str | None = None,
+                  reply_to_email: str | None = None,
+                  default_language: str | None = None) -> Tenant:
     """Change a tenant's name or policy; the event lists each changed field, old and new."""
     _require_manager(actor)
     tenant = _locked_tenant(tenant_id)
@@ -233,14 +244,19 @@ def tenant_update(*, tenant_id: int, actor: Actor, name: str | None = None,
     if privacy_contact_email is not None:
         wanted["privacy_contact_email"] = (checked_email(privacy_contact_email)
                                            if privacy_contact_email.strip() else "")
+    if reply_to_email is not None:
+        wanted["reply_to_email"] = checked_email(reply_to_email) if reply_to_email.strip() else ""
+    if default_language is not None:
+        wanted["default_language"] = _checked_language(default_language)
     changes = {field: [getattr(tenant, field), value] for field, value in wanted.items()
                if getattr(tenant, field) != value}
     if changes:
         for field, (_, value) in changes.items():
             setattr(tenant, field, value)
         tenant.save(update_fields=list(changes))
-        if "privacy_contact_email" in changes:  # an address: not in the audit metadata
-            changes["privacy_contact_email"] = ["…", "…"]
+        for address in ("privacy_contact_email", "reply_to_email"):
+            if address in changes:  # an address: not in the audit metadata
+                changes[address] = ["…", "…"]
         audit_record(actor=actor, action="tenant.updated", tenant_id=tenant.pk,
                      target_type="tenant", target_id=tenant.pk, metadata={"changes": changes})
     return tenant
@@ -434,8 +450,8 @@ def _checked_datamap(name: str, key: str) -> str:
 def _checked_connector(connector_type: str) -> str:
     if connector_type not in ConnectorType.values:
         raise ValidationFailed(
-            f"Unknown connector type {connector_type!r}. Only `sql` systems exist for now; "
-            "HTTP services and manual systems come with jobs that run on several systems.",
+            f"Unknown connector type {connector_type!r}: a system's connector is sql, http or "
+            "manual.",
             field="connector_type",
         )
     return connector_type

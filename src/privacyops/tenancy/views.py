@@ -168,7 +168,10 @@ def _render_detail(request: HttpRequest, tenant_id: int, *, status: int = 200,
         "edit_form": forms.get("edit_form") or TenantEditForm(initial={
             "name": tenant.name, "approval_required_types": tenant.approval_required_types,
             "super_admins_can_approve": tenant.super_admins_can_approve,
-            "audit_retention_days": tenant.audit_retention_days}),
+            "audit_retention_days": tenant.audit_retention_days,
+            "privacy_contact_email": tenant.privacy_contact_email,
+            "reply_to_email": tenant.reply_to_email,
+            "default_language": tenant.default_language}),
         "member_form": forms.get("member_form") or MemberAddForm(),
         "system_form": forms.get("system_form") or SystemAddForm(),
         "role_form": MemberRoleForm(),
@@ -212,7 +215,10 @@ def tenant_edit(request: HttpRequest, tenant_id: int) -> HttpResponse:
         tenant_id=tenant_id, name=data["name"],
         approval_required_types=data["approval_required_types"],
         super_admins_can_approve=data["super_admins_can_approve"],
-        audit_retention_days=data["audit_retention_days"], actor=actor),
+        audit_retention_days=data["audit_retention_days"],
+        privacy_contact_email=data["privacy_contact_email"],
+        reply_to_email=data["reply_to_email"], default_language=data["default_language"],
+        actor=actor),
         "Tenant updated.", edit_form=form)
 
 

@@ -7,7 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
+from privacyops.connectors.base import ConnectorError
 from privacyops.datamap import DataMapError, load_datamap, resolve_connection_url
+from privacyops.datamap.http_loader import load_http_map, map_connector, read_map_yaml
 
 
 class Command(BaseCommand):
@@ -19,8 +21,9 @@ class Command(BaseCommand):
         check = sub.add_parser("check", help="validate a data-map YAML file")
         check.add_argument("file")
         check.add_argument("--live", action="store_true",
-                           help="also compare with the live database (read-only); done anyway "
-                                "when the data map's connection variable is set")
+                           help="also compare with the live database (read-only), or for an "
+                                "HTTP map ask the service; done anyway when the data map's "
+                                "variables are set")
         check.add_argument("--strict", action="store_true",
                            help="unmapped columns or tables that look personal are an error")
         check.add_argument("--tenant", help="tenant key, for a data map with a database per tenant")
@@ -50,6 +53,18 @@ class Command(BaseCommand):
             self.stdout.write(text)
 
     def check_file(self, file: str, *, live: bool, strict: bool, tenant: str | None) -> None:
+        try:
+            connector = map_connector(read_map_yaml(file))
+        except DataMapError as error:
+            for line in error.lines():
+                self.stderr.write(line)
+            raise CommandError(f"{len(error.issues)} problem(s) in {file}.") from None
+        if connector == "http":
+            self.check_http_file(file, live=live, tenant=tenant)
+            return
+        if connector != "sql":
+            raise CommandError(f"{file}: unknown connector {connector!r}; a data map is for "
+                               "`connector: http` or, without the key, an SQL database.")
         try:
             datamap = load_datamap(file)
         except DataMapError as error:
@@ -87,3 +102,35 @@ class Command(BaseCommand):
             raise CommandError(f"{errors} problem(s) in {file} against the live database "
                                f"({report.summary()}).")
         self.stdout.write(f"{file}: OK against the live database ({report.summary()})")
+
+    def check_http_file(self, file: str, *, live: bool, tenant: str | None) -> None:
+        """An HTTP map (``connector: http``): the file, then, when its variables are set (or
+        with ``--live``), whether the service answers with the map's credentials."""
+        from privacyops.connectors.http import HttpConnector
+
+        try:
+            http_map = load_http_map(file)
+        except DataMapError as error:
+            for line in error.lines():
+                self.stderr.write(line)
+            raise CommandError(f"{len(error.issues)} problem(s) in {file}.") from None
+        try:
+            connector = HttpConnector.from_map(http_map, tenant_key=tenant)
+        except DataMapError as error:
+            if live:
+                for line in error.lines():
+                    self.stderr.write(line)
+                raise CommandError("--live needs the service's base URL and credentials; set "
+                                   "the variables above.") from None
+            self.stdout.write(f"{file}: OK (not checked against the service: "
+                              f"{error.issues[0][1].split(';')[0]})")
+            return
+        except ConnectorError as error:
+            raise CommandError(f"{file}: {error}") from None
+        try:
+            answer = connector.check_live()
+        except ConnectorError as error:
+            raise CommandError(f"{file}: the service does not answer: {error}") from None
+        finally:
+            connector.close()
+        self.stdout.write(f"{file}: OK ({answer})")

@@ -52,6 +52,8 @@ class Command(BaseCommand):
         edit.add_argument("--audit-retention-days", type=int, metavar="DAYS",
                           help="30 to 3650")
         edit.add_argument("--contact", help="privacy contact email")
+        edit.add_argument("--reply-to", help="where data subjects' replies go (default: contact)")
+        edit.add_argument("--language", help="default language of the public pages: en or de")
         for verb in ("deactivate", "activate"):
             sub.add_parser(verb, help=f"{verb} a tenant").add_argument("slug")
 
@@ -73,7 +75,8 @@ class Command(BaseCommand):
                 approval_required_types=options["approval_required"],
                 super_admins_can_approve=options["super_admins_approve"],
                 audit_retention_days=options["audit_retention_days"],
-                privacy_contact_email=options["contact"], actor=CLI))
+                privacy_contact_email=options["contact"], reply_to_email=options["reply_to"],
+                default_language=options["language"], actor=CLI))
             self.stdout.write(f"Tenant {tenant.slug} updated.")
         else:
             tenant = run(lambda: tenant_by_slug(options["slug"]))

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('intake', '0002_privacy_requests'),
-        ('jobs', '0004_job_source_retention'),
+        ('jobs', '0006_rectify_restrict'),
     ]
 
     operations = [
