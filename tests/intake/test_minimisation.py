@@ -84,6 +84,10 @@ def test_an_erasure_request_leaves_only_a_hash(client, acme, people, caplog):
     assert request.status == RequestStatus.COMPLETED
     # The person is gone from the datastore, and from the request: only the hash remains.
     assert people.raw("SELECT count(*) FROM people WHERE email = ?", CANARY_EMAIL.lower()) == [(0,)]
+    # The completion email went out first, to the address that is now gone.
+    completion = mail.outbox[-1]
+    assert completion.to == [CANARY_EMAIL]
+    assert request.reference in completion.subject
     assert (request.email, request.name, request.details) == ("", "", "")
     # (the assertions above are repeated by the byte scan below, which would also catch a
     # copy of the email anywhere else in the control database)
