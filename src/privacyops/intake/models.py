@@ -180,7 +180,7 @@ PrivacyRequest = IntakeRequest
 EVENT_LABELS: dict[str, str] = {
     "received": "Received", "verified": "Verified", "linked": "Linked to a data subject",
     "assigned": "Assigned", "note": "Note", "job_created": "Job created",
-    "job_finished": "Job finished", "job_type_pending": "Job type not available yet",
+    "job_finished": "Job finished", "job_type_pending": "Job not created from the request yet",
     "extended": "Deadline extended", "rejected": "Rejected", "withdrawn": "Withdrawn",
     "completed": "Completed", "email_sent": "Email sent", "minimised": "Identity removed",
     "duplicate_found": "Looks like a duplicate", "duplicate_received": "A duplicate arrived",
