@@ -181,13 +181,15 @@ def _announce(step: JobStep) -> None:
 
 def _manual_steps_wait(job: Job, steps: list[JobStep]) -> None:
     for step in steps:
-        if step.connector == ConnectorType.MANUAL and step.status == StepStatus.PENDING:
-            _save(step, status=StepStatus.WAITING, started_at=timezone.now(),
-                  attempts=step.attempts + 1)
-            _announce(step)
-            audit_record(actor=Actor.system("worker"), action="job.step_waiting",
-                         tenant_id=job.tenant_id, target_type="job", target_id=job.pk,
-                         metadata={"system": step.system_name})
+        if step.connector == ConnectorType.MANUAL and step.status in (
+                StepStatus.PENDING, StepStatus.FAILED, StepStatus.BLOCKED):
+            with transaction.atomic():
+                _save(step, status=StepStatus.WAITING, started_at=timezone.now(),
+                      attempts=step.attempts + 1, error_code="", error_message="")
+                _announce(step)
+                audit_record(actor=Actor.system("worker"), action="job.step_waiting",
+                             tenant_id=job.tenant_id, target_type="job", target_id=job.pk,
+                             metadata={"system": step.system_name})
 
 
 def _check_destructive(job: Job, works: list[Work]) -> None:
@@ -404,7 +406,6 @@ class StepsFailed(DomainError):
 def run_multi(job: Job, worker: str) -> None:
     """Run what remains of an identity job; ends (or parks) the job itself."""
     steps = list(JobStep.objects.filter(job=job).select_related("system", "system__tenant"))
-    _manual_steps_wait(job, steps)
     works = _prepare_all(job, steps)
     if job.is_destructive:
         blocked = [s for s in steps if s.status == StepStatus.BLOCKED]
@@ -413,6 +414,8 @@ def run_multi(job: Job, worker: str) -> None:
                              + " Nothing was written to any system.",
                              code=blocked[0].error_code)
         _check_destructive(job, works)
+    # A manual system's owner is asked only once every automated system may be written.
+    _manual_steps_wait(job, steps)
     link: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="privacyops-steps-") as temp:
         workdir = Path(temp)
