@@ -531,12 +531,13 @@ def run_tenant_purge_all(job: Job, worker: str) -> dict[str, Any]:
             if not job_heartbeat(job_id=job.pk, worker_id=worker, progress=state):
                 raise LeaseLost(job.pk)
 
+        def guard(datastore: Any = datastore, target: Target = target) -> Any:
+            return hold_guard(tenant_id=job.tenant_id, target=target, target_type="tenant",
+                              datastore=datastore, job_id=job.pk, worker=worker)
+
         try:
-            result = datastore.purge(
-                target, chunk_size=settings.PURGE_CHUNK_ROWS, on_progress=on_progress,
-                chunk_guard=lambda datastore=datastore, target=target: hold_guard(
-                    tenant_id=job.tenant_id, target=target, target_type="tenant",
-                    datastore=datastore, job_id=job.pk, worker=worker))
+            result = datastore.purge(target, chunk_size=settings.PURGE_CHUNK_ROWS,
+                                     on_progress=on_progress, chunk_guard=guard)
         except (LeaseLost, JobBlocked):
             raise
         except Exception as error:
