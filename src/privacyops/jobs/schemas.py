@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Field, Schema
-from pydantic import model_validator
+from pydantic import ValidationInfo, field_validator
 
 from privacyops.api_auth import NO_NUL, NOT_BLANK, Id
 from privacyops.jobs.models import Job
@@ -20,11 +20,11 @@ class JobCreateIn(Schema):
     type: JobTypeName = Field(description="EXPORT, ERASE or PURGE.")
     target_type: str = Field(min_length=1, max_length=40, pattern=NO_NUL,
                              description="A scope of the tenant's data map: subject, tenant, …")
-    target_id: str = Field("", max_length=200, pattern=NO_NUL,
-                           description="The target's primary key; or give `identity` instead.")
     identity: dict[str, str] | None = Field(
         None, description='A subject by identity instead of target_id, e.g. {"email": '
         '"ada@example.com"}: each system of the tenant resolves it to its own rows.')
+    target_id: str = Field("", max_length=200, pattern=NO_NUL, validate_default=True,
+                           description="The target's primary key; or give `identity` instead.")
     systems: list[str] | None = Field(
         None, max_length=50, description="Only these systems (names); default: all of them.")
     picks: dict[str, str] | None = Field(
@@ -32,13 +32,15 @@ class JobCreateIn(Schema):
         "{system name: the primary key to act on}.")
     reason: str = Field("", max_length=1000, pattern=NO_NUL)
 
-    @model_validator(mode="after")
-    def _one_target(self) -> JobCreateIn:
-        if self.identity is None and not self.target_id.strip():
+    @field_validator("target_id")
+    @classmethod
+    def _one_target(cls, value: str, info: ValidationInfo) -> str:
+        identity = info.data.get("identity")
+        if identity is None and not value.strip():
             raise ValueError("give target_id, or identity (e.g. {\"email\": …})")
-        if self.identity is not None and self.target_id.strip():
+        if identity is not None and value.strip():
             raise ValueError("give target_id or identity, not both")
-        return self
+        return value
 
 
 class StepPickIn(Schema):
