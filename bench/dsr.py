@@ -402,7 +402,7 @@ ACTIVITY_OF = "(actor_id = ? OR subject_id = ?) AND workspace_id = ?"
 def baseline_erase(backend: Backend, conn: Any, person: int, *, dry_run: bool) -> int:
     """The subject's erase by hand; returns rows changed (or that would be)."""
     email, employee = f"erased-user-{person}@erased.local", f"erased-{person}"
-    account = f"erased-account-{person}"
+    account = "erased"
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if not dry_run:
         backend.before_write(conn)
