@@ -25,6 +25,7 @@ from sqlalchemy import (
     Engine,
     String,
     and_,
+    case,
     cast,
     create_engine,
     event,
@@ -437,28 +438,29 @@ class SqlDatastore:
         """After an ERASE: one sentence per column where a reached row still needs erasing
         (its field does not hold its erased value) or still holds one of the identity values."""
         traversal = self.traversal(target)
-        values = {value.casefold() for value in canonical_identity(identity).values()}
+        values = sorted({value.casefold() for value in canonical_identity(identity).values()})
         problems: list[str] = []
         with self._connect() as conn:
-            for entity in traversal.entities:
+            for entity in traversal.entities:  # one statement per table
                 table = self.reflected.table(entity)
-                reached = traversal.condition(entity)
-                for item in erase_plan(traversal, entity):
-                    left = conn.execute(select(func.count()).select_from(table).where(
-                        reached, item.needs_change)).scalar_one()
-                    if left:
-                        problems.append(f"{table.name}.{item.column.name}: {left} row(s) do not "
-                                        "hold the erased value")
-                if not values:
+                checks: list[tuple[str, ColumnElement[bool]]] = [
+                    (f"{table.name}.{item.column.name}: {{n}} row(s) do not hold the erased "
+                     "value", item.needs_change) for item in erase_plan(traversal, entity)]
+                if values:
+                    checks += [
+                        (f"{table.name}.{name}: {{n}} row(s) still hold one of the subject's "
+                         "identity values",
+                         func.lower(func.trim(cast(self.reflected.column(entity, name),
+                                                   String))).in_(values))
+                        for name in self.datamap.entities[entity].fields]
+                if not checks:
                     continue
-                for name in self.datamap.entities[entity].fields:
-                    column = self.reflected.column(entity, name)
-                    held = conn.execute(select(func.count()).select_from(table).where(
-                        reached, func.lower(func.trim(cast(column, String))).in_(sorted(values)),
-                    )).scalar_one()
-                    if held:
-                        problems.append(f"{table.name}.{name}: {held} row(s) still hold one of "
-                                        "the subject's identity values")
+                counts = conn.execute(select(
+                    *(func.sum(case((condition, 1), else_=0)) for _, condition in checks)
+                ).select_from(table).where(traversal.condition(entity))).one()
+                found: list[Any] = list(counts)
+                problems += [sentence.format(n=int(n)) for (sentence, _), n
+                             in zip(checks, found, strict=True) if n]
         return problems
 
     def describe_subjects(self, tenant_key: str | None, ids: list[str]) -> dict[str, dict[str, Any]]:
