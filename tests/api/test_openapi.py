@@ -124,6 +124,7 @@ def test_write_operations_never_fail_on_the_server(api_schema, staff_headers):
     assert {f"{op.method.upper()} {op.path}" for op in operations} == {
         "POST /api/v1/jobs", "POST /api/v1/jobs/{job_id}/approve",
         "POST /api/v1/jobs/{job_id}/reject", "POST /api/v1/jobs/{job_id}/retry",
+        "POST /api/v1/jobs/{job_id}/steps/{system}/pick",
         "POST /api/v1/holds", "POST /api/v1/holds/{hold_id}/release", "POST /api/v1/tokens",
         "POST /api/v1/tenants", "PATCH /api/v1/tenants/{tenant_id}",
         "POST /api/v1/tenants/{tenant_id}/deactivate", "POST /api/v1/tenants/{tenant_id}/activate",

@@ -88,6 +88,7 @@ RULES: dict[str, Rule] = {
     "reject job": Rule("object", ADMINS, NOBODY),
     "reject job, super-admins may approve": Rule("object", ADMINS, frozenset({"super-admin"})),
     "retry job": Rule("object", ADMINS, frozenset({"super-admin"})),
+    "pick a step's subject": Rule("object", ADMINS, frozenset({"super-admin"})),
     "place hold": Rule("tenant", TENANT_ROLES, NOBODY, 201),
     "list holds": Rule("list", ADMINS, ADMINS),
     "release hold": Rule("object", ADMINS, NOBODY),
@@ -279,6 +280,20 @@ def _decide(verb: str, *, super_admins_approve: bool) -> Callable[[User, Tenant]
 def _retry_job(requester: User, tenant: Tenant) -> Call:
     job = _job(requester, tenant, status=JobStatus.FAILED, error_code="precondition")
     return Call("POST", f"/jobs/{job.pk}/retry", None, _status_became(job, JobStatus.APPROVED))
+
+
+def _pick_step(requester: User, tenant: Tenant) -> Call:
+    from privacyops.execution.models import JobStep
+
+    job = _job(requester, tenant, status=JobStatus.FAILED, error_code="identity_ambiguous",
+               target_id="", identity={"email": "ada@example.com"})
+    step = JobStep.objects.create(job=job, system_name="helpdesk", connector="sql",
+                                  status="blocked", keys=["7", "8"], keys_resolved=True)
+
+    def observe(_: HttpResponse) -> bool:
+        step.refresh_from_db()
+        return step.picked_key == "8"
+    return Call("POST", f"/jobs/{job.pk}/steps/helpdesk/pick", {"target_id": "8"}, observe)
 
 
 def _place_hold(requester: User, tenant: Tenant) -> Call:
@@ -541,6 +556,7 @@ ARRANGE: dict[str, Callable[[User, Tenant], Call]] = {
     "reject job": _decide("reject", super_admins_approve=False),
     "reject job, super-admins may approve": _decide("reject", super_admins_approve=True),
     "retry job": _retry_job,
+    "pick a step's subject": _pick_step,
     "place hold": _place_hold,
     "list holds": _list_holds,
     "release hold": _release_hold,
@@ -596,6 +612,7 @@ ROUTES: dict[str, str] = {
     "reject job": "POST /api/v1/jobs/{job_id}/reject",
     "reject job, super-admins may approve": "POST /api/v1/jobs/{job_id}/reject",
     "retry job": "POST /api/v1/jobs/{job_id}/retry",
+    "pick a step's subject": "POST /api/v1/jobs/{job_id}/steps/{system}/pick",
     "place hold": "POST /api/v1/holds",
     "list holds": "GET /api/v1/holds",
     "release hold": "POST /api/v1/holds/{hold_id}/release",

@@ -9,17 +9,21 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-BEFORE_OWN = [("intake", "0001_initial"), ("jobs", "0004_job_source_retention")]
+INTAKE_SCHEMA = ("intake", "0002_privacy_requests")
 AFTER = [("intake", "0003_privacy_requests_data")]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_old_statuses_map_onto_the_lifecycle():
     executor = MigrationExecutor(connection)
-    # Every other app stays where it is (its latest migration), so its models are current.
-    others = [node for node in executor.loader.graph.leaf_nodes()
-              if node[0] not in {"intake", "jobs"}]
-    before = [*BEFORE_OWN, *others]
+    graph = executor.loader.graph
+    # Jobs just before the migration that points jobs at requests; every other app at its
+    # latest migration, so its models are current.
+    job_request = next(key for key, node in graph.node_map.items()
+                       if key[0] == "jobs" and any(p.key == INTAKE_SCHEMA for p in node.parents))
+    jobs_before = [p.key for p in graph.node_map[job_request].parents if p.key[0] == "jobs"]
+    others = [node for node in graph.leaf_nodes() if node[0] not in {"intake", "jobs"}]
+    before = [("intake", "0001_initial"), *jobs_before, *others]
     executor.migrate(before)
     try:
         old = executor.loader.project_state(before).apps

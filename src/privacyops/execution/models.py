@@ -82,3 +82,72 @@ class ErasureLedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id} ({self.system})"
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    WAITING = "waiting", "Waiting for the system's owner"
+    COMPLETED = "completed", "Completed"
+    NO_DATA = "no_data", "No data"
+    FAILED = "failed", "Failed"
+    BLOCKED = "blocked", "Blocked"
+
+
+# A step in one of these is done with: a retry of the job never runs it again.
+STEP_DONE = frozenset({StepStatus.COMPLETED, StepStatus.NO_DATA})
+# Nothing more happens to the step by itself (a failed or blocked step waits for a retry).
+STEP_FINAL = frozenset({*STEP_DONE, StepStatus.FAILED, StepStatus.BLOCKED})
+
+
+class JobStep(models.Model):
+    """One job on one system of its tenant: a multi-system job has one step per system.
+
+    ``keys`` are the subject's primary keys in that system that the job's identity resolved
+    to; ``picked_key`` is the one an operator chose when several matched. ``system_name`` is
+    copied so the step still says where it ran after the system is removed.
+    """
+
+    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="steps")
+    system = models.ForeignKey("tenancy.System", on_delete=models.SET_NULL, null=True,
+                               blank=True, related_name="job_steps")
+    system_name = models.CharField(max_length=100)
+    connector = models.CharField(max_length=20)
+    status = models.CharField(max_length=12, choices=StepStatus.choices,
+                              default=StepStatus.PENDING)
+    rows = models.BigIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error_code = models.CharField(max_length=40, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    keys = models.JSONField(default=list, blank=True)
+    keys_resolved = models.BooleanField(default=False)
+    picked_key = models.CharField(max_length=200, blank=True, default="")
+    verified = models.BooleanField(default=False)
+    result = models.JSONField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering: ClassVar = ["job_id", "system_name"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["job", "system_name"], name="one_step_per_system")
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} on {self.system_name}: {self.status}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in STEP_DONE
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in STEP_FINAL
+
+    @property
+    def target_key(self) -> str | None:
+        """The one primary key the step acts on: the pick, or the only key resolved."""
+        if self.picked_key:
+            return self.picked_key
+        return self.keys[0] if len(self.keys) == 1 else None

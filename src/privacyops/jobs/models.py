@@ -56,6 +56,9 @@ class Job(models.Model):
     job_type = models.CharField(max_length=10, choices=JobType.choices)
     target_type = models.CharField(max_length=40)
     target_id = models.CharField(max_length=200)
+    # A subject named by identity fields instead of a key (``{"email": "ada@example.com"}``,
+    # canonical: NFKC, trimmed, emails lower-cased); each system resolves it to its own rows.
+    identity = models.JSONField(default=dict, blank=True)
     reason = models.TextField(blank=True, default="")
     source = models.CharField(max_length=20, choices=JobSource.choices, default=JobSource.OPERATOR)
     status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.PENDING)

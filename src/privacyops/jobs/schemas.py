@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Field, Schema
+from pydantic import ValidationInfo, field_validator
 
 from privacyops.api_auth import NO_NUL, NOT_BLANK, Id
 from privacyops.jobs.models import Job
@@ -21,7 +22,16 @@ class JobCreateIn(Schema):
                               "RESTRICT (Art. 18).")
     target_type: str = Field(min_length=1, max_length=40, pattern=NO_NUL,
                              description="A scope of the tenant's data map: subject, tenant, …")
-    target_id: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
+    identity: dict[str, str] | None = Field(
+        None, description='A subject by identity instead of target_id, e.g. {"email": '
+        '"ada@example.com"}: each system of the tenant resolves it to its own rows.')
+    target_id: str = Field("", max_length=200, pattern=NO_NUL, validate_default=True,
+                           description="The target's primary key; or give `identity` instead.")
+    systems: list[str] | None = Field(
+        None, max_length=50, description="Only these systems (names); default: all of them.")
+    picks: dict[str, str] | None = Field(
+        None, description="For an identity several subjects of a system match: "
+        "{system name: the primary key to act on}.")
     reason: str = Field("", max_length=1000, pattern=NO_NUL)
     changes: dict[str, ChangeValue] | None = Field(
         None, description="RECTIFY only: the subject's fields (names of the data map) and their "
@@ -38,6 +48,43 @@ class JobCreateIn(Schema):
         if self.lift is not None:
             params["lift"] = self.lift
         return params
+
+    @field_validator("target_id")
+    @classmethod
+    def _one_target(cls, value: str, info: ValidationInfo) -> str:
+        identity = info.data.get("identity")
+        if identity is None and not value.strip():
+            raise ValueError("give target_id, or identity (e.g. {\"email\": …})")
+        if identity is not None and value.strip():
+            raise ValueError("give target_id or identity, not both")
+        return value
+
+
+class StepPickIn(Schema):
+    target_id: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK,
+                           description="One of the primary keys the step's identity matched.")
+
+
+class StepOut(Schema):
+    system: str
+    connector: str
+    status: str
+    rows: int
+    error_code: str
+    error_message: str
+    verified: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+    matches: int = Field(description="How many subjects the identity matched in this system.")
+
+    @staticmethod
+    def resolve_system(step: Any) -> str:
+        return str(step.system_name)
+
+    @staticmethod
+    def resolve_matches(step: Any) -> int:
+        return len(step.keys or [])
 
 
 class JobRejectIn(Schema):
@@ -77,6 +124,12 @@ class JobOut(Schema):
     error_message: str
     blocking_hold_id: int | None
     withdrawn_by_subject: bool
+    identity: dict[str, str]
+    steps: list[StepOut]
+
+    @staticmethod
+    def resolve_steps(job: Job) -> list[Any]:
+        return list(job.steps.all())  # type: ignore[attr-defined]
 
     @staticmethod
     def resolve_tenant_name(job: Job) -> str:

@@ -64,7 +64,8 @@ def _render_detail(
     )
     context = {
         "job": job,
-        "person": person_for_job(job),
+        "person": person_for_job(job) if not job.identity else None,
+        "steps": list(job.steps.all()),  # type: ignore[attr-defined]
         "tab": "jobs",
         "awaiting_decision": job.requires_approval and job.status == JobStatus.PENDING,
         "can_decide": can_decide,
@@ -143,7 +144,7 @@ def job_progress(request: HttpRequest, job_id: int) -> HttpResponse:
         return HttpResponseClientRefresh()
     if job.status != JobStatus.PROCESSING:
         return HttpResponse(status=204)
-    return render(request, "jobs/_progress.html", {"job": job})
+    return render(request, "jobs/_progress.html", {"job": job, "steps": list(job.steps.all())})
 
 
 def _act(
@@ -247,11 +248,13 @@ def job_new(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
+                email = data.get("email") or ""
                 job = job_create(
                     tenant_id=data["tenant"], job_type=data["job_type"],
-                    target_type=data["target_type"], target_id=data["target_id"],
+                    target_type=data["target_type"],
+                    target_id="" if email else data["target_id"],
                     reason=data["reason"], actor=Actor.for_user(viewer),
-                    params=form.job_params(),
+                    params=form.job_params(), identity={"email": email} if email else None,
                 )
             except DomainError as error:
                 field = error.details.get("field")
@@ -276,6 +279,18 @@ def job_preview(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"job_type": job_type, "target_type": target_type,
                                "target_id": target_id}
     status = 200
+    email = params.get("email", "").strip()
+    if job_type == JobType.ERASE and email and not target_id:
+        from privacyops.execution.preview import dry_run_identity
+
+        try:
+            tenant = _previewable_tenant(viewer, params.get("tenant", ""))
+            context["systems"] = dry_run_identity(tenant=tenant, identity={"email": email})
+            context["email"] = email
+        except DomainError as error:
+            context["error"] = error.message
+            status = error.status
+        return render(request, "jobs/_preview.html", context, status=status)
     if job_type == JobType.RECTIFY:
         context["note"] = ("A rectification changes only the fields you list, on the subject's "
                            "row; the job page shows the old and new values once it ran.")

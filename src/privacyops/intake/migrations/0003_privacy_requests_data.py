@@ -54,7 +54,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("intake", "0002_privacy_requests"),
-        ("jobs", "0007_job_request"),
+        ("jobs", "0008_job_request"),
     ]
 
     operations = [migrations.RunPython(forwards, backwards)]

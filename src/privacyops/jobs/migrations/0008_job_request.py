@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('intake', '0002_privacy_requests'),
-        ('jobs', '0006_rectify_restrict'),
+        ('jobs', '0007_merge_0005_job_identity_0006_rectify_restrict'),
     ]
 
     operations = [
