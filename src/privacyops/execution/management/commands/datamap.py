@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from privacyops.datamap import DataMapError, load_datamap, resolve_connection_url
+from privacyops.manual.schema import connector_of
 
 
 class Command(BaseCommand):
@@ -50,6 +51,9 @@ class Command(BaseCommand):
             self.stdout.write(text)
 
     def check_file(self, file: str, *, live: bool, strict: bool, tenant: str | None) -> None:
+        if connector_of(file) == "manual":
+            self.check_manual(file)
+            return
         try:
             datamap = load_datamap(file)
         except DataMapError as error:
@@ -87,3 +91,17 @@ class Command(BaseCommand):
             raise CommandError(f"{errors} problem(s) in {file} against the live database "
                                f"({report.summary()}).")
         self.stdout.write(f"{file}: OK against the live database ({report.summary()})")
+
+    def check_manual(self, file: str) -> None:
+        """A manual system's map (`connector: manual`): whom to ask and what to ask."""
+        from privacyops.manual.schema import load_manual_map
+
+        try:
+            manual = load_manual_map(file)
+        except DataMapError as error:
+            for line in error.lines():
+                self.stderr.write(line)
+            raise CommandError(f"{len(error.issues)} problem(s) in {file}.") from None
+        kinds = " and ".join(k for k in ("export", "erase") if manual.does(k))
+        self.stdout.write(f"{file}: OK (manual system {manual.name}: {manual.owner} is asked "
+                          f"to {kinds} by hand)")
