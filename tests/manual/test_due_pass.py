@@ -129,3 +129,27 @@ def test_a_member_without_the_right_cannot_resend(manual_setup, mail_to_smtp):
     response = client.post(f"/platform/privacy/manual/{task_of(step).pk}/resend/")
     assert response.status_code == 403
     assert len(mail_to_smtp.messages) == 1
+
+
+def test_the_worker_fails_an_overdue_step_on_its_hourly_pass(manual_setup, mail_to_smtp):
+    import threading
+    import time
+
+    from privacyops.jobs.management.commands.worker import manual_tasks_hourly
+    from privacyops.manual.models import ManualTask
+
+    step = waiting_step(manual_setup)
+    mail_to_smtp.wait_for()
+    # Ten days later, as far as the task knows.
+    ManualTask.objects.filter(step=step).update(deadline=timezone.now() - timedelta(minutes=1))
+    stop = threading.Event()
+    worker = threading.Thread(target=manual_tasks_hourly, args=(stop,),
+                              kwargs={"first_after": 0.01, "every": 3600.0}, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 30
+    while Job.objects.get(pk=step.job_id).status != JobStatus.FAILED \
+            and time.monotonic() < deadline:
+        stop.wait(0.05)
+    stop.set()
+    worker.join(timeout=30)
+    assert Job.objects.get(pk=step.job_id).error_code == "manual_deadline_passed"
