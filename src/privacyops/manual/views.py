@@ -36,8 +36,10 @@ LINK_PROBLEMS = {"link_invalid", "link_used", "link_expired", "link_replaced"}
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
-    response["Cache-Control"] = "no-store"  # the page names a person's request
-    response["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+    # The page is about a person's request. (The site's Referrer-Policy, same-origin, keeps
+    # the token in the URL from leaving the site; no-referrer would make browsers send
+    # `Origin: null` with the form, which CSRF protection rightly refuses.)
+    response["Cache-Control"] = "no-store"
     return response
 
 
