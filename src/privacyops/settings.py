@@ -188,6 +188,8 @@ DATAMAP_DIR = env("PRIVACYOPS_DATAMAP_DIR") or str(DATA_DIR / "datamaps")
 JOB_LEASE_SECONDS = env_int("PRIVACYOPS_JOB_LEASE_SECONDS", 60)
 JOB_MAX_ATTEMPTS = env_int("PRIVACYOPS_JOB_MAX_ATTEMPTS", 3)
 PURGE_CHUNK_ROWS = env_int("PRIVACYOPS_PURGE_CHUNK_ROWS", 1000)
+# Systems a multi-system job works on at once (one thread, and its own connections, each).
+JOB_STEP_THREADS = env_int("PRIVACYOPS_JOB_STEP_THREADS", 4)
 VACUUM_AFTER_ERASE = vacuum_mode()
 DOWNLOAD_LINK_DAYS = env_int("PRIVACYOPS_DOWNLOAD_LINK_DAYS", 7)
 # Manual systems: days an owner has to act on a step, and the largest file they may upload.

@@ -72,6 +72,14 @@ class TestDemoCommand:
         assert "Demo datastore written" in first
         assert System.objects.filter(datamap_name="demo").count() == 3
         assert Tenant.objects.filter(systems__datamap_name="demo").count() == 3
+        for tenant in Tenant.objects.all():  # three systems each: two SQL, one manual
+            assert dict(tenant.systems.values_list("name", "connector_type")) == {
+                "workspace-app": "sql", "helpdesk": "sql", "paper-files": "manual"}
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "demo-helpdesk.sqlite3") as conn:
+            assert conn.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] > 0
+        assert "connector: manual" in (tmp_path / "datamaps" / "paper-files.yaml").read_text()
         created = set(AuditEvent.objects.filter(actor_id="demo").values_list("action", flat=True))
         assert {"tenant.created", "system.added", "member.added", "staff.created"} <= created
         roles = set(Membership.objects.values_list("role", flat=True))
@@ -87,5 +95,5 @@ class TestDemoCommand:
         assert "nothing changed" in second
         assert Job.objects.count() == jobs_before
         assert AuditEvent.objects.count() == events_before
-        assert System.objects.count() == 3
+        assert System.objects.count() == 9
         assert "staff@example.com" in second

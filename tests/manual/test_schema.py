@@ -95,3 +95,21 @@ def test_a_map_without_connector_manual_is_still_checked_as_a_data_map(tmp_path:
         call_command("datamap", "check", str(path), stderr=err)
     # The SQL data-map schema answered: it asks for what a database map needs.
     assert "connection" in err.getvalue()
+
+
+def test_a_shared_map_may_name_the_owner_per_tenant_and_version_defaults_to_1():
+    data = {k: v for k, v in GOOD.items() if k != "version"}
+    manual = parse_manual_map({**data, "owner": "records@{tenant}.example.com"})
+    assert manual.version == 1
+    assert manual.owner_for("nord") == "records@nord.example.com"
+    assert "only {tenant}" in problems({**GOOD, "owner": "records@{team}.example.com"})["owner"]
+
+
+def test_the_demo_writes_a_paper_files_map_this_schema_accepts(settings, tmp_path: Path):
+    from privacyops.execution.demo import write_paper_files_map
+
+    settings.DATAMAP_DIR = str(tmp_path)
+    manual = load_manual_map(write_paper_files_map())
+    assert manual.does("export")
+    assert manual.does("erase")
+    assert manual.owner_for("acme") == "records@acme.example.com"

@@ -14,7 +14,7 @@ subject erased.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +46,7 @@ from privacyops.connectors.base import (
     TableChange,
     Target,
     TargetNotFound,
+    canonical_identity,
 )
 from privacyops.connectors.sql_retention import (
     RetentionResult,
@@ -65,6 +66,7 @@ from privacyops.connectors.sql_write import (
     delete_chunk,
     detach_references,
     erase_entity,
+    erase_plan,
 )
 from privacyops.datamap.schema import DataMap, SectionSpec
 
@@ -399,6 +401,65 @@ class SqlDatastore:
         with self._connect() as conn:
             rows = conn.execute(select(pk).where(*conditions, matches).order_by(pk))
             return [str(value) for (value,) in rows]
+
+    def _identity_columns(self, name: str) -> list[str]:
+        """The subject columns an identity field names: an identity field itself, or the
+        column a display role of that name shows (``email`` → ``work_email``)."""
+        subject = self.datamap.subject
+        if name in subject.identity_fields:
+            return [name]
+        column = subject.display_fields.get(name)  # type: ignore[call-overload]
+        return [column] if column in subject.identity_fields else []
+
+    def resolve_identity(self, identity: Mapping[str, str],
+                         tenant_key: str | None) -> list[str]:
+        """The canonical primary keys of the subjects whose identity fields match (emails
+        case-insensitively, values compared in their canonical form): [] is "no data here"."""
+        wanted = canonical_identity(identity)
+        entity = self.datamap.subject.entity
+        pk = self.reflected.pk(entity)
+        matches: list[ColumnElement[bool]] = []
+        for name, value in wanted.items():
+            for column_name in self._identity_columns(name):
+                column = cast(self.reflected.column(entity, column_name), String)
+                if "email" in name or "email" in column_name:
+                    matches.append(func.lower(func.trim(column)) == value.casefold())
+                else:
+                    matches.append(func.trim(column) == value)
+        if not matches:
+            return []
+        conditions = self._subject_filter(tenant_key, "")
+        with self._connect() as conn:
+            rows = conn.execute(select(pk).where(*conditions, or_(*matches)).order_by(pk))
+            return [str(json_ready(value)) for (value,) in rows]
+
+    def verify_erased(self, target: Target, identity: Mapping[str, str]) -> list[str]:
+        """After an ERASE: one sentence per column where a reached row still needs erasing
+        (its field does not hold its erased value) or still holds one of the identity values."""
+        traversal = self.traversal(target)
+        values = {value.casefold() for value in canonical_identity(identity).values()}
+        problems: list[str] = []
+        with self._connect() as conn:
+            for entity in traversal.entities:
+                table = self.reflected.table(entity)
+                reached = traversal.condition(entity)
+                for item in erase_plan(traversal, entity):
+                    left = conn.execute(select(func.count()).select_from(table).where(
+                        reached, item.needs_change)).scalar_one()
+                    if left:
+                        problems.append(f"{table.name}.{item.column.name}: {left} row(s) do not "
+                                        "hold the erased value")
+                if not values:
+                    continue
+                for name in self.datamap.entities[entity].fields:
+                    column = self.reflected.column(entity, name)
+                    held = conn.execute(select(func.count()).select_from(table).where(
+                        reached, func.lower(func.trim(cast(column, String))).in_(sorted(values)),
+                    )).scalar_one()
+                    if held:
+                        problems.append(f"{table.name}.{name}: {held} row(s) still hold one of "
+                                        "the subject's identity values")
+        return problems
 
     def describe_subjects(self, tenant_key: str | None, ids: list[str]) -> dict[str, dict[str, Any]]:
         """Display fields and the erased flag of these subjects, in one query: who a job is

@@ -71,15 +71,78 @@ def _staff_account(email: str, password: str) -> User:
 
 
 def _tenant_with_system(*, slug: str, name: str, key: str) -> Tenant:
-    """The demo is a user of the same services as an operator: tenant, then its system."""
+    """The demo is a user of the same services as an operator: tenant, then its systems."""
     tenant = Tenant.objects.filter(slug=slug).first()
     if tenant is None:
         tenant = tenant_create(slug=slug, name=name, actor=DEMO,
                                privacy_contact_email=f"privacy@{slug}.example.com")
     if not tenant.systems.exists():
-        system_add(tenant_id=tenant.pk, name="demo", datamap_name="demo", datastore_key=key,
-                   actor=DEMO)
+        system_add(tenant_id=tenant.pk, name=WORKSPACE_APP, datamap_name="demo",
+                   datastore_key=key, actor=DEMO)
     return tenant
+
+
+WORKSPACE_APP = "workspace-app"
+HELPDESK = "helpdesk"
+PAPER_FILES = "paper-files"
+
+
+def write_paper_files_map() -> Path:
+    """The manual system's map: who its owner is and what they are asked to do."""
+    target = Path(settings.DATAMAP_DIR) / f"{PAPER_FILES}.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump({
+        "connector": "manual",
+        "name": PAPER_FILES,
+        "owner": "records@{tenant}.example.com",
+        "instructions": "Find the person's paper personnel file in the records room; for an "
+                        "export, scan it; for an erasure, shred it. Then settle the step with "
+                        "the number of documents.",
+    }, sort_keys=False))
+    return target
+
+
+def ensure_demo_systems(datastore: Path) -> None:
+    """Every demo tenant's three systems: the workspace app (renamed from `demo`), the
+    helpdesk (a second SQLite database of the same people) and the paper files (manual).
+    Running it again changes nothing."""
+    from django.db import transaction
+
+    from privacyops.audit.services import audit_record
+    from privacyops.demo.helpdesk import (
+        generate_helpdesk,
+        people_of_demo,
+        write_helpdesk_datamap,
+    )
+    from privacyops.tenancy.models import ConnectorType
+
+    helpdesk = settings.DATA_DIR / "demo-helpdesk.sqlite3"
+    generate_helpdesk(helpdesk, people_of_demo(datastore))
+    write_helpdesk_datamap(helpdesk, Path(settings.DATAMAP_DIR))
+    write_paper_files_map()
+    for system in System.objects.filter(datamap_name="demo", name="demo").select_related(
+            "tenant"):
+        with transaction.atomic():
+            System.objects.filter(pk=system.pk).update(name=WORKSPACE_APP)
+            audit_record(actor=DEMO, action="system.renamed", tenant_id=system.tenant_id,
+                         target_type="system", target_id=system.pk,
+                         metadata={"name": WORKSPACE_APP, "was": "demo"})
+    for tenant in Tenant.objects.filter(systems__datamap_name="demo").distinct():
+        main = tenant.systems.filter(datamap_name="demo").order_by("pk").first()
+        key = main.datastore_key if main else ""
+        if not tenant.systems.filter(name=HELPDESK).exists():
+            system_add(tenant_id=tenant.pk, name=HELPDESK, datamap_name=HELPDESK,
+                       datastore_key=key, actor=DEMO)
+        if not tenant.systems.filter(name=PAPER_FILES).exists():
+            with transaction.atomic():
+                manual = System.objects.create(
+                    tenant=tenant, name=PAPER_FILES, connector_type=ConnectorType.MANUAL,
+                    datamap_name=PAPER_FILES, datastore_key=key)
+                audit_record(actor=DEMO, action="system.added", tenant_id=tenant.pk,
+                             target_type="system", target_id=manual.pk,
+                             metadata={"name": PAPER_FILES, "connector_type": "manual",
+                                       "datamap": PAPER_FILES,
+                                       "owner": f"records@{tenant.slug}.example.com"})
 
 
 def demo_accounts() -> list[DemoAccount]:
@@ -124,6 +187,7 @@ def build_demo(*, people: int, progress: bool) -> tuple[bool, Path]:
     datastore = settings.DATA_DIR / "demo-datastore.sqlite3"
     if datastore_is_populated(datastore) and System.objects.filter(datamap_name="demo").exists():
         write_demo_datamap(datastore)
+        ensure_demo_systems(datastore)
         return False, datastore
     if datastore_is_populated(datastore):
         datastore.unlink()
@@ -134,6 +198,7 @@ def build_demo(*, people: int, progress: bool) -> tuple[bool, Path]:
     approver = _staff_account("approver@example.com", password)
     tenants = [_tenant_with_system(slug=ws.slug, name=ws.name, key=str(ws.id))
                for ws in summary.workspaces]
+    ensure_demo_systems(datastore)
     first = tenants[0]
     sample = _people(datastore, summary.workspaces[0].id)
     chosen: set[int] = set()

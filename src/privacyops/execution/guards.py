@@ -10,12 +10,27 @@ from django.db import transaction
 from privacyops.connectors import Datastore, Target
 from privacyops.execution.errors import JobBlocked, LeaseLost
 from privacyops.holds.models import LegalHold
-from privacyops.holds.selectors import hold_coverage
+from privacyops.holds.selectors import IDENTITY_SCOPE, hold_coverage
 from privacyops.holds.services import tenant_hold_lock, wait_for_hold_intent
 from privacyops.jobs.services import job_lease_held
 
 UNDECLARED_SCOPE = ("its scope type is not one the data map declares, so it holds everything "
                     "in the tenant until it is released and placed again with a declared one")
+
+
+def identity_reach(datastore: Datastore, target: Target, scope_id: str) -> str | None:
+    """Whether the person an identity hold names (as this system resolves them) is the target
+    or is reached by it."""
+    resolve = getattr(datastore, "resolve_identity", None)
+    if resolve is None:
+        return None
+    field, _sep, value = scope_id.partition(" ")
+    keys = resolve({field: value}, target.tenant_key)
+    if target.scope == "subject" and target.id in keys:
+        return "it names this person by identity"
+    if any(datastore.reaches(target, "subject", key) for key in keys):
+        return "the target reaches the person it names by identity"
+    return None
 
 
 def hold_coverage_reasons(*, tenant_id: int, target: Target, target_type: str,
@@ -29,6 +44,8 @@ def hold_coverage_reasons(*, tenant_id: int, target: Target, target_type: str,
     def reach(scope_type: str, scope_id: str) -> str | None:
         if datastore is None:
             return None
+        if scope_type == IDENTITY_SCOPE:
+            return identity_reach(datastore, target, scope_id)
         if scope_type not in datastore.datamap.scope_entities():
             # Placed before scope types were checked: nobody can tell what it meant to keep.
             return UNDECLARED_SCOPE

@@ -20,6 +20,7 @@ from privacyops.errors import DomainError, ValidationFailed
 from privacyops.tenancy.models import ConnectorType, System, Tenant
 
 if TYPE_CHECKING:  # SQLAlchemy is imported by the first datastore used, not by every page
+    from privacyops.connectors.base import SystemConnector
     from privacyops.connectors.sql import SqlDatastore
 
 DEFAULT_TARGET_TYPES = ("subject", "tenant")
@@ -163,3 +164,38 @@ def target_for(tenant: Tenant, target_type: str, target_id: str) -> Target:
     if target_type == "tenant":
         return Target(scope="tenant", id=key or target_id, tenant_key=key)
     return Target(scope=target_type, id=target_id, tenant_key=key)
+
+
+def systems_of(tenant: Tenant) -> list[System]:
+    """Every system of the tenant, in the order they were added."""
+    return list(System.objects.filter(tenant=tenant).select_related("tenant").order_by("pk"))
+
+
+def connector_of_system(system: System) -> SystemConnector:
+    """The connector a multi-system job step uses: SQL datastores here, HTTP connectors from
+    `privacyops.connectors.http` (imported on first use). Manual systems have none: their
+    steps wait for the system's owner."""
+    if system.connector_type == ConnectorType.SQL:
+        return datastore_of_system(system)
+    if system.connector_type == ConnectorType.HTTP:
+        try:
+            from privacyops.connectors.http import (  # type: ignore[import-not-found,unused-ignore]
+                load_http_connector,
+            )
+        except ImportError:
+            raise DatastoreUnavailable(
+                f"System {system.name} of tenant {system.tenant.slug} is an HTTP system, and "
+                "this installation has no HTTP connector; upgrade PrivacyOps."
+            ) from None
+        path = datamap_path(system.datamap_name)
+        if not path.exists():
+            raise DataMapUnusable(
+                f"The map {path} of system {system.name} (tenant {system.tenant.slug}) does not "
+                "exist; create it or point the system at another map (`privacyops system edit`)."
+            )
+        connector: SystemConnector = load_http_connector(
+            path, tenant_key=system.datastore_key or None)
+        return connector
+    raise ValidationFailed(
+        f"System {system.name} is a {system.connector_type} system; it has no connector (its "
+        "owner acts on each step by hand).")

@@ -81,7 +81,11 @@ def run_job_now(job_id: int, *, worker: str | None = None) -> None:
         logger.debug("job %s not claimable (taken, done or not yet due)", job_id)
         return
     executor = EXECUTORS[job.job_type]
-    if job.target_type == "retention" and job.is_destructive:
+    if job.identity:  # a subject named by identity: one step per system (execution/multi.py)
+        from privacyops.execution.multi import run_multi
+
+        executor = run_multi  # type: ignore[assignment]
+    elif job.target_type == "retention" and job.is_destructive:
         from privacyops.retention.services import run_retention
 
         executor = run_retention
@@ -108,6 +112,8 @@ def run_job_now(job_id: int, *, worker: str | None = None) -> None:
         _failed(job.pk, job.attempts, me, "execution_error",
                 f"The attempt stopped with an unexpected {type(error).__name__}; no datastore "
                 "transaction was left half-written. See the worker log.")
+        return
+    if result is None:  # the executor ended (or parked) the job itself
         return
     from privacyops.execution.ledger import erasure_recorded
 

@@ -51,6 +51,7 @@ def steps_result(job: Job, steps: list[JobStep]) -> dict[str, Any]:
         result["rows_changed"] = result["rows"]
         result["applied_at"] = min(applied) if applied else timezone.now().isoformat()
         result["datamap_sha256"] = None
+    result.update(job.progress.get("export") or {})  # a parked export's download link
     for step in steps:  # an export's download link, at the top level as before
         for key in ("download_url", "expires_at", "file_name", "sha256", "size"):
             if key in (step.result or {}) and key not in result:

@@ -77,13 +77,16 @@ def artifact_store(*, job: Job, package: Package, file_name: str,
 
 
 def part_store(*, job: Job, source: BinaryIO, file_name: str, part: str,
-               expires_at: datetime) -> Artifact:
+               expires_at: datetime, target: tuple[str, str] | None = None) -> Artifact:
     """Store a file someone handed in for one system of `job` (a manual system's export),
     encrypted like a package, as an artifact of the job under `parts/<part>/`.
 
     The file is encrypted into a temporary file while its size and SHA-256 are taken; the
-    row is written only once the encrypted file is stored whole.
+    row is written only once the encrypted file is stored whole. ``target`` (type, id) files it
+    like the job's package (an identity job's is ``identity`` and a digest), so whatever later
+    deletes the package's data deletes the part too.
     """
+    target_type, target_id = target or (job.target_type, job.target_id)
     digest = hashlib.sha256()
     size = 0
 
@@ -104,8 +107,8 @@ def part_store(*, job: Job, source: BinaryIO, file_name: str, part: str,
         stored_name = default_storage.save(storage_name, File(encrypted, name=storage_name))
     with transaction.atomic():
         return Artifact.objects.create(
-            job=job, tenant_id=job.tenant_id, target_type=job.target_type,
-            target_id=job.target_id, storage_name=stored_name, file_name=file_name,
+            job=job, tenant_id=job.tenant_id, target_type=target_type,
+            target_id=target_id, storage_name=stored_name, file_name=file_name,
             size=size, sha256=digest.hexdigest(), expires_at=expires_at,
         )
 

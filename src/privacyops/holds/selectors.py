@@ -90,10 +90,52 @@ def hold_matches_data(hold: LegalHold) -> bool | None:
     from privacyops.errors import DomainError
     from privacyops.execution.targets import target_resolve
 
-    if not hold.in_force:
+    if not hold.in_force or hold.scope_type == IDENTITY_SCOPE:
         return None
     try:
         return target_resolve(tenant=hold.tenant, target_type=hold.scope_type,
                               target_id=hold.scope_id).exists
     except DomainError:  # the datastore does not answer: say nothing rather than guess
         return None
+
+
+# A hold on a person by identity ("email ada@example.com"): it covers whatever each system
+# resolves that identity to, in every system of the tenant.
+IDENTITY_SCOPE = "identity"
+
+
+def identity_scope_id(text: str) -> str:
+    """The canonical text of an identity hold's scope id: ``<field> <value>``, the value in
+    canonical form (NFKC, trimmed, an email lower-cased); ``field=value`` is accepted too."""
+    from privacyops.connectors.base import canonical_identity
+
+    raw = (text or "").strip()
+    name, sep, value = raw.partition(" ") if " " in raw else raw.partition("=")
+    if not sep and "@" in raw:
+        name, value = "email", raw
+    canonical = canonical_identity({name.strip().rstrip(":"): value})
+    if len(canonical) != 1:
+        raise ValidationFailed(
+            'An identity hold names one identity field and its value, e.g. '
+            '"email ada@example.com".', field="scope_id")
+    (field, canonical_value), = canonical.items()
+    return f"{field} {canonical_value}"
+
+
+def identity_of_hold(hold: LegalHold) -> dict[str, str]:
+    field, _sep, value = hold.scope_id.partition(" ")
+    return {field: value}
+
+
+def identity_holds(*, tenant_id: int) -> list[LegalHold]:
+    return list(LegalHold.objects.in_force().filter(tenant_id=tenant_id,
+                                                    scope_type=IDENTITY_SCOPE).order_by("pk"))
+
+
+def identity_hold_covering(*, tenant_id: int, identity: dict[str, str]) -> LegalHold | None:
+    """An identity hold naming one of these identity values (canonical form), if any."""
+    wanted = {f"{field} {value}" for field, value in identity.items()}
+    for hold in identity_holds(tenant_id=tenant_id):
+        if hold.scope_id in wanted:
+            return hold
+    return None

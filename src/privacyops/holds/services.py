@@ -21,6 +21,7 @@ from privacyops.execution.registry import (
 )
 from privacyops.execution.targets import target_resolve, unknown_target
 from privacyops.holds.models import LegalHold
+from privacyops.holds.selectors import IDENTITY_SCOPE, identity_scope_id
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
 from privacyops.tenancy.policy import can, require
@@ -55,6 +56,7 @@ def _declared_scope_type(tenant: Tenant, scope_type: str) -> str:
         declared = target_types_for(tenant)
     except DatastoreUnavailable:
         declared = DEFAULT_TARGET_TYPES
+    declared = (*declared, IDENTITY_SCOPE)
     if scope_type not in declared:
         raise ValidationFailed(
             f"A legal hold in tenant {tenant.slug} names one of the scope types its data map "
@@ -66,6 +68,8 @@ def _canonical_scope_id(tenant: Tenant, scope_type: str, scope_id: str) -> str:
     """The id as the datastore spells it, so coverage compares equal texts. An id that matches
     no data today is kept (litigation can precede data); so is the typed id while the
     datastore cannot answer, since a hold must never wait for it."""
+    if scope_type == IDENTITY_SCOPE:
+        return identity_scope_id(scope_id)
     try:
         resolved = target_resolve(tenant=tenant, target_type=scope_type, target_id=scope_id)
     except DatastoreUnavailable:
@@ -130,6 +134,8 @@ def _hold_place(
     require(user, "hold.place", tenant)
     scope_type = _declared_scope_type(tenant, _clean_text(scope_type, "scope type", limit=40))
     scope_id = _clean_text(scope_id, "scope id", limit=200)
+    if scope_type == IDENTITY_SCOPE:
+        scope_id = identity_scope_id(scope_id)
     reason = _clean_text(reason, "reason")
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("The expiry date is in the past; choose a future date or none.",

@@ -19,6 +19,7 @@ from privacyops.jobs.schemas import (
     JobRejectIn,
     JobStatusName,
     JobTypeName,
+    StepPickIn,
 )
 from privacyops.jobs.selectors import (
     MAX_WAIT_SECONDS,
@@ -77,7 +78,8 @@ def create_job(request: HttpRequest, payload: JobCreateIn) -> Status[Job]:
     job = job_create(
         tenant_id=payload.tenant_id, job_type=payload.type, target_type=payload.target_type,
         target_id=payload.target_id, reason=payload.reason, actor=who.actor,
-        source=JobSource.API,
+        source=JobSource.API, identity=payload.identity, systems=payload.systems,
+        picks=payload.picks,
     )
     return Status(201, job)
 
@@ -102,7 +104,7 @@ def list_jobs(
     jobs = jobs_filtered(caller(request).user, search=search, status=status or "",
                          job_type=job_type or "", tenant_id=tenant_id)
     # JobOut names the approver and the rejecter: fetch them with the page, not per row.
-    jobs = jobs.select_related("approved_by", "rejected_by")
+    jobs = jobs.select_related("approved_by", "rejected_by").prefetch_related("steps")
     return _page(jobs, limit=limit, cursor=cursor, offset=offset)
 
 
@@ -166,3 +168,18 @@ def retry_job(request: HttpRequest, job_id: JobId) -> Job:
     job_get(who.user, job_id)
     return job_retry(job_id=job_id, actor=who.actor)
 
+
+
+@router.post("/jobs/{job_id}/steps/{system}/pick",
+             response={200: JobOut, **error_responses(403, 404, 409)},
+             summary="Pick the subject a step acts on when several match its identity")
+def pick_step(request: HttpRequest, payload: StepPickIn, job_id: JobId,
+              system: Annotated[str, Path(max_length=100, pattern=NO_NUL)]) -> Job:
+    """For an identity job whose identity matches several subjects in one system: the primary
+    key to act on there. Then retry the job (a Failed job) or approve it (a Pending one)."""
+    from privacyops.jobs.services import job_step_pick
+
+    who = caller(request)
+    job_get(who.user, job_id)
+    return job_step_pick(job_id=job_id, system=system, target_id=payload.target_id,
+                         actor=who.actor)

@@ -33,7 +33,10 @@ class JobCreateForm(forms.Form):
     tenant = forms.TypedChoiceField(label="Tenant", coerce=int)
     job_type = forms.ChoiceField(label="Job type", choices=JobType.choices)
     target_type = forms.ChoiceField(label="Target type")
-    target_id = forms.CharField(label="Target id", max_length=200)
+    target_id = forms.CharField(label="Target id", max_length=200, required=False)
+    email = forms.CharField(
+        label="Or the person's email", max_length=254, required=False,
+        help_text="A subject by email: every system of the tenant finds its own rows for it.")
     reason = forms.CharField(
         label="Reason", required=False, max_length=1000,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Why this job is needed (ticket, article)"}),
@@ -47,4 +50,14 @@ class JobCreateForm(forms.Form):
             (t.pk, t.name) for t in tenants
         ]
         cast(forms.ChoiceField, self.fields["target_type"]).choices = [(t, t) for t in target_types]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        target_id = (data.get("target_id") or "").strip()
+        email = (data.get("email") or "").strip()
+        if not target_id and not email:
+            self.add_error("target_id", "Type the target id, or the person's email below.")
+        elif target_id and email:
+            self.add_error("email", "Give the target id or the email, not both.")
+        return data
 

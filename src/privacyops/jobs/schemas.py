@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Field, Schema
+from pydantic import model_validator
 
 from privacyops.api_auth import NO_NUL, NOT_BLANK, Id
 from privacyops.jobs.models import Job
@@ -19,8 +20,52 @@ class JobCreateIn(Schema):
     type: JobTypeName = Field(description="EXPORT, ERASE or PURGE.")
     target_type: str = Field(min_length=1, max_length=40, pattern=NO_NUL,
                              description="A scope of the tenant's data map: subject, tenant, …")
-    target_id: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
+    target_id: str = Field("", max_length=200, pattern=NO_NUL,
+                           description="The target's primary key; or give `identity` instead.")
+    identity: dict[str, str] | None = Field(
+        None, description='A subject by identity instead of target_id, e.g. {"email": '
+        '"ada@example.com"}: each system of the tenant resolves it to its own rows.')
+    systems: list[str] | None = Field(
+        None, max_length=50, description="Only these systems (names); default: all of them.")
+    picks: dict[str, str] | None = Field(
+        None, description="For an identity several subjects of a system match: "
+        "{system name: the primary key to act on}.")
     reason: str = Field("", max_length=1000, pattern=NO_NUL)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> JobCreateIn:
+        if self.identity is None and not self.target_id.strip():
+            raise ValueError("give target_id, or identity (e.g. {\"email\": …})")
+        if self.identity is not None and self.target_id.strip():
+            raise ValueError("give target_id or identity, not both")
+        return self
+
+
+class StepPickIn(Schema):
+    target_id: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK,
+                           description="One of the primary keys the step's identity matched.")
+
+
+class StepOut(Schema):
+    system: str
+    connector: str
+    status: str
+    rows: int
+    error_code: str
+    error_message: str
+    verified: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+    matches: int = Field(description="How many subjects the identity matched in this system.")
+
+    @staticmethod
+    def resolve_system(step: Any) -> str:
+        return str(step.system_name)
+
+    @staticmethod
+    def resolve_matches(step: Any) -> int:
+        return len(step.keys or [])
 
 
 class JobRejectIn(Schema):
@@ -58,6 +103,12 @@ class JobOut(Schema):
     error_message: str
     blocking_hold_id: int | None
     withdrawn_by_subject: bool
+    identity: dict[str, str]
+    steps: list[StepOut]
+
+    @staticmethod
+    def resolve_steps(job: Job) -> list[Any]:
+        return list(job.steps.all())  # type: ignore[attr-defined]
 
     @staticmethod
     def resolve_tenant_name(job: Job) -> str:

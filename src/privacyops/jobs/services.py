@@ -15,6 +15,7 @@ from privacyops.audit.models import AuditEvent, Outcome
 from privacyops.audit.services import audit_record, refusals_recorded
 from privacyops.errors import (
     Conflict,
+    DomainError,
     InvalidTransition,
     NotFound,
     PermissionDenied,
@@ -134,6 +135,49 @@ def _canonical_target_id(tenant: Tenant, job_type: str, target_type: str, target
         return target_id
 
 
+def identity_clean(tenant: Tenant, job_type: str, target_type: str,
+                   identity: dict[str, str]) -> dict[str, str]:
+    """The identity as the job stores it (canonical), refused (422) when it names no identity
+    field a system of the tenant knows, or a job type identity jobs do not take."""
+    from privacyops.connectors.base import canonical_identity
+    from privacyops.execution.registry import datamap_of_system, systems_of
+
+    if not isinstance(identity, dict):
+        raise ValidationFailed("identity is an object such as {\"email\": \"ada@example.com\"}.",
+                               field="identity")
+    if target_type != "subject":
+        raise ValidationFailed("An identity names a data subject: use target_type subject.",
+                               field="target_type")
+    if job_type not in (JobType.EXPORT, JobType.ERASE):
+        raise ValidationFailed(
+            "A job by identity is an EXPORT or an ERASE; a PURGE names its scope by key.",
+            field="type")
+    canonical = canonical_identity({str(k): str(v) for k, v in identity.items()})
+    if not canonical:
+        raise ValidationFailed("identity is empty; give at least an email.", field="identity")
+    known = {"email"}
+    for system in systems_of(tenant):
+        if system.connector_type != "sql":
+            continue
+        try:
+            subject = datamap_of_system(system).subject
+        except DomainError:  # an unusable map fails its step when the job runs
+            continue
+        known.update(subject.identity_fields)
+        known.update(role for role, column in subject.display_fields.items()
+                     if column in subject.identity_fields)
+    for name, value in canonical.items():
+        if name not in known:
+            raise ValidationFailed(
+                f"identity field {name!r} is not one tenant {tenant.slug}'s data maps declare "
+                f"(known: {', '.join(sorted(known))}).", field="identity")
+        if len(value) > 200 or "\x00" in value:
+            raise ValidationFailed(f"identity {name} is too long.", field="identity")
+        if "email" in name and "@" not in value:
+            raise ValidationFailed("identity email is not an email address.", field="identity")
+    return canonical
+
+
 def _resolved_before_transaction(*, tenant_id: int, job_type: str, target_type: str,
                                  target_id: str, actor: Actor, check_permission: bool) -> str:
     """The canonical target id, asked of the datastore before the control-DB write transaction
@@ -154,7 +198,8 @@ def _resolved_before_transaction(*, tenant_id: int, job_type: str, target_type: 
 def _job_create(
     *, tenant_id: int, job_type: str, target_type: str, target_id: str, reason: str,
     actor: Actor, source: str, not_before: datetime | None, check_permission: bool,
-    approval_required: bool | None, enqueue: bool,
+    approval_required: bool | None, enqueue: bool, identity: dict[str, str] | None = None,
+    systems: list[str] | None = None, picks: dict[str, str] | None = None,
 ) -> Job:
     try:
         tenant = Tenant.objects.get(pk=tenant_id)
@@ -164,7 +209,12 @@ def _job_create(
         require(acting_user(actor), f"job.create.{job_type}" if job_type in JobType.values
                 else "job.create.EXPORT", tenant)
     target_id = (target_id or "").strip()
-    _validate_target(tenant, job_type, target_type, target_id)
+    if identity is not None:
+        _validate_target(tenant, job_type, target_type, "identity")
+        identity = identity_clean(tenant, job_type, target_type, identity)
+        target_id = ""
+    else:
+        _validate_target(tenant, job_type, target_type, target_id)
     reason = clean_text(reason, field="reason", what="reason", limit=REASON_LIMIT)
     needs_approval = (
         requires_approval(tenant, job_type) if approval_required is None else approval_required
@@ -175,11 +225,18 @@ def _job_create(
         status=JobStatus.PENDING if needs_approval else JobStatus.APPROVED,
         requires_approval=needs_approval,
         requested_by=actor.user, requested_by_label=actor.label, not_before=not_before,
+        identity=identity or {},
     )
+    if identity is not None:
+        from privacyops.execution.multi import steps_create
+
+        steps_create(job, systems=systems, picks=picks)
     audit_record(
         actor=actor, action="job.created", tenant_id=tenant.pk, target_type="job",
         target_id=job.pk,
+        # An identity is personal data: the audit trail names the fields, not the values.
         metadata={"job_type": job_type, "target_type": target_type, "target_id": target_id,
+                  "identity_fields": sorted(identity or {}), "systems": systems or [],
                   "source": source, "requires_approval": needs_approval},
     )
     if not needs_approval and enqueue:
@@ -188,15 +245,21 @@ def _job_create(
 
 
 def job_create(
-    *, tenant_id: int, job_type: str, target_type: str, target_id: str, reason: str = "",
+    *, tenant_id: int, job_type: str, target_type: str, target_id: str = "", reason: str = "",
     actor: Actor, source: str = JobSource.OPERATOR, not_before: datetime | None = None,
     check_permission: bool = True, approval_required: bool | None = None, enqueue: bool = True,
+    identity: dict[str, str] | None = None, systems: list[str] | None = None,
+    picks: dict[str, str] | None = None,
 ) -> Job:
     """Create a job; it starts Pending when the tenant's policy requires approval, else Approved.
 
     `check_permission=False` is for intake and privacy-center flows, whose callers have
     already proven who the subject is; `approval_required` overrides the tenant policy for
     flows that carry their own approval (the GDPR screen's typed confirmation).
+
+    `identity` (``{"email": …}``) names a subject in every system of the tenant instead of
+    `target_id`; the job gets a step per system (or per system in `systems`), and `picks`
+    (``{system: primary key}``) chooses among several subjects one system matches.
     """
     # Checked before anything is recorded: a refused attempt's audit event carries the id.
     target_type = clean_identifier(target_type, field="target_type", what="target type",
@@ -204,6 +267,14 @@ def job_create(
     target_id = clean_identifier(target_id, field="target_id", what="target id", required=False)
     with refusals_recorded(actor=actor, action="job.created", tenant_id=tenant_id,
                            target_type=target_type, target_id=target_id):
+        if identity is not None:
+            return _job_create(
+                tenant_id=tenant_id, job_type=job_type, target_type=target_type or "subject",
+                target_id="", reason=reason, actor=actor, source=source,
+                not_before=not_before, check_permission=check_permission,
+                approval_required=approval_required, enqueue=enqueue, identity=identity,
+                systems=systems, picks=picks,
+            )
         target_id = _resolved_before_transaction(
             tenant_id=tenant_id, job_type=job_type, target_type=target_type,
             target_id=target_id, actor=actor, check_permission=check_permission)
@@ -334,6 +405,42 @@ def job_cancel(*, job_id: int, actor: Actor, reason: str = "") -> Job:
     with refusals_recorded(actor=actor, action="job.cancelled", tenant_id=_tenant_of_job(job_id),
                            target_type="job", target_id=job_id):
         return _job_cancel(job_id=job_id, actor=actor, reason=reason)
+
+
+@transaction.atomic(durable=True)
+def _job_step_pick(*, job_id: int, system: str, target_id: str, actor: Actor) -> Job:
+    from privacyops.execution.models import JobStep, StepStatus
+
+    job = _locked_job(job_id)
+    require(acting_user(actor), "job.retry", job.tenant)
+    step = JobStep.objects.select_for_update().filter(job=job, system_name=system).first()
+    if step is None:
+        raise NotFound(f"Job #{job.pk} has no step on a system named {system}.")
+    if step.is_done or step.status in (StepStatus.RUNNING, StepStatus.WAITING) or job.status in (
+            JobStatus.COMPLETED, JobStatus.REJECTED):
+        raise Conflict(f"The step of job #{job.pk} on system {system} is {step.status}; a "
+                       "subject can be picked only before it runs.", code="step_started")
+    key = clean_identifier(target_id, field="target_id", what="target id")
+    if step.keys_resolved and key not in step.keys:
+        raise ValidationFailed(
+            f"{key!r} is not one of the {len(step.keys)} subjects this job's identity matches "
+            f"in system {system}.", field="target_id")
+    step.picked_key = key
+    if step.status == StepStatus.BLOCKED and step.error_code in ("identity_ambiguous",
+                                                                 "pick_unknown"):
+        step.status, step.error_code, step.error_message = StepStatus.PENDING, "", ""
+    step.save()
+    audit_record(actor=actor, action="job.step_picked", tenant_id=job.tenant_id,
+                 target_type="job", target_id=job.pk, metadata={"system": system})
+    return job
+
+
+def job_step_pick(*, job_id: int, system: str, target_id: str, actor: Actor) -> Job:
+    """Choose the subject an identity job acts on in one system (several matched there)."""
+    with refusals_recorded(actor=actor, action="job.step_picked",
+                           tenant_id=_tenant_of_job(job_id), target_type="job",
+                           target_id=job_id):
+        return _job_step_pick(job_id=job_id, system=system, target_id=target_id, actor=actor)
 
 
 # --- worker side -------------------------------------------------------------------------

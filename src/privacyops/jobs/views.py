@@ -59,7 +59,8 @@ def _render_detail(
     )
     context = {
         "job": job,
-        "person": person_for_job(job),
+        "person": person_for_job(job) if not job.identity else None,
+        "steps": list(job.steps.all()),  # type: ignore[attr-defined]
         "tab": "jobs",
         "awaiting_decision": job.requires_approval and job.status == JobStatus.PENDING,
         "can_decide": can_decide,
@@ -128,7 +129,7 @@ def job_progress(request: HttpRequest, job_id: int) -> HttpResponse:
         return HttpResponseClientRefresh()
     if job.status != JobStatus.PROCESSING:
         return HttpResponse(status=204)
-    return render(request, "jobs/_progress.html", {"job": job})
+    return render(request, "jobs/_progress.html", {"job": job, "steps": list(job.steps.all())})
 
 
 def _act(
@@ -226,10 +227,13 @@ def job_new(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
+                email = data.get("email") or ""
                 job = job_create(
                     tenant_id=data["tenant"], job_type=data["job_type"],
-                    target_type=data["target_type"], target_id=data["target_id"],
+                    target_type=data["target_type"],
+                    target_id="" if email else data["target_id"],
                     reason=data["reason"], actor=Actor.for_user(viewer),
+                    identity={"email": email} if email else None,
                 )
             except DomainError as error:
                 field = error.details.get("field")

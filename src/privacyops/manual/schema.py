@@ -4,7 +4,7 @@ A manual system (a paper archive, a vendor who deletes on request) has no databa
 its map says only whom to ask and how::
 
     connector: manual
-    version: 1
+    version: 1               # optional; 1 is the only version
     name: paper-archive
     owner: archive@example.com
     instructions:
@@ -31,6 +31,7 @@ from privacyops.datamap.loader import DataMapError, Issue
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_DEADLINE_DAYS = 365
+TENANT = "tenant"
 
 
 class _Strict(BaseModel):
@@ -55,7 +56,7 @@ class Instructions(_Strict):
 
 class ManualMap(_Strict):
     connector: Literal["manual"]
-    version: Literal[1]
+    version: Literal[1] = 1
     name: str = Field(min_length=1, max_length=100)
     owner: str
     instructions: Instructions
@@ -80,10 +81,18 @@ class ManualMap(_Strict):
     @classmethod
     def _email(cls, value: str) -> str:
         value = value.strip()
-        if not EMAIL.match(value):
+        braces = set(re.findall(r"\{([^{}]*)\}", value))
+        if braces - {TENANT}:
+            raise ValueError(f"owner {value!r} uses {sorted(braces - {TENANT})}; only {{tenant}} "
+                             "(the tenant's slug) can be filled in")
+        if not EMAIL.match(value.replace("{tenant}", "tenant")):
             raise ValueError(f"owner {value!r} is not an email address; write the address of the "
                              "person (or shared mailbox) who does this work, e.g. archive@example.com")
         return value.lower()
+
+    def owner_for(self, tenant_slug: str) -> str:
+        """The owner's address for one tenant (a shared map may name ``records@{tenant}.…``)."""
+        return self.owner.replace("{tenant}", tenant_slug)
 
     def does(self, kind: str) -> bool:
         """Whether the map asks anything of the owner for this job kind (export or erase)."""

@@ -100,7 +100,8 @@ def manual_task_open(*, step: JobStep) -> ManualTask | None:
             status=TaskStatus.EXPIRED)
         task = ManualTask.objects.create(
             job=job, system=step.system, system_name=system_label, step=step, kind=kind,
-            owner_email=manual_map.owner, instructions=manual_map.instructions.for_kind(kind),
+            owner_email=manual_map.owner_for(job.tenant.slug),
+            instructions=manual_map.instructions.for_kind(kind),
             token_hash=f"pending-{step.pk}-{timezone.now().timestamp()}",
             deadline=timezone.now() + timedelta(days=days),
         )
@@ -132,7 +133,7 @@ def task_for_token(token: str) -> ManualTask:
     if claim is None:
         raise NotFound("This link is not valid: it was changed or cut short. Open the link "
                        "from the email again, in full.", code="link_invalid")
-    task = (ManualTask.objects.select_related("job__tenant", "system")
+    task = (ManualTask.objects.select_related("job__tenant", "system", "step")
             .filter(pk=claim.task_id).first())
     if task is None:
         raise NotFound("This link is not valid any more: the request it belonged to is gone.",
@@ -147,6 +148,9 @@ def task_for_token(token: str) -> ManualTask:
     if task.token_hash != token_digest(token):
         raise Conflict("A newer email about this request was sent; use the link in the latest "
                        "email.", code="link_replaced")
+    if task.step.status != StepStatus.WAITING:
+        raise Conflict("The privacy team has already closed this step; nothing more is needed "
+                       "from you.", code="link_closed")
     return task
 
 
@@ -171,6 +175,15 @@ def _validate(task: ManualTask, answer: Confirmation) -> None:
                                field="rows")
 
 
+def _filed_as(job: Job) -> tuple[str, str]:
+    """Where the job's export package is filed (an identity job's: by a digest, no email)."""
+    if job.identity:
+        from privacyops.execution.multi import identity_digest
+
+        return "identity", identity_digest(job.identity)
+    return job.target_type, job.target_id
+
+
 def manual_confirm(*, token: str, answer: Confirmation, user: User | None = None) -> ManualTask:
     """The owner's answer: an uploaded export, or what they erased. Single use: the link
     answers "already used" from then on. Audited (`manual.confirmed`), then settled.
@@ -182,7 +195,7 @@ def manual_confirm(*, token: str, answer: Confirmation, user: User | None = None
     if answer.upload is not None and task.kind == TaskKind.EXPORT:
         artifact = part_store(job=task.job, source=cast(BinaryIO, answer.upload),
                               file_name=answer.upload_name or "upload",
-                              part=f"step-{task.step_id}",
+                              part=f"step-{task.step_id}", target=_filed_as(task.job),
                               expires_at=task.deadline + timedelta(days=settings.DOWNLOAD_LINK_DAYS))
     with transaction.atomic():
         locked = ManualTask.objects.select_for_update().get(pk=task.pk)
@@ -222,8 +235,11 @@ def _step_result(task: ManualTask) -> dict[str, Any]:
     if task.kind == TaskKind.ERASE:
         result["rows_erased"] = task.rows
     if task.upload is not None:
+        from privacyops.execution.executors import signed_download_path
+
         result.update(artifact_id=str(task.upload.pk), upload_file_name=task.upload.file_name,
-                      upload_size=task.upload.size, upload_sha256=task.upload.sha256)
+                      upload_size=task.upload.size, upload_sha256=task.upload.sha256,
+                      upload_download_url=signed_download_path(str(task.upload.pk)))
     return result
 
 

@@ -32,7 +32,7 @@ from privacyops.tenancy.models import User
 from privacyops.web.client_ip import client_ip
 from privacyops.web.pages import privacy_page, viewer_of
 
-LINK_PROBLEMS = {"link_invalid", "link_used", "link_expired", "link_replaced"}
+LINK_PROBLEMS = {"link_invalid", "link_used", "link_expired", "link_replaced", "link_closed"}
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:

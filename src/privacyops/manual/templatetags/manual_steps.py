@@ -6,6 +6,7 @@ from typing import Any
 
 from django import template
 
+from privacyops.execution.executors import signed_download_path
 from privacyops.manual.selectors import manual_tasks_of_job
 from privacyops.tenancy.policy import can
 
@@ -15,5 +16,10 @@ register = template.Library()
 @register.inclusion_tag("manual/_job_tasks.html", takes_context=True)
 def manual_tasks(context: Any, job: Any) -> dict[str, Any]:
     request = context["request"]
-    return {"manual_tasks": manual_tasks_of_job(job), "csrf_token": context.get("csrf_token"),
+    tasks = manual_tasks_of_job(job)
+    for task in tasks:  # a fresh signed link to the uploaded file (login and job.view needed)
+        task.download_url = (signed_download_path(str(task.upload.pk))  # type: ignore[attr-defined]
+                             if task.upload is not None and task.upload.deleted_at is None
+                             else "")
+    return {"manual_tasks": tasks, "csrf_token": context.get("csrf_token"),
             "can_resend": can(request.user, "job.retry", job.tenant)}

@@ -1,0 +1,478 @@
+"""Multi-system jobs: a subject named by identity (an email…), one step per system.
+
+1. Resolve: each automated system resolves the identity to its own primary keys (stored on
+   the step, so a retry acts on the same rows even once the email is erased). No key: the step
+   is ``no_data``. Several keys: an ERASE, PURGE or EXPORT waits for an operator's pick.
+2. Check (ERASE, PURGE): legal holds and preconditions of EVERY system first; if one system is
+   blocked, nothing is written anywhere.
+3. Run: the steps run concurrently (``JOB_STEP_THREADS``), each system in its own transaction;
+   each ERASE is verified after its commit (``verify_erased``). A failed system leaves the
+   others' completed steps; a retry runs only the steps not yet done.
+4. Manual systems: their step waits for the owner (``steps.step_waiting``); the job then stays
+   Processing without a lease until ``steps.step_settle`` settles the last step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.utils import timezone
+
+from privacyops.audit.services import audit_record
+from privacyops.connectors import ConnectorError, PreconditionsFailed, Target, TargetNotFound
+from privacyops.connectors.base import SystemConnector
+from privacyops.datamap import DataMapError
+from privacyops.errors import DomainError
+from privacyops.execution.errors import JobBlocked, LeaseLost
+from privacyops.execution.guards import hold_guard, refuse_if_held
+from privacyops.execution.models import Artifact, JobStep, StepStatus
+from privacyops.execution.packaging import Package, sha256_file, write_export_json
+from privacyops.execution.registry import DatastoreUnavailable, connector_of_system
+from privacyops.execution.steps import job_finish_if_settled, step_waiting
+from privacyops.jobs.models import Job, JobStatus
+from privacyops.tenancy.actors import Actor
+from privacyops.tenancy.models import ConnectorType, System
+
+logger = logging.getLogger(__name__)
+
+AUTOMATED = frozenset({ConnectorType.SQL, ConnectorType.HTTP})
+
+
+def identity_digest(identity: dict[str, str]) -> str:
+    """What an identity job's export package is filed under: no email in the artifact index."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def identity_label(identity: dict[str, str]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in identity.items())
+
+
+# --- creation ------------------------------------------------------------------------------
+
+def steps_create(job: Job, *, systems: list[str] | None, picks: dict[str, str] | None) -> None:
+    """One step per system of the job's tenant (or per system named), inside job_create."""
+    from privacyops.errors import ValidationFailed
+
+    own = list(System.objects.filter(tenant=job.tenant).order_by("pk"))
+    by_name = {system.name: system for system in own}
+    if systems:
+        unknown = [name for name in systems if name not in by_name]
+        if unknown:
+            raise ValidationFailed(
+                f"Tenant {job.tenant.slug} has no system named {', '.join(unknown)}; its "
+                f"systems are {', '.join(by_name) or 'none'}.", field="systems")
+        own = [by_name[name] for name in dict.fromkeys(systems)]
+    if not own:
+        raise ValidationFailed(
+            f"Tenant {job.tenant.slug} has no system to run this job on; add one first.",
+            field="systems")
+    picks = picks or {}
+    unknown = [name for name in picks if name not in {s.name for s in own}]
+    if unknown:
+        raise ValidationFailed(
+            f"A pick names {', '.join(unknown)}, which is not a system of this job.",
+            field="picks")
+    JobStep.objects.bulk_create([
+        JobStep(job=job, system=system, system_name=system.name,
+                connector=system.connector_type, picked_key=str(picks.get(system.name, "")))
+        for system in own
+    ])
+
+
+# --- running -------------------------------------------------------------------------------
+
+@dataclass
+class Work:
+    """A step about to run, with its connector and target (built in the main thread)."""
+
+    step: JobStep
+    connector: SystemConnector
+    target: Target
+
+
+def _save(step: JobStep, **changes: Any) -> None:
+    for name, value in changes.items():
+        setattr(step, name, value)
+    JobStep.objects.filter(pk=step.pk).update(**changes, updated_at=timezone.now())
+
+
+def _fail_step(step: JobStep, code: str, message: str, *,
+               status: str = StepStatus.FAILED) -> None:
+    _save(step, status=status, error_code=code, error_message=message,
+          finished_at=timezone.now())
+
+
+def _ambiguous(step: JobStep) -> str:
+    return (f"{len(step.keys)} subjects match this identity in system {step.system_name}; "
+            f"pick one (POST /api/v1/jobs/<id>/steps/{step.system_name}/pick with its "
+            "target_id, or the job page), then retry the job.")
+
+
+def _prepare(job: Job, step: JobStep) -> Work | None:
+    """Resolve the step's keys; None when the step has nothing (more) to run now."""
+    system = step.system
+    if system is None:
+        _fail_step(step, "system_removed", f"System {step.system_name} no longer exists.")
+        return None
+    connector = connector_of_system(system)
+    tenant_key = system.datastore_key or None
+    if not step.keys_resolved:
+        keys = connector.resolve_identity(job.identity, tenant_key)
+        _save(step, keys=keys, keys_resolved=True)
+    if not step.keys:
+        _save(step, status=StepStatus.NO_DATA, finished_at=timezone.now(), rows=0,
+              error_code="", error_message="", result={"rows": 0})
+        return None
+    if step.picked_key and step.picked_key not in step.keys:
+        _fail_step(step, "pick_unknown",
+                   f"The key picked for system {step.system_name} is not one of the subjects "
+                   "this identity matches there; pick again.", status=StepStatus.BLOCKED)
+        return None
+    key = step.target_key
+    if key is None:
+        _fail_step(step, "identity_ambiguous", _ambiguous(step), status=StepStatus.BLOCKED)
+        return None
+    return Work(step, connector, Target(scope="subject", id=key, tenant_key=tenant_key))
+
+
+def _prepare_all(job: Job, steps: list[JobStep]) -> list[Work]:
+    works: list[Work] = []
+    for step in steps:
+        if step.is_done or step.status == StepStatus.WAITING:
+            continue
+        if step.connector not in AUTOMATED:
+            continue
+        if step.status in (StepStatus.FAILED, StepStatus.BLOCKED):
+            _save(step, status=StepStatus.PENDING, error_code="", error_message="")
+        try:
+            work = _prepare(job, step)
+        except DomainError as error:
+            _fail_step(step, error.code, error.message)
+            continue
+        except (ConnectorError, DataMapError, OSError) as error:
+            _fail_step(step, "datastore_unavailable",
+                       f"System {step.system_name} did not answer ({type(error).__name__}); "
+                       "the job retries it.")
+            continue
+        except Exception as error:  # a driver's own errors (SQLAlchemy's OperationalError…)
+            _fail_step(step, "datastore_unavailable",
+                       f"System {step.system_name} did not answer ({type(error).__name__}); "
+                       "the job retries it.")
+            continue
+        if work is not None:
+            works.append(work)
+    return works
+
+
+def _announce(step: JobStep) -> None:
+    transaction.on_commit(lambda: step_waiting.send(sender=JobStep, step=step))
+
+
+def _manual_steps_wait(job: Job, steps: list[JobStep]) -> None:
+    for step in steps:
+        if step.connector == ConnectorType.MANUAL and step.status in (
+                StepStatus.PENDING, StepStatus.FAILED, StepStatus.BLOCKED):
+            with transaction.atomic():
+                _save(step, status=StepStatus.WAITING, started_at=timezone.now(),
+                      attempts=step.attempts + 1, error_code="", error_message="")
+                _announce(step)
+                audit_record(actor=Actor.system("worker"), action="job.step_waiting",
+                             tenant_id=job.tenant_id, target_type="job", target_id=job.pk,
+                             metadata={"system": step.system_name})
+
+
+def _check_destructive(job: Job, works: list[Work]) -> None:
+    """Holds and preconditions of every system, before any of them is written."""
+    from privacyops.execution.executors import precondition_sentence
+    from privacyops.holds.selectors import (
+        identity_hold_covering,
+        identity_holds,
+        identity_of_hold,
+    )
+
+    hold = identity_hold_covering(tenant_id=job.tenant_id, identity=job.identity)
+    if hold is not None:
+        raise JobBlocked(f"Blocked by {hold.describe()}: it names this person, in every system. "
+                         "Release the hold (Legal holds tab) before erasing this person's data. "
+                         "Nothing was written to any system.",
+                         code="legal_hold", hold_id=hold.pk)
+    held = identity_holds(tenant_id=job.tenant_id)
+    for work in works:
+        for hold in held:  # the held person, as each system resolves them
+            if work.target.id in work.connector.resolve_identity(identity_of_hold(hold),
+                                                                 work.target.tenant_key):
+                _fail_step(work.step, "legal_hold", f"Blocked by {hold.describe()}.",
+                           status=StepStatus.BLOCKED)
+                raise JobBlocked(
+                    f"System {work.step.system_name}: blocked by {hold.describe()}: it names "
+                    "this person. Release the hold before erasing. Nothing was written to any "
+                    "system.", code="legal_hold", hold_id=hold.pk)
+    for work in works:
+        datastore = work.connector if hasattr(work.connector, "datamap") else None
+        try:
+            refuse_if_held(tenant_id=job.tenant_id, target=work.target, target_type="subject",
+                           datastore=datastore)  # type: ignore[arg-type]
+        except JobBlocked as blocked:
+            _fail_step(work.step, blocked.code, blocked.message, status=StepStatus.BLOCKED)
+            raise JobBlocked(f"System {work.step.system_name}: {blocked.message} Nothing was "
+                             "written to any system.", code=blocked.code,
+                             hold_id=blocked.hold_id) from None
+        check = getattr(work.connector, "check_preconditions", None)
+        failures = check(work.target) if check is not None and job.job_type == "ERASE" else []
+        if failures:
+            sentence = precondition_sentence(failures)
+            _fail_step(work.step, "precondition", sentence, status=StepStatus.BLOCKED)
+            raise JobBlocked(f"System {work.step.system_name}: {sentence} Nothing was written "
+                             "to any system.", code="precondition")
+
+
+def _erase_step(job: Job, work: Work, worker: str, at: datetime) -> None:
+    step, connector, target = work.step, work.connector, work.target
+    verify = connector.verify_erased
+    if step.status == StepStatus.RUNNING and (step.result or {}).get("pending"):
+        # An earlier attempt died after planning this erase: if the system shows it applied,
+        # it is recorded as it was planned, never run a second time to another result.
+        if not verify(target, job.identity):
+            planned = dict((step.result or {})["pending"])
+            _save(step, status=StepStatus.COMPLETED, verified=True, finished_at=timezone.now(),
+                  rows=int(planned.get("rows_changed", 0)), result={**planned,
+                                                                  "recovered": True})
+            return
+    _save(step, status=StepStatus.RUNNING, started_at=timezone.now(), attempts=step.attempts + 1,
+          error_code="", error_message="")
+    datastore: Any = connector if hasattr(connector, "datamap") else None
+    plan = connector.erase(target, dry_run=True)
+    planned = {"rows_changed": plan.rows_changed, "applied_at": at.isoformat(),
+               "tables": {c.table: {"rows": c.rows, "columns": list(c.columns)}
+                          for c in plan.tables}}
+    _save(step, result={"pending": planned})
+    if datastore is not None:
+        with hold_guard(tenant_id=job.tenant_id, target=target, target_type="subject",
+                        datastore=datastore, job_id=job.pk, worker=worker):  # type: ignore[arg-type]
+            result = datastore.erase(target, at=at)
+    else:
+        with hold_guard(tenant_id=job.tenant_id, target=target, target_type="subject",
+                        datastore=None, job_id=job.pk, worker=worker):  # type: ignore[arg-type]
+            result = connector.erase(target)
+    done = {"rows_changed": result.rows_changed, "applied_at": at.isoformat(),
+            "tables": {c.table: {"rows": c.rows, "columns": list(c.columns)}
+                       for c in result.tables}}
+    _save(step, result={"pending": done})
+    problems = verify(target, job.identity)
+    if problems:
+        _fail_step(step, "verification_failed",
+                   f"Erasure verification failed in system {step.system_name}: "
+                   + "; ".join(problems) + ". Fix the data map (erase these columns) and retry.")
+        _save(step, result=done, rows=result.rows_changed)
+        return
+    _save(step, status=StepStatus.COMPLETED, verified=True, finished_at=timezone.now(),
+          rows=result.rows_changed, result=done)
+
+
+def _export_step(job: Job, work: Work, folder: Path) -> None:
+    step = work.step
+    _save(step, status=StepStatus.RUNNING, started_at=timezone.now(), attempts=step.attempts + 1,
+          error_code="", error_message="")
+    folder.mkdir(parents=True, exist_ok=True)
+    header = {"system": step.system_name, "target_id": work.target.id}
+    with (folder / "export.json").open("w", encoding="utf-8") as out:
+        counts = write_export_json(work.connector.iter_export(work.target), out, header,
+                                   csv_dir=folder)
+    (folder / "counts.json").write_text(json.dumps(counts, indent=2))
+    # Completed once the whole package is stored (see _export_package).
+    _save(step, rows=sum(counts.values()), result={"sections": counts})
+
+
+def _run_one(job: Job, work: Work, worker: str, at: datetime, workdir: Path, *,
+             own_thread: bool = True) -> None:
+    """One system's step; in a pool thread it closes its own control-DB connections."""
+    try:
+        if job.job_type == "EXPORT":
+            _export_step(job, work, workdir / work.step.system_name)
+        else:
+            _erase_step(job, work, worker, at)
+    except LeaseLost:
+        raise
+    except JobBlocked as blocked:  # a hold placed after the check: caught under the lock
+        _fail_step(work.step, blocked.code, blocked.message, status=StepStatus.BLOCKED)
+    except PreconditionsFailed as error:
+        from privacyops.execution.executors import precondition_sentence
+
+        _fail_step(work.step, "precondition", precondition_sentence(error.failures),
+                   status=StepStatus.BLOCKED)
+    except TargetNotFound:
+        _fail_step(work.step, "target_not_found",
+                   f"The subject is no longer in system {work.step.system_name}.")
+    except DomainError as error:
+        _fail_step(work.step, error.code, error.message)
+    except Exception as error:
+        logger.warning("job %s: step on system %s raised %s", job.pk, work.step.system_name,
+                       type(error).__name__)
+        _fail_step(work.step, "datastore_unavailable",
+                   f"System {work.step.system_name} stopped the step "
+                   f"({type(error).__name__}); nothing of it was committed half-way. The job "
+                   "retries it.")
+    finally:
+        if own_thread:
+            connections.close_all()
+
+
+def _run_all(job: Job, works: list[Work], worker: str, workdir: Path) -> None:
+    at = datetime.now(tz=UTC).replace(microsecond=0)
+    if len(works) == 1:  # no thread for one system
+        _run_one(job, works[0], worker, at, workdir, own_thread=False)
+        return
+    threads = max(1, int(settings.JOB_STEP_THREADS))
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"job-{job.pk}") as pool:
+        futures = [pool.submit(_run_one, job, work, worker, at, workdir) for work in works]
+        errors = [future.exception() for future in futures]
+    lost = [error for error in errors if isinstance(error, LeaseLost)]
+    if lost:
+        raise lost[0]
+
+
+def _export_package(job: Job, works: list[Work], workdir: Path) -> dict[str, Any]:
+    """One zip: a folder per system, and a top-level export.json and manifest.json."""
+    from privacyops.execution.executors import signed_download_path
+    from privacyops.execution.storage import artifact_store
+
+    content = workdir / "content"
+    content.mkdir()
+    exported = [w for w in works if w.step.status == StepStatus.RUNNING]
+    header = {"exported_at": datetime.now(tz=UTC).isoformat(), "job_id": job.pk,
+              "target_type": "subject", "identity": job.identity}
+    with (content / "export.json").open("w", encoding="utf-8") as out:
+        out.write(json.dumps(header)[:-1] + ', "systems": {')
+        for index, work in enumerate(exported):
+            out.write(("" if index == 0 else ", ") + json.dumps(work.step.system_name) + ": ")
+            with (workdir / work.step.system_name / "export.json").open(encoding="utf-8") as part:
+                shutil.copyfileobj(part, out)
+        out.write("}}\n")
+    files: list[dict[str, Any]] = []
+    for work in exported:
+        source = workdir / work.step.system_name
+        target = content / work.step.system_name
+        shutil.copytree(source, target)
+        for path in sorted(target.iterdir()):
+            files.append({"name": f"{work.step.system_name}/{path.name}",
+                          "size": path.stat().st_size, "sha256": sha256_file(path)})
+    files.insert(0, {"name": "export.json", "size": (content / "export.json").stat().st_size,
+                     "sha256": sha256_file(content / "export.json")})
+    sections = {w.step.system_name: (w.step.result or {}).get("sections", {}) for w in exported}
+    manifest = {**header, "systems": sections, "files": files}
+    (content / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    import zipfile
+
+    archive = workdir / "package.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+        for path in sorted(content.rglob("*")):
+            if path.is_file():
+                zipped.write(path, arcname=str(path.relative_to(content)))
+    flat = {f"{system}/{name}": n for system, counts in sections.items()
+            for name, n in counts.items()}
+    package = Package(archive, archive.stat().st_size, sha256_file(archive), flat)
+    stamp = datetime.now(tz=UTC).strftime("%Y%m%d-%H%M%S")
+    artifact: Artifact = artifact_store(job=job, package=package,
+                                        target_id=identity_digest(job.identity),
+                                        file_name=f"export-job-{job.pk}-{stamp}.zip")
+    Artifact.objects.filter(pk=artifact.pk).update(target_type="identity")
+    link = {"download_url": signed_download_path(str(artifact.pk)),
+            "expires_at": artifact.expires_at.isoformat(), "file_name": artifact.file_name,
+            "size": package.size, "sha256": package.sha256}
+    now = timezone.now()
+    for work in exported:
+        _save(work.step, status=StepStatus.COMPLETED, finished_at=now, verified=False,
+              result={**(work.step.result or {})})
+    return link
+
+
+class StepsFailed(DomainError):
+    """Some systems' steps failed; the others' stay done (``code`` is the first failure's)."""
+
+    status = 503
+
+
+def run_multi(job: Job, worker: str) -> None:
+    """Run what remains of an identity job; ends (or parks) the job itself."""
+    steps = list(JobStep.objects.filter(job=job).select_related("system", "system__tenant"))
+    works = _prepare_all(job, steps)
+    if job.is_destructive:
+        blocked = [s for s in steps if s.status == StepStatus.BLOCKED]
+        if blocked:  # whose data is this? Until someone picks, no system is written
+            raise JobBlocked(" ".join(s.error_message for s in blocked)
+                             + " Nothing was written to any system.",
+                             code=blocked[0].error_code)
+        _check_destructive(job, works)
+    # A manual system's owner is asked only once every automated system may be written.
+    _manual_steps_wait(job, steps)
+    link: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="privacyops-steps-") as temp:
+        workdir = Path(temp)
+        if works:
+            _run_all(job, works, worker, workdir)
+        if job.job_type == "EXPORT" and any(w.step.status == StepStatus.RUNNING for w in works):
+            link = _export_package(job, works, workdir)
+    _settle(job, worker, link)
+
+
+@transaction.atomic(durable=True)
+def _park_or_finish(job_id: int, worker: str, link: dict[str, Any]) -> str:
+    job = Job.objects.select_for_update().select_related("tenant").get(pk=job_id)
+    if job.status != JobStatus.PROCESSING or job.lease_owner != worker:
+        raise LeaseLost(job_id)
+    steps = list(JobStep.objects.filter(job=job))
+    if link:
+        for step in steps:
+            if step.status == StepStatus.COMPLETED and step.connector in AUTOMATED:
+                step.result = {**(step.result or {}), "package": link["file_name"]}
+                step.save(update_fields=["result"])
+    bad = [s for s in steps if s.status in (StepStatus.FAILED, StepStatus.BLOCKED)]
+    if bad:
+        return "failed"
+    if job_finish_if_settled(job, actor=Actor.system(worker)):
+        if link:
+            Job.objects.filter(pk=job.pk).update(result={**(job.result or {}), **link})
+        return "finished"
+    job.lease_owner, job.lease_expires_at = "", None
+    job.save(update_fields=["lease_owner", "lease_expires_at", "updated_at"])
+    if link:
+        job.progress = {**job.progress, "export": link}
+        job.save(update_fields=["progress"])
+    audit_record(actor=Actor.system(worker), action="job.waiting", tenant_id=job.tenant_id,
+                 target_type="job", target_id=job.pk,
+                 metadata={"systems": [s.system_name for s in steps
+                                       if s.status == StepStatus.WAITING]})
+    return "parked"
+
+
+def _settle(job: Job, worker: str, link: dict[str, Any]) -> None:
+    outcome = _park_or_finish(job.pk, worker, link)
+    if outcome != "failed":
+        return
+    bad = list(JobStep.objects.filter(job=job, status__in=[StepStatus.FAILED,
+                                                            StepStatus.BLOCKED]))
+    blocked = [s for s in bad if s.status == StepStatus.BLOCKED]
+    message = " ".join(f"System {s.system_name}: {s.error_message}" for s in bad)
+    if blocked:
+        raise JobBlocked(message, code=blocked[0].error_code or "blocked")
+    retryable = [s for s in bad if s.error_code in ("datastore_unavailable", "datamap_unusable")]
+    code = (retryable or bad)[0].error_code or "execution_error"
+    raise StepsFailed(message, code=code)
+
+
+def is_multi(job: Job) -> bool:
+    return bool(job.identity)
+
+
+__all__ = ["DatastoreUnavailable", "is_multi", "run_multi", "steps_create"]

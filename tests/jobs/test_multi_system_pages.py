@@ -1,0 +1,51 @@
+"""The new-job page takes an email; the job page shows a row per system, updated while it runs."""
+
+from __future__ import annotations
+
+import re
+
+from django.test import Client
+from django.urls import reverse
+
+from privacyops.execution.runner import run_job_now
+from privacyops.jobs.models import Job, JobStatus
+from tests.execution.multi_store import demo_store, multi_store
+
+__all__ = ["demo_store", "multi_store"]
+
+
+def _rows(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<tr data-system="([^"]+)" data-status="([^"]+)"', html))
+
+
+class TestPages:
+    def test_new_job_by_email_and_its_page(self, multi_store, staff):
+        client = Client()
+        client.force_login(staff)
+        _person_id, email = multi_store.person()
+        response = client.post(reverse("platform:job-new"), {
+            "tenant": multi_store.tenant.pk, "job_type": "EXPORT", "target_type": "subject",
+            "target_id": "", "email": email.upper(), "reason": "Access request"})
+        assert response.status_code == 302, response.content.decode()[:2000]
+        job = Job.objects.get()
+        assert job.identity == {"email": email}
+        page = client.get(reverse("platform:job-detail", args=[job.pk])).content.decode()
+        assert _rows(page) == {"demo": "pending", "helpdesk": "pending"}
+        assert email in page
+        run_job_now(job.pk)
+        job.refresh_from_db()
+        assert job.status == JobStatus.COMPLETED
+        # The page's own poll (?seen=Approved) now answers with the changed page.
+        polled = client.get(reverse("platform:job-detail", args=[job.pk]), {"seen": "Approved"})
+        assert polled.status_code == 200
+        assert _rows(polled.content.decode()) == {"demo": "completed", "helpdesk": "completed"}
+
+    def test_neither_id_nor_email_is_refused_in_words(self, multi_store, staff):
+        client = Client()
+        client.force_login(staff)
+        response = client.post(reverse("platform:job-new"), {
+            "tenant": multi_store.tenant.pk, "job_type": "EXPORT", "target_type": "subject",
+            "target_id": "", "email": ""})
+        assert response.status_code == 422
+        assert "the person&#x27;s email" in response.content.decode()
+        assert not Job.objects.exists()
