@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from privacyops.execution.models import JobStep, StepStatus
 from privacyops.execution.steps import step_waiting
@@ -77,7 +78,8 @@ def waiting_step(setup: Setup, *, job_type: str = "ERASE", announce: bool = True
         status=JobStatus.PROCESSING, requires_approval=False,
     )
     step = JobStep.objects.create(job=job, system=setup.system, system_name=setup.system.name,
-                                  connector="manual", status=StepStatus.WAITING)
+                                  connector="manual", status=StepStatus.WAITING,
+                                  started_at=timezone.now(), attempts=1)
     if announce:
         step_waiting.send(sender=JobStep, step=step)
     return step

@@ -93,6 +93,8 @@ def test_a_retried_job_gets_a_new_task_and_the_earlier_link_stops(manual_setup, 
     from privacyops.execution.models import JobStep
     from privacyops.execution.steps import step_waiting
 
+    JobStep.objects.filter(pk=step.pk).update(started_at=timezone.now())
+    step.refresh_from_db()
     step_waiting.send(sender=JobStep, step=step)
     mail_to_smtp.wait_for(lambda m: link_in(m) != f"http://testserver{old}")
     assert Client().get(old).status_code == 409
@@ -153,3 +155,32 @@ def test_the_worker_fails_an_overdue_step_on_its_hourly_pass(manual_setup, mail_
     stop.set()
     worker.join(timeout=30)
     assert Job.objects.get(pk=step.job_id).error_code == "manual_deadline_passed"
+
+
+def test_a_step_whose_owner_was_never_asked_is_picked_up_by_the_pass(manual_setup, mail_to_smtp):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        step = waiting_step(manual_setup, announce=False)  # the announcement was lost
+        assert manual_tasks_due() == []  # its own announcement may still be on its way
+    with time_machine.travel(start + timedelta(minutes=11), tick=False):
+        assert manual_tasks_due() == [f"manual step {step.pk}: its owner is asked now"]
+        assert manual_tasks_due() == []
+    assert task_of(step).status == TaskStatus.WAITING
+    assert "Shred" in text_part(mail_to_smtp.wait_for())
+
+
+def test_a_confirmation_the_step_never_heard_of_is_handed_over_again(manual_setup, mail_to_smtp):
+    from privacyops.manual.models import ManualTask
+
+    step = waiting_step(manual_setup)
+    mail_to_smtp.wait_for()
+    # As if the process stopped between the confirmation's commit and step_settle.
+    ManualTask.objects.filter(step=step).update(status=TaskStatus.CONFIRMED, rows=5,
+                                                confirmed_by="clerk@example.org",
+                                                confirmed_at=timezone.now())
+    assert manual_tasks_due() == [f"manual task {task_of(step).pk}: handed over to its step again"]
+    step.refresh_from_db()
+    assert step.status == StepStatus.COMPLETED
+    assert step.rows == 5
+    assert Job.objects.get(pk=step.job_id).status == JobStatus.COMPLETED
+    assert manual_tasks_due() == []

@@ -15,6 +15,7 @@ from typing import IO, Any, BinaryIO, cast
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from privacyops.audit.models import Outcome
@@ -40,6 +41,8 @@ CONFIRMS_PER_WINDOW = 10  # owner-page submissions from one client address
 CONFIRM_WINDOW = timedelta(hours=1)
 NOTE_MAX = 2000
 DEADLINE_CODE = "manual_deadline_passed"
+MANUAL_CONNECTOR = "manual"
+ADOPT_AFTER = timedelta(minutes=10)  # a waiting step's own announcement comes first
 
 
 def kind_of(job: Job) -> str:
@@ -336,12 +339,24 @@ def manual_tasks_due(*, now: datetime | None = None) -> list[str]:
             reminded += 1
     if reminded:
         said.append(f"{reminded} manual reminder(s) sent")
-    # Settled here, still waiting there: a process died between the two commits.
+    # Settled here, still waiting there: a process died between the two commits. Only a task
+    # of the step's current wait counts (a retried step waits again, after its old task).
+    current = Q(created_at__gte=F("step__started_at"))
     stranded = ManualTask.objects.filter(
-        status__in=[TaskStatus.CONFIRMED, TaskStatus.EXPIRED], step__status=StepStatus.WAITING,
-    ).exclude(step__manual_tasks__status=TaskStatus.WAITING).select_related("upload")
+        current, status__in=[TaskStatus.CONFIRMED, TaskStatus.EXPIRED],
+        step__status=StepStatus.WAITING,
+    ).select_related("upload")
     for task in stranded:
         if _hand_over(task, actor):
             said.append(f"manual task {task.pk}: handed over to its step again")
+    # Waiting for a while with no task of this wait: the owner was never asked (the step's
+    # announcement failed). Ask now.
+    orphans = (JobStep.objects.filter(status=StepStatus.WAITING, connector=MANUAL_CONNECTOR,
+                                      started_at__lte=now - ADOPT_AFTER)
+               .exclude(manual_tasks__created_at__gte=F("started_at"))
+               .select_related("job__tenant", "system"))
+    for step in orphans:
+        if manual_task_open(step=step) is not None:
+            said.append(f"manual step {step.pk}: its owner is asked now")
     return said
 

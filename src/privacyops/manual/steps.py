@@ -26,11 +26,18 @@ def connect() -> None:
 
 
 def _on_step_waiting(sender: Any, *, step: Any, **kwargs: Any) -> None:
+    """Runs after the engine's commit, in its worker. A failure here must not break the worker:
+    it is logged (by type only), and the periodic pass asks the owner of a step left without
+    a task."""
     if step.connector != MANUAL:
         return
     from privacyops.manual.services import manual_task_open
 
-    manual_task_open(step=step)
+    try:
+        manual_task_open(step=step)
+    except Exception as error:
+        logger.error("manual step %s: asking its owner failed (%s); the next pass retries",
+                     step.pk, type(error).__name__)
 
 
 def settle(*, step_id: int, status: str, rows: int, result: dict[str, Any], actor: Actor) -> None:
