@@ -29,8 +29,14 @@ the same reads and writes) in the same run, ``--reps`` repetitions, median:
 The datastore is built in a child process, so the reported peak RSS is that of the process
 that ran the engine (and the baselines, which hold almost nothing).
 
+With ``--systems K`` (SQLite only), also EXPORT and ERASE of the big subject by identity
+(its email) over K datastores that hold it together (its related rows spread over them), one
+thread per system as a job by identity runs them, each ERASE verified; against the same on one
+datastore holding it all, in the same run.
+
 Prints a table and, as its last line, one JSON object:
-{"export_ratio", "erase_ratio", "purge_ratio", "peak_rss_mb", "rows", …}.
+{"export_ratio", "erase_ratio", "purge_ratio", "peak_rss_mb", "rows", "systems",
+"export_k_ratio", "erase_k_ratio" (with --systems K > 1), …}.
 Targets: ratio <= 1.5 for export and erase, <= 2 for purge, peak RSS < 200 MB at 1,000,000
 rows, small-subject EXPORT and ERASE < 50 ms.
 """
@@ -396,6 +402,7 @@ ACTIVITY_OF = "(actor_id = ? OR subject_id = ?) AND workspace_id = ?"
 def baseline_erase(backend: Backend, conn: Any, person: int, *, dry_run: bool) -> int:
     """The subject's erase by hand; returns rows changed (or that would be)."""
     email, employee = f"erased-user-{person}@erased.local", f"erased-{person}"
+    account = f"erased-account-{person}"
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if not dry_run:
         backend.before_write(conn)
@@ -416,6 +423,9 @@ def baseline_erase(backend: Backend, conn: Any, person: int, *, dry_run: bool) -
             changed += conn.execute(backend.p(
                 f"SELECT count(*) FROM activity_log WHERE {ACTIVITY_OF} AND ip_address IS NOT NULL"
                 " AND length(ip_address) != 64"), (person, person, 1)).fetchone()[0]
+            changed += conn.execute(backend.p(
+                "SELECT count(*) FROM software_assignments WHERE person_id = ? AND workspace_id = ?"
+                " AND account_identifier IS DISTINCT FROM ?"), (person, 1, account)).fetchone()[0]
             conn.execute("ROLLBACK")
             return int(changed)
         changed = backend.rowcount(conn.execute(backend.p(
@@ -428,6 +438,10 @@ def baseline_erase(backend: Backend, conn: Any, person: int, *, dry_run: bool) -
         changed += backend.rowcount(conn.execute(backend.p(
             "UPDATE asset_requests SET justification = '' WHERE person_id = ? AND workspace_id = ?"
             " AND justification IS DISTINCT FROM ''"), (person, 1)))
+        changed += backend.rowcount(conn.execute(backend.p(
+            "UPDATE software_assignments SET account_identifier = ? WHERE person_id = ?"
+            " AND workspace_id = ? AND account_identifier IS DISTINCT FROM ?"),
+            (account, person, 1, account)))
         addresses = [value for (value,) in conn.execute(backend.p(
             f"SELECT DISTINCT ip_address FROM activity_log WHERE {ACTIVITY_OF}"
             " AND ip_address IS NOT NULL AND length(ip_address) != 64"), (person, person, 1))]
@@ -657,6 +671,119 @@ class Bench:
         return rows
 
 
+# --------------------------------------------------------------------------- K systems
+
+
+def spread_copies(pristine: Path, folder: Path, k: int, person: int) -> list[Path]:
+    """K SQLite datastores holding the same subject: the person's row in each, their related
+    rows spread over the K (row id modulo K), so K systems hold what one system holds."""
+    paths = []
+    for index in range(k):
+        path = folder / f"systems-{k}-{index}.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(pristine, path)
+        if k > 1:
+            with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+                conn.execute("BEGIN")
+                conn.execute("DELETE FROM activity_log WHERE (actor_id = ? OR subject_id = ?) "
+                             "AND id % ? != ?", (person, person, k, index))
+                for table in ("hardware_assignments", "software_assignments", "asset_requests"):
+                    conn.execute(f"DELETE FROM {table} WHERE person_id = ? AND id % ? != ?",
+                                 (person, k, index))
+                conn.execute("COMMIT")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        paths.append(path)
+    return paths
+
+
+class SystemsBench:
+    """EXPORT and ERASE of one subject over K datastores the way a job by identity runs them:
+    one thread per system (at most 4, PRIVACYOPS_JOB_STEP_THREADS' default), identity resolved
+    per system, each ERASE verified after its commit."""
+
+    def __init__(self, pristine: Path, folder: Path, person: int) -> None:
+        from privacyops.datamap import load_datamap
+
+        self.pristine, self.folder, self.person = pristine, folder, person
+        self.datamap = load_datamap(DATAMAP)
+        with closing(sqlite3.connect(pristine)) as conn:
+            self.email = conn.execute("SELECT email FROM people WHERE id = ?",
+                                      (person,)).fetchone()[0]
+
+    def stores(self, k: int) -> tuple[list[Any], list[Path]]:
+        from privacyops.connectors.sql import SqlDatastore
+
+        paths = spread_copies(self.pristine, self.folder, k, self.person)
+        stores = [SqlDatastore(self.datamap, f"sqlite:///{path}", hash_key=HASH_KEY)
+                  for path in paths]
+        for store in stores:  # reflected and connected before timing, like a warm worker
+            assert not store.reflected.issues
+            with store.engine.connect():
+                pass
+        return stores, paths
+
+    def _each(self, stores: list[Any], work: Callable[[int, Any], int]) -> int:
+        from concurrent.futures import ThreadPoolExecutor
+
+        if len(stores) == 1:
+            return work(0, stores[0])
+        with ThreadPoolExecutor(max_workers=min(4, len(stores))) as pool:
+            return sum(pool.map(lambda pair: work(*pair), enumerate(stores)))
+
+    def export(self, stores: list[Any], into: list[float]) -> int:
+        from privacyops.connectors import Target
+        from privacyops.execution.packaging import write_export_json
+
+        def one(index: int, store: Any) -> int:
+            keys = store.resolve_identity({"email": self.email}, TENANT)
+            target = Target("subject", keys[0], TENANT)
+            with (self.folder / f"systems-export-{index}.json").open("w") as out:
+                return sum(write_export_json(store.iter_export(target), out,
+                                             {"system": index}).values())
+
+        with timer(into):
+            return self._each(stores, one)
+
+    def erase(self, stores: list[Any], into: list[float]) -> int:
+        from privacyops.connectors import Target
+
+        def one(_index: int, store: Any) -> int:
+            keys = store.resolve_identity({"email": self.email}, TENANT)
+            target = Target("subject", keys[0], TENANT)
+            changed = store.erase(target).rows_changed
+            problems = store.verify_erased(target, {"email": self.email})
+            if problems:
+                raise SystemExit(f"verification failed: {problems}")
+            return int(changed)
+
+        with timer(into):
+            return self._each(stores, one)
+
+    def run(self, k: int, reps: int) -> dict[str, float]:
+        times: dict[int, dict[str, list[float]]] = {n: {"export": [], "erase": []}
+                                                     for n in (1, k)}
+        rows: dict[int, dict[str, int]] = {1: {}, k: {}}
+        for rep in range(reps + 1):  # the first round is an untimed warm-up
+            for n in ((1, k) if rep % 2 == 0 else (k, 1)):
+                stores, _paths = self.stores(n)
+                sink: dict[str, list[float]] = times[n] if rep else {"export": [], "erase": []}
+                rows[n]["export"] = self.export(stores, sink["export"])
+                rows[n]["erase"] = self.erase(stores, sink["erase"])
+                for store in stores:
+                    store.close()
+        # The person's own row is in every system; the export's activity section is capped
+        # (1,000 rows) per system, so K systems export more of it than one.
+        if rows[k]["erase"] != rows[1]["erase"] + (k - 1) or not rows[k]["export"]:
+            raise SystemExit(f"rows differ between 1 and {k} systems: {rows}")
+        one = {op: statistics.median(times[1][op]) for op in ("export", "erase")}
+        many = {op: statistics.median(times[k][op]) for op in ("export", "erase")}
+        return {"export_1_ms": one["export"] * 1000, "export_k_ms": many["export"] * 1000,
+                "erase_1_ms": one["erase"] * 1000, "erase_k_ms": many["erase"] * 1000,
+                "export_k_ratio": many["export"] / one["export"],
+                "erase_k_ratio": many["erase"] / one["erase"]}
+
+
 def count_rows(backend: Backend) -> tuple[int, int]:
     """All rows, and the rows of tenant 1."""
     with closing(backend.raw()) as conn:
@@ -676,7 +803,12 @@ def main() -> None:
     parser.add_argument("--url", default="", help="PostgreSQL server URL (a database is created)")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--purge-reps", type=int, default=3)
+    parser.add_argument("--systems", type=int, default=1,
+                        help="also time EXPORT and ERASE of the 10k-row subject spread over K "
+                        "SQLite datastores (a job by identity), against the same on one")
     args = parser.parse_args()
+    if args.systems < 1:
+        parser.error("--systems is at least 1")
 
     with tempfile.TemporaryDirectory(prefix="privacyops-bench-") as tmp:
         folder = Path(tmp)
@@ -700,6 +832,13 @@ def main() -> None:
             results = bench.run(args.reps, args.purge_reps)
             bench.close()
             bench.store = None
+            systems: dict[str, float] = {}
+            if args.systems > 1:
+                pristine = folder / "systems-pristine.sqlite3"
+                if isinstance(backend, PostgresBackend):
+                    raise SystemExit("--systems runs on SQLite datastores; leave out --url")
+                shutil.copyfile(sqlite_backend.pristine, pristine)
+                systems = SystemsBench(pristine, folder, big).run(args.systems, args.reps)
         finally:
             backend.drop()
     peak = peak_rss_mb()
@@ -713,6 +852,16 @@ def main() -> None:
         print(f"{row.label:<40} {row.engine_ms:>11.1f} {row.baseline_ms:>12.1f} "
               f"{row.ratio:>7.2f}  {targets[key]}")
     print(f"{'engine process peak RSS':<40} {peak:>9.0f} MB {'':>12} {'':>7}  < 200 MB")
+    extra: dict[str, Any] = {"systems": args.systems}
+    if systems:
+        k = args.systems
+        print(f"{'operation, 10k-row subject':<40} {'1 system ms':>11} {f'{k} systems ms':>12} "
+              f"{'ratio':>7}  target")
+        for op in ("export", "erase"):
+            print(f"{op.upper() + ' by identity':<40} {systems[f'{op}_1_ms']:>11.1f} "
+                  f"{systems[f'{op}_k_ms']:>12.1f} {systems[f'{op}_k_ratio']:>7.2f}  <= 1.5")
+        extra.update({"export_k_ratio": round(systems["export_k_ratio"], 2),
+                      "erase_k_ratio": round(systems["erase_k_ratio"], 2)})
     print(json.dumps({
         "export_ratio": round(results["export"].ratio, 2),
         "erase_ratio": round(results["erase"].ratio, 2),
@@ -723,6 +872,7 @@ def main() -> None:
         "small_export_ms": round(results["small_export"].engine_ms, 1),
         "small_erase_ms": round(results["small_erase"].engine_ms, 1),
         "backend": backend.name,
+        **extra,
     }))
 
 

@@ -168,3 +168,47 @@ class TestManualSystem:
         job.refresh_from_db()
         assert job.status == JobStatus.FAILED
         assert "paper-files" in job.error_message
+
+
+class TestTenantPurge:
+    def _purge(self, store, staff, approver) -> Job:
+        job = job_create(tenant_id=store.tenant.pk, job_type="PURGE", target_type="tenant",
+                         target_id=str(store.key), reason="Contract ended",
+                         actor=factories.actor(staff))
+        if job.status == JobStatus.PENDING:
+            job_approve(job_id=job.pk, actor=factories.actor(approver))
+        run_job_now(job.pk)
+        job.refresh_from_db()
+        return job
+
+    def test_every_system_is_purged_and_counted_empty(self, multi_store, staff, other_staff):
+        other_before = multi_store.desk("SELECT COUNT(*) FROM tickets WHERE workspace_id != ?",
+                                        multi_store.key)
+        job = self._purge(multi_store, staff, other_staff)
+        assert job.status == JobStatus.COMPLETED, job.error_message
+        steps = _steps(job)
+        assert set(steps) == {"demo", "helpdesk"}
+        assert all(step.verified and step.result["rows_left"] == 0 for step in steps.values())
+        for table in ("requesters", "tickets", "ticket_messages"):
+            assert multi_store.desk(f"SELECT COUNT(*) FROM {table} WHERE workspace_id = ?",  # noqa: S608
+                                    multi_store.key) == [(0,)]
+        assert multi_store.app("SELECT COUNT(*) FROM people WHERE workspace_id = ?",
+                               multi_store.key) == [(0,)]
+        assert multi_store.desk("SELECT COUNT(*) FROM tickets WHERE workspace_id != ?",
+                                multi_store.key) == other_before
+        assert steps["helpdesk"].rows == job.result["systems"]["helpdesk"]["rows_deleted"] > 0
+        assert ErasureLedgerEntry.objects.filter(job=job).count() == 1
+
+    def test_an_identity_hold_in_one_system_stops_the_purge_everywhere(
+            self, multi_store, staff, other_staff):
+        from privacyops.holds.services import hold_place
+
+        _person_id, email = multi_store.person()
+        hold_place(tenant_id=multi_store.tenant.pk, scope_type="identity",
+                   scope_id=f"email {email}", reason="Tribunal",
+                   actor=factories.actor(staff))
+        before = multi_store.table_bytes()
+        job = self._purge(multi_store, staff, other_staff)
+        assert job.status == JobStatus.FAILED
+        assert job.error_code == "legal_hold"
+        assert multi_store.table_bytes() == before

@@ -49,3 +49,24 @@ class TestPages:
         assert response.status_code == 422
         assert "the person&#x27;s email" in response.content.decode()
         assert not Job.objects.exists()
+
+
+class TestDryRunByEmail:
+    def test_each_system_lists_what_would_change_and_nothing_is_written(self, multi_store,
+                                                                      staff):
+        client = Client()
+        client.force_login(staff)
+        _person_id, email = multi_store.person()
+        before = multi_store.table_bytes()
+        response = client.get(reverse("platform:job-preview"), {
+            "tenant": multi_store.tenant.pk, "job_type": "ERASE", "target_type": "subject",
+            "target_id": "", "email": email})
+        assert response.status_code == 200
+        page = response.content.decode()
+        parts = re.split(r'<section class="preview-system" data-system="', page)[1:]
+        by_system = {part.split('"', 1)[0]: part for part in parts}
+        assert set(by_system) == {"demo", "helpdesk"}
+        # The helpdesk: one requester, 2 tickets, 4 messages (2 of each ticket).
+        desk = dict(re.findall(r"<code>(\w+)</code></td><td>(\d+)</td>", by_system["helpdesk"]))
+        assert desk == {"requesters": "1", "tickets": "2", "ticket_messages": "4"}
+        assert multi_store.table_bytes() == before

@@ -125,6 +125,11 @@ def run_erase(job: Job, worker: str) -> dict[str, Any]:
 
 
 def run_purge(job: Job, worker: str) -> dict[str, Any]:
+    if job.target_type == "tenant" and job.tenant.systems.filter(
+            connector_type="sql").count() > 1:
+        from privacyops.execution.multi import run_tenant_purge_all
+
+        return run_tenant_purge_all(job, worker)
     datastore = datastore_for(job.tenant)
     target = target_for(job.tenant, job.target_type, job.target_id)
     refuse_if_held(tenant_id=job.tenant_id, target=target, target_type=job.target_type,

@@ -39,7 +39,7 @@ from privacyops.execution.guards import hold_guard, refuse_if_held
 from privacyops.execution.models import Artifact, JobStep, StepStatus
 from privacyops.execution.packaging import Package, sha256_file, write_export_json
 from privacyops.execution.registry import DatastoreUnavailable, connector_of_system
-from privacyops.execution.steps import job_finish_if_settled, step_waiting
+from privacyops.execution.steps import job_finish_if_settled, step_waiting, steps_result
 from privacyops.jobs.models import Job, JobStatus
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import ConnectorType, System
@@ -476,3 +476,92 @@ def is_multi(job: Job) -> bool:
 
 
 __all__ = ["DatastoreUnavailable", "is_multi", "run_multi", "steps_create"]
+
+
+# --- a tenant PURGE over every SQL system --------------------------------------------------
+
+def run_tenant_purge_all(job: Job, worker: str) -> dict[str, Any]:
+    """PURGE of a tenant with several SQL systems: a step per system, holds of every system
+    checked first, each system purged in chunks (resumable: a retry finishes what is left and
+    skips the systems already done) and verified by counting what is left (0)."""
+    from privacyops.connectors import PurgeProgress
+    from privacyops.execution.ledger import datamap_snapshot_take
+    from privacyops.execution.registry import datastore_of_system
+    from privacyops.jobs.services import job_heartbeat
+    from privacyops.tenancy.models import Tenant
+
+    systems = [s for s in System.objects.filter(tenant=job.tenant, connector_type="sql")
+               .select_related("tenant").order_by("pk")]
+    existing = {step.system_name: step for step in JobStep.objects.filter(job=job)}
+    for system in systems:
+        if system.name not in existing:
+            existing[system.name] = JobStep.objects.create(
+                job=job, system=system, system_name=system.name, connector=system.connector_type)
+    steps = [existing[s.name] for s in systems]
+    targets = {}
+    for system, step in zip(systems, steps, strict=True):
+        key = system.datastore_key or None
+        targets[step.pk] = (datastore_of_system(system),
+                            Target(scope="tenant", id=key or job.tenant.slug, tenant_key=key))
+    for step in steps:  # every system's holds before anything is deleted anywhere
+        if step.is_done:
+            continue
+        datastore, target = targets[step.pk]
+        try:
+            refuse_if_held(tenant_id=job.tenant_id, target=target, target_type="tenant",
+                           datastore=datastore)
+        except JobBlocked as blocked:
+            _fail_step(step, blocked.code, blocked.message, status=StepStatus.BLOCKED)
+            raise JobBlocked(f"System {step.system_name}: {blocked.message} Nothing was "
+                             "deleted in any system.", code=blocked.code,
+                             hold_id=blocked.hold_id) from None
+    at = datetime.now(tz=UTC).replace(microsecond=0)
+    snapshot = datamap_snapshot_take(job.tenant)
+    for step in steps:
+        if step.is_done:
+            continue
+        datastore, target = targets[step.pk]
+        earlier = int((step.result or {}).get("rows_deleted", 0))
+        _save(step, status=StepStatus.RUNNING, started_at=timezone.now(),
+              attempts=step.attempts + 1, error_code="", error_message="")
+
+        def on_progress(progress: PurgeProgress, step: JobStep = step) -> None:
+            state = {"system": step.system_name, "table": progress.table,
+                     "table_done": progress.deleted, "table_total": progress.table_total}
+            if not job_heartbeat(job_id=job.pk, worker_id=worker, progress=state):
+                raise LeaseLost(job.pk)
+
+        def guard(datastore: Any = datastore, target: Target = target) -> Any:
+            return hold_guard(tenant_id=job.tenant_id, target=target, target_type="tenant",
+                              datastore=datastore, job_id=job.pk, worker=worker)
+
+        try:
+            result = datastore.purge(target, chunk_size=settings.PURGE_CHUNK_ROWS,
+                                     on_progress=on_progress, chunk_guard=guard)
+        except (LeaseLost, JobBlocked):
+            raise
+        except Exception as error:
+            _fail_step(step, "datastore_unavailable",
+                       f"System {step.system_name} stopped the purge ({type(error).__name__});"
+                       " the chunks it committed stay deleted and a retry finishes the rest.")
+            raise StepsFailed(f"System {step.system_name} stopped the purge; a retry finishes "
+                              "it.", code="datastore_unavailable") from None
+        left = sum(datastore.purge(target, dry_run=True).deleted.values())
+        done = {"rows_deleted": earlier + result.rows_deleted, "tables": result.deleted,
+                "tables_anonymised": result.anonymised, "rows_left": left,
+                "applied_at": at.isoformat()}
+        if left:
+            _fail_step(step, "verification_failed",
+                       f"System {step.system_name} still holds {left} row(s) of the tenant "
+                       "after the purge; retry the job.")
+            _save(step, result=done)
+            raise StepsFailed(f"System {step.system_name}: {left} row(s) left after the purge.",
+                              code="verification_failed")
+        _save(step, status=StepStatus.COMPLETED, verified=True, finished_at=timezone.now(),
+              rows=done["rows_deleted"], result=done)
+    with transaction.atomic():
+        Tenant.objects.filter(pk=job.tenant_id).update(hash_key=None)
+    outcome = steps_result(job, list(JobStep.objects.filter(job=job)))
+    outcome.update({"rows_deleted": outcome["rows"], "applied_at": at.isoformat(),
+                    "datamap_sha256": snapshot.sha256 if snapshot else None})
+    return outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from privacyops.connectors import ConnectorError, PreconditionsFailed
 from privacyops.errors import DomainError, ValidationFailed
@@ -66,3 +67,69 @@ def dry_run_preview(*, tenant: Tenant, job_type: str, target_type: str,
     except ConnectorError as error:
         raise DomainError(f"{target_type} {target_id}: {error}", code="target_not_found") from None
     return DryRunPreview(tables, blocked)
+
+
+@dataclass(frozen=True)
+class SystemPreview:
+    """One system's part of an identity ERASE dry run: its tables, or why there are none."""
+
+    system: str
+    connector: str
+    preview: DryRunPreview | None = None
+    note: str = ""
+
+
+def dry_run_identity(*, tenant: Tenant, identity: dict[str, str],
+                     systems: list[str] | None = None) -> list[SystemPreview]:
+    """What an ERASE by identity would change, per system and per table; writes nothing."""
+    from privacyops.connectors import Target
+    from privacyops.connectors.base import canonical_identity
+    from privacyops.execution.registry import connector_of_system, systems_of
+
+    wanted = canonical_identity(identity)
+    out: list[SystemPreview] = []
+    for system in systems_of(tenant):
+        if systems and system.name not in systems:
+            continue
+        if system.connector_type == "manual":
+            out.append(SystemPreview(system.name, system.connector_type,
+                                     note="A manual system: its owner is asked to act."))
+            continue
+        tenant_key = system.datastore_key or None
+        try:
+            connector = connector_of_system(system)
+            keys = connector.resolve_identity(wanted, tenant_key)
+            if not keys:
+                out.append(SystemPreview(system.name, system.connector_type,
+                                         note="No data for this person."))
+                continue
+            if len(keys) > 1:
+                out.append(SystemPreview(
+                    system.name, system.connector_type,
+                    note=f"{len(keys)} subjects match: the job will ask for a pick."))
+                continue
+            target = Target(scope="subject", id=keys[0], tenant_key=tenant_key)
+            blocked: str | None = None
+            datastore: Any = connector if hasattr(connector, "datamap") else None
+            try:
+                refuse_if_held(tenant_id=tenant.pk, target=target, target_type="subject",
+                               datastore=datastore)
+            except JobBlocked as error:
+                blocked = error.message
+            try:
+                result = connector.erase(target, dry_run=True)
+            except PreconditionsFailed as error:
+                out.append(SystemPreview(system.name, system.connector_type, DryRunPreview(
+                    [], blocked or precondition_sentence(error.failures).removeprefix(
+                        "Refused. "))))
+                continue
+            special = (datastore.datamap.special_categories_in_tables(
+                {c.table: c.columns for c in result.tables}) if datastore is not None else {})
+            tables = [TablePreview(c.table, c.rows, c.columns, tuple(special.get(c.table, ())))
+                      for c in result.tables]
+            out.append(SystemPreview(system.name, system.connector_type,
+                                     DryRunPreview(tables, blocked)))
+        except (DomainError, ConnectorError) as error:
+            out.append(SystemPreview(system.name, system.connector_type,
+                                     note=f"Not available: {getattr(error, 'message', error)}"))
+    return out

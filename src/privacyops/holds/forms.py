@@ -38,7 +38,7 @@ class HoldPlaceForm(forms.Form):
     tenant = forms.TypedChoiceField(label="Tenant", coerce=int)
     scope_type = forms.CharField(
         label="Scope type", max_length=40,
-        widget=forms.TextInput(attrs={"list": "scope-types", "placeholder": "subject, tenant, issuer…"}),
+        widget=forms.TextInput(attrs={"list": "scope-types", "placeholder": "subject, tenant, identity…"}),
     )
     scope_id = forms.CharField(label="Scope id", max_length=200)
     reason = forms.CharField(

@@ -56,11 +56,14 @@ def _declared_scope_type(tenant: Tenant, scope_type: str) -> str:
         declared = target_types_for(tenant)
     except DatastoreUnavailable:
         declared = DEFAULT_TARGET_TYPES
-    declared = (*declared, IDENTITY_SCOPE)
+    if scope_type == IDENTITY_SCOPE:  # a person by email, in every system
+        return scope_type
     if scope_type not in declared:
         raise ValidationFailed(
             f"A legal hold in tenant {tenant.slug} names one of the scope types its data map "
-            f"declares: {', '.join(declared)}.", field="scope type", declared=list(declared))
+            f"declares: {', '.join(declared)}. (A person is held in every system by scope type "
+            "identity, e.g. \"email ada@example.com\".)", field="scope type",
+            declared=list(declared))
     return scope_type
 
 

@@ -29,7 +29,7 @@ from privacyops.web.pages import KeysetPage, keyset_page, privacy_page, viewer_o
 
 
 def _scope_types(tenants: list[Tenant]) -> list[str]:
-    known = {"tenant", "subject"}
+    known = {"tenant", "subject", "identity"}  # identity: a person by email
     for tenant in tenants:
         try:
             known.update(target_types_for(tenant))

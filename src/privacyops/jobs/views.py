@@ -257,6 +257,18 @@ def job_preview(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"job_type": job_type, "target_type": target_type,
                                "target_id": target_id}
     status = 200
+    email = params.get("email", "").strip()
+    if job_type == JobType.ERASE and email and not target_id:
+        from privacyops.execution.preview import dry_run_identity
+
+        try:
+            tenant = _previewable_tenant(viewer, params.get("tenant", ""))
+            context["systems"] = dry_run_identity(tenant=tenant, identity={"email": email})
+            context["email"] = email
+        except DomainError as error:
+            context["error"] = error.message
+            status = error.status
+        return render(request, "jobs/_preview.html", context, status=status)
     if job_type not in {JobType.ERASE, JobType.PURGE}:
         context["note"] = "An export changes no data, so there is nothing to preview."
     elif not target_type or not target_id:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Any
 
 from django.db import transaction
 
@@ -75,7 +76,7 @@ def gdpr_export(*, tenant: Tenant, subject_id: str, actor: Actor) -> GdprExport:
     with refusals_recorded(actor=actor, action="gdpr.export", tenant_id=tenant.pk,
                            target_type="subject", target_id=subject_id):
         require(acting_user(actor), "gdpr.export", tenant)
-        _existing_subject(tenant, subject_id)
+        subject = _existing_subject(tenant, subject_id)
         job = job_create(
             tenant_id=tenant.pk, job_type=JobType.EXPORT, target_type="subject",
             target_id=subject_id, reason="Export JSON on the GDPR screen (Art. 15/20)",
@@ -93,6 +94,17 @@ def gdpr_export(*, tenant: Tenant, subject_id: str, actor: Actor) -> GdprExport:
         try:
             text = io.TextIOWrapper(content, encoding="utf-8")
             sections = write_export_json(datastore.iter_export(target), text, header)
+            others = _other_systems_holding(tenant, subject.email)
+            if others:  # the same person in the tenant's other systems, by email
+                text.flush()
+                content.seek(content.tell() - 2)  # before the closing "}\n"
+                content.truncate()
+                text.write(', "systems": {')
+                for index, (name, connector, other) in enumerate(others):
+                    text.write(("" if index == 0 else ", ") + json.dumps(name) + ": ")
+                    counts = write_export_json(connector.iter_export(other), text, {})
+                    sections.update({f"{name}/{section}": n for section, n in counts.items()})
+                text.write("}}\n")
             text.flush()
             text.detach()
         except Exception:
@@ -119,6 +131,34 @@ def gdpr_export(*, tenant: Tenant, subject_id: str, actor: Actor) -> GdprExport:
                                    "sections": sections})
     job.refresh_from_db()
     return GdprExport(job=job, file_name=file_name, content=content, sections=sections)
+
+
+def _other_systems_holding(tenant: Tenant, email: str) -> list[tuple[str, Any, Any]]:
+    """The tenant's other automated systems where this email resolves to exactly one subject:
+    (name, connector, target). A system that does not answer is left out (logged)."""
+    from privacyops.connectors import Target
+    from privacyops.execution.registry import connector_of_system, system_for, systems_of
+
+    if not email:
+        return []
+    first = system_for(tenant)
+    found = []
+    for system in systems_of(tenant):
+        if (first is not None and system.pk == first.pk) or system.connector_type not in (
+                "sql", "http"):
+            continue
+        try:
+            connector = connector_of_system(system)
+            keys = connector.resolve_identity({"email": email}, system.datastore_key or None)
+        except Exception as error:  # one system down must not stop the export of the others
+            logger.warning("gdpr export: system %s not asked (%s)", system.pk,
+                           type(error).__name__)
+            continue
+        if len(keys) == 1:
+            found.append((system.name, connector,
+                          Target(scope="subject", id=keys[0],
+                                 tenant_key=system.datastore_key or None)))
+    return found
 
 
 def _erase_guards(*, tenant: Tenant, subject: SubjectRow, confirmation_email: str, reason: str,
