@@ -25,4 +25,5 @@ class EraseForm(ConfirmForm):
 
 
 class ExportForm(ConfirmForm):
-    upload = forms.FileField(label="Exported file", allow_empty_file=True)
+    upload = forms.FileField(label="Exported file", allow_empty_file=True,
+                             help_text="The person's data from this system, as one file.")
