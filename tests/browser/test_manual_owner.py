@@ -117,3 +117,50 @@ def test_the_operator_resends_while_the_step_waits(page, owner_link_base, mail_t
     second = mail_to_smtp.wait_for(lambda m: link_of(m, live_server) != first)
     assert link_in  # the same link format as the emails of the service tests
     assert link_of(second, live_server) != first
+
+
+@pytest.fixture
+def axe_context(browser, live_server):
+    """Lets the test inject axe-core past the page's CSP, as the accessibility tests do."""
+    from tests.browser.conftest import VIEWPORT
+
+    context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT, locale="en-GB",
+                                  timezone_id="UTC", bypass_csp=True)
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_owner_pages_have_no_serious_accessibility_violations(
+        axe_context, owner_link_base, mail_to_smtp, live_server, scheme):
+    from tests.browser.test_accessibility import axe_violations
+
+    page = axe_context.new_page()
+    page.emulate_media(color_scheme=scheme)
+    erase = waiting_step(owner_link_base)
+    export = waiting_step(owner_link_base, job_type="EXPORT")
+    links = [link_of(m, live_server) for m in (
+        mail_to_smtp.wait_for(lambda m: f"#{erase.job_id} " in str(m["Subject"])),
+        mail_to_smtp.wait_for(lambda m: f"#{export.job_id} " in str(m["Subject"])))]
+    found: dict[str, list[str]] = {}
+
+    def check(name: str) -> None:
+        problems = axe_violations(page)
+        if problems:
+            found[name] = problems
+
+    for name, link in [("erase", links[0]), ("export", links[1])]:
+        page.goto(link)
+        check(name)
+    # The form with its errors shown, and a link problem page.
+    page.goto(links[0])
+    page.get_by_role("button", name="Confirm the erasure").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    check("errors")
+    page.goto(f"{live_server.url}/manual/not-a-token/")
+    expect(page.get_by_role("heading", name="This link is not valid")).to_be_visible()
+    check("problem")
+    screenshot(page, f"manual-link-invalid-{scheme}")
+    page.close()
+    assert not found, found
