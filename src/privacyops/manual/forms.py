@@ -14,7 +14,8 @@ class ConfirmForm(forms.Form):
     note = forms.CharField(
         label="Note (optional)", required=False, max_length=NOTE_MAX,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Anything the privacy team should know (where you looked, what you kept and why).")
+        help_text="Anything the privacy team should know (where you looked, what you kept and "
+                  "why). Please do not name the person here.")
 
 
 class EraseForm(ConfirmForm):

@@ -8,6 +8,7 @@ next periodic pass finds the task settled but its step still waiting and hands i
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -215,10 +216,13 @@ def manual_confirm(*, token: str, answer: Confirmation, user: User | None = None
         locked.save()
         actor = (Actor.for_user(user) if user is not None and user.is_authenticated
                  else Actor.owner(who, system=locked.system_name))
+        # The note is free text that may name the person: the chain, which is never
+        # rewritten, keeps only its digest; the text stays on the task and the step.
         metadata: dict[str, Any] = {"system": locked.system_name, "task": locked.pk,
                                     "kind": locked.kind, "confirmed_by": who,
                                     "confirmed_at": locked.confirmed_at.isoformat(),
-                                    "note": locked.note}
+                                    "note_sha256": hashlib.sha256(locked.note.encode()).hexdigest()
+                                    if locked.note else None}
         if locked.kind == TaskKind.ERASE:
             metadata["rows"] = locked.rows
         if artifact is not None:
