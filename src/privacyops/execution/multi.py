@@ -115,8 +115,8 @@ def _fail_step(step: JobStep, code: str, message: str, *,
 
 def _ambiguous(step: JobStep) -> str:
     return (f"{len(step.keys)} subjects match this identity in system {step.system_name}; "
-            f"pick one (POST /api/v1/jobs/<id>/steps/{step.system_name}/pick with its "
-            "target_id, or the job page), then retry the job.")
+            f"pick one (POST /api/v1/jobs/{step.job_id}/steps/{step.system_name}/pick with its "
+            "target_id), then retry the job.")
 
 
 def _prepare(job: Job, step: JobStep) -> Work | None:
