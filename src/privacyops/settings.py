@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "privacyops.workspace",
     "privacyops.retention",
     "privacyops.requests_mail",
+    "privacyops.manual",
     "privacyops.web",
 ]
 if TASKS_BACKEND == TASKS_BACKENDS["rq"]:
@@ -205,6 +206,9 @@ PURGE_CHUNK_ROWS = env_int("PRIVACYOPS_PURGE_CHUNK_ROWS", 1000)
 JOB_STEP_THREADS = env_int("PRIVACYOPS_JOB_STEP_THREADS", 4)
 VACUUM_AFTER_ERASE = vacuum_mode()
 DOWNLOAD_LINK_DAYS = env_int("PRIVACYOPS_DOWNLOAD_LINK_DAYS", 7)
+# Manual systems: days an owner has to act on a step, and the largest file they may upload.
+MANUAL_STEP_DAYS = env_int("PRIVACYOPS_MANUAL_STEP_DAYS", 14)
+MANUAL_UPLOAD_MAX_MB = env_int("PRIVACYOPS_MANUAL_UPLOAD_MAX_MB", 100)
 SIGNING_KEY_FILE = env("PRIVACYOPS_SIGNING_KEY_FILE") or str(DATA_DIR / "signing-ed25519.pem")
 AUDIT_CHECKPOINT_EVERY = env_int("PRIVACYOPS_AUDIT_CHECKPOINT_EVERY", 1000)
 TRUSTED_PROXY_COUNT = env_int("PRIVACYOPS_TRUSTED_PROXY_COUNT", 0)

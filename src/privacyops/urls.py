@@ -26,4 +26,5 @@ urlpatterns = [
     path("workspace/<slug:slug>/gdpr/", include("privacyops.workspace.urls")),
     path("platform/requests/", include("privacyops.intake.platform_urls")),
     path("platform/tenants/", include("privacyops.tenancy.urls")),
+    path("", include("privacyops.manual.urls")),
 ]

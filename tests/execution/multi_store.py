@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from privacyops.demo.helpdesk import generate_helpdesk, people_of_demo, write_helpdesk_datamap
+from privacyops.execution.demo import write_paper_files_map
 from privacyops.tenancy.models import ConnectorType, System
 from tests import factories
 from tests.demo_store import DemoStore, demo_store
@@ -58,6 +59,7 @@ def multi_store(demo_store, settings, tmp_path) -> MultiStore:
     helpdesk = tmp_path / "helpdesk.sqlite3"
     generate_helpdesk(helpdesk, people_of_demo(demo_store.path))
     write_helpdesk_datamap(helpdesk, Path(settings.DATAMAP_DIR))
+    write_paper_files_map()  # the map of the manual system some tests add (`paper-files`)
     key = factories.tenant_key(demo_store.tenant)
     System.objects.create(tenant=demo_store.tenant, name="helpdesk", datamap_name="helpdesk",
                           datastore_key=key, connector_type=ConnectorType.SQL)

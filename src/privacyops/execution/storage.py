@@ -8,11 +8,12 @@ published); the retried attempt of the same job discards both before storing its
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import BinaryIO, cast
 
 from django.conf import settings
@@ -32,12 +33,19 @@ def _job_folder(job: Job) -> str:
     return f"exports/{job.tenant_id}/{job.pk}"
 
 
+# Files a person handed in for one system of a job (a manual system's upload) live in a
+# subfolder of the job's: parts of the job's result, not attempts of its package.
+PARTS = "parts"
+
+
 def _discard_earlier_attempts(job: Job) -> None:
     """Remove what killed attempts of this job stored: rows first, then the job's folder.
 
-    Each job has a folder of its own, so this lists one job's files, never a tenant's.
+    Each job has a folder of its own, so this lists one job's files, never a tenant's. The
+    parts subfolder (files handed in by people) is not an attempt and stays.
     """
-    earlier = list(Artifact.objects.filter(job=job, deleted_at__isnull=True))
+    earlier = list(Artifact.objects.filter(job=job, deleted_at__isnull=True)
+                   .exclude(storage_name__startswith=f"{_job_folder(job)}/{PARTS}/"))
     Artifact.objects.filter(pk__in=[a.pk for a in earlier]).update(deleted_at=timezone.now())
     folder = _job_folder(job)
     try:
@@ -65,6 +73,43 @@ def artifact_store(*, job: Job, package: Package, file_name: str,
             target_id=target_id or job.target_id, storage_name=stored_name, file_name=file_name,
             size=package.size, sha256=package.sha256,
             expires_at=timezone.now() + timedelta(days=settings.DOWNLOAD_LINK_DAYS),
+        )
+
+
+def part_store(*, job: Job, source: BinaryIO, file_name: str, part: str,
+               expires_at: datetime, target: tuple[str, str] | None = None) -> Artifact:
+    """Store a file someone handed in for one system of `job` (a manual system's export),
+    encrypted like a package, as an artifact of the job under `parts/<part>/`.
+
+    The file is encrypted into a temporary file while its size and SHA-256 are taken; the
+    row is written only once the encrypted file is stored whole. ``target`` (type, id) files it
+    like the job's package (an identity job's is ``identity`` and a digest), so whatever later
+    deletes the package's data deletes the part too.
+    """
+    target_type, target_id = target or (job.target_type, job.target_id)
+    digest = hashlib.sha256()
+    size = 0
+
+    class _Counting:
+        def read(self, n: int = -1) -> bytes:
+            nonlocal size
+            block = source.read(n)
+            digest.update(block)
+            size += len(block)
+            return block
+
+    with tempfile.TemporaryFile() as encrypted:
+        encrypt_stream(settings.ARTIFACT_KEY, cast(BinaryIO, _Counting()), encrypted)
+        encrypted.seek(0)
+        storage_name = f"{_job_folder(job)}/{PARTS}/{part}/{digest.hexdigest()[:16]}.enc"
+        if default_storage.exists(storage_name):
+            default_storage.delete(storage_name)
+        stored_name = default_storage.save(storage_name, File(encrypted, name=storage_name))
+    with transaction.atomic():
+        return Artifact.objects.create(
+            job=job, tenant_id=job.tenant_id, target_type=target_type,
+            target_id=target_id, storage_name=stored_name, file_name=file_name,
+            size=size, sha256=digest.hexdigest(), expires_at=expires_at,
         )
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 from privacyops.errors import PermissionDenied
 from privacyops.tenancy.models import User
 
-ActorType = Literal["user", "api_token", "system", "subject"]
+ActorType = Literal["user", "api_token", "system", "subject", "owner"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,12 @@ class Actor:
     def subject(cls, subject_ref: str) -> Actor:
         """A data subject acting through the privacy center; referenced by id, never email."""
         return cls("subject", subject_ref, f"data subject {subject_ref}")
+
+    @classmethod
+    def owner(cls, email: str, *, system: str) -> Actor:
+        """The owner of a manual system confirming through the emailed link (not signed in):
+        the email they typed, and the system they answered for."""
+        return cls("owner", email[:100], f"owner of {system}: {email}"[:200])
 
 
 def acting_user(actor: Actor) -> User:

@@ -62,9 +62,13 @@ class Command(BaseCommand):
         if connector == "http":
             self.check_http_file(file, live=live, tenant=tenant)
             return
+        if connector == "manual":
+            self.check_manual(file)
+            return
         if connector != "sql":
             raise CommandError(f"{file}: unknown connector {connector!r}; a data map is for "
-                               "`connector: http` or, without the key, an SQL database.")
+                               "`connector: http`, `connector: manual` or, without the key, "
+                               "an SQL database.")
         try:
             datamap = load_datamap(file)
         except DataMapError as error:
@@ -134,3 +138,17 @@ class Command(BaseCommand):
         finally:
             connector.close()
         self.stdout.write(f"{file}: OK ({answer})")
+
+    def check_manual(self, file: str) -> None:
+        """A manual system's map (`connector: manual`): whom to ask and what to ask."""
+        from privacyops.manual.schema import load_manual_map
+
+        try:
+            manual = load_manual_map(file)
+        except DataMapError as error:
+            for line in error.lines():
+                self.stderr.write(line)
+            raise CommandError(f"{len(error.issues)} problem(s) in {file}.") from None
+        kinds = " and ".join(k for k in ("export", "erase") if manual.does(k))
+        self.stdout.write(f"{file}: OK (manual system {manual.name}: {manual.owner} is asked "
+                          f"to {kinds} by hand)")

@@ -89,6 +89,16 @@ def retention_schedule_daily(stop: threading.Event, *, first_after: float = 90.0
               one_pass=lambda: retention_schedule_due(actor=Actor.system("retention")))
 
 
+def manual_tasks_hourly(stop: threading.Event, *, first_after: float = 150.0,
+                        every: float = 3600.0) -> None:
+    """Manual systems: remind owners halfway to the deadline (once), fail steps whose deadline
+    passed. Hourly, so a deadline is kept to the hour; a second pass finds nothing to do."""
+    from privacyops.manual.services import manual_tasks_due
+
+    run_daily(stop, name="manual steps", first_after=first_after, every=every,
+              one_pass=manual_tasks_due)
+
+
 class Command(BaseCommand):
     help = "Run a job worker: executes queued jobs and re-enqueues jobs the queue lost."
 
@@ -123,6 +133,8 @@ def run_worker(
     threading.Thread(target=retention_schedule_daily, args=(stop,), name="retention-schedule",
                      daemon=True).start()
     threading.Thread(target=drift_check_daily, args=(stop,), name="drift-check",
+                     daemon=True).start()
+    threading.Thread(target=manual_tasks_hourly, args=(stop,), name="manual-steps",
                      daemon=True).start()
     backend = settings.TASKS["default"]["BACKEND"]
     try:
