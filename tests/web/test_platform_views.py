@@ -482,7 +482,8 @@ class TestNewJob:
         response = staff_client.post("/platform/privacy/jobs/new/", {
             "tenant": tenant.pk, "job_type": "ERASE", "target_type": "subject", "target_id": ""})
         assert response.status_code == 422
-        assert "This field is required." in response.content.decode()
+        assert "Type the target id, or the person&#x27;s email below." in \
+            response.content.decode()
         assert not Job.objects.exists()
 
     def test_preview_of_an_export_says_nothing_changes(self, staff_client, tenant):
