@@ -9,29 +9,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from privacyops.datamap.http_schema import HttpMap, placeholders
-from privacyops.datamap.loader import DataMapError, Issue, _pydantic_issues, _unknown_category
-
-
-def read_map_yaml(path: str | os.PathLike[str]) -> Any:
-    """The parsed YAML of a data-map file (SQL or HTTP); raises :class:`DataMapError`."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataMapError([("", f"cannot read the file ({exc.strerror})")], source=source) from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise DataMapError([("", f"not valid YAML{where}: {exc}")], source=source) from exc
+from privacyops.datamap.loader import (
+    DataMapError,
+    Issue,
+    _pydantic_issues,
+    _unknown_category,
+    read_map_yaml,
+)
 
 
 def map_connector(data: Any) -> str:

@@ -16,13 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from privacyops.datamap.schema import (
-    BUILTIN_CATEGORIES,
-    CATEGORY_ALIASES,
-    SPECIAL_CATEGORIES,
-    CategorySpec,
-    FieldSpec,
-)
+from privacyops.datamap.schema import CategoryTaxonomy, FieldSpec
 
 ENV_TEMPLATE = re.compile(r"^[A-Z_][A-Z0-9_]*(\{tenant\}[A-Z0-9_]*)?$")
 FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_0-9][A-Za-z0-9_\-]*)*$")
@@ -305,7 +299,7 @@ class HttpSubjectSpec(_Strict):
         return self.identity.get(identity_field, identity_field)
 
 
-class HttpMap(_Strict):
+class HttpMap(CategoryTaxonomy):
     """One HTTP service: where it is, how to authenticate, its subject and endpoints."""
 
     connector: Literal["http"]
@@ -318,7 +312,6 @@ class HttpMap(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     behaviour: BehaviourSpec = Field(default_factory=BehaviourSpec)
     live_check_path: str = "/"
-    categories: dict[str, CategorySpec] = Field(default_factory=dict)
     subject: HttpSubjectSpec
     endpoints: dict[str, EndpointSpec] = Field(min_length=1)
 
@@ -365,16 +358,6 @@ class HttpMap(_Strict):
     def _live_path(cls, value: str) -> str:
         return _check_path(value)
 
-    @field_validator("categories")
-    @classmethod
-    def _custom_categories(cls, categories: dict[str, CategorySpec]) -> dict[str, CategorySpec]:
-        for name in categories:
-            if name in BUILTIN_CATEGORIES or name in CATEGORY_ALIASES:
-                raise ValueError(f"{name!r} is a built-in category; remove it from `categories`")
-            if not re.match(r"^[a-z][a-z0-9_]*$", name):
-                raise ValueError(f"category {name!r}: use lower-case letters, digits and _")
-        return categories
-
     @model_validator(mode="after")
     def _one_base_url(self) -> HttpMap:
         if (self.base_url_env is None) == (self.base_url is None):
@@ -382,13 +365,6 @@ class HttpMap(_Strict):
                              "the service's base URL, the usual case) or base_url (a plain URL "
                              "without credentials)")
         return self
-
-    def category_names(self) -> set[str]:
-        return set(BUILTIN_CATEGORIES) | set(self.categories)
-
-    def is_special(self, category: str) -> bool:
-        custom = self.categories.get(category)
-        return category in SPECIAL_CATEGORIES or (custom is not None and custom.special)
 
     def special_categories_of(self, endpoint: str, fields: Iterable[str] | None = None
                               ) -> list[str]:

@@ -36,20 +36,24 @@ class DataMapError(Exception):
         return [f"{self.source}: {path or '(top level)'}: {message}" for path, message in self.issues]
 
 
-def load_datamap(path: str | os.PathLike[str]) -> DataMap:
-    """Read and fully validate one data-map file; raises :class:`DataMapError`."""
+def read_map_yaml(path: str | os.PathLike[str]) -> Any:
+    """The parsed YAML of a map file (SQL, HTTP or manual); raises :class:`DataMapError`."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise DataMapError([("", f"cannot read the file ({exc.strerror})")], source=source) from exc
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise DataMapError([("", f"not valid YAML{where}: {exc}")], source=source) from exc
-    return parse_datamap(data, source=source)
+
+
+def load_datamap(path: str | os.PathLike[str]) -> DataMap:
+    """Read and fully validate one data-map file; raises :class:`DataMapError`."""
+    return parse_datamap(read_map_yaml(path), source=str(path))
 
 
 def parse_datamap(data: Any, *, source: str = "data map") -> DataMap:

@@ -481,29 +481,10 @@ class CategorySpec(_Strict):
     special: bool = False
 
 
-class DataMap(_Strict):
-    """One datastore: its connection, tenancy, subject, entities, export sections, preconditions."""
+class CategoryTaxonomy(_Strict):
+    """A map's own categories beside the built-in taxonomy (SQL and HTTP maps alike)."""
 
-    version: Literal[1] = 1
-    name: str
-    description: str | None = None
-    connection: ConnectionSpec
     categories: dict[str, CategorySpec] = Field(default_factory=dict)
-    tenant_column: str | None = None
-    subject: SubjectSpec
-    scopes: dict[str, str] = Field(default_factory=dict)
-    entities: dict[str, EntitySpec] = Field(min_length=1)
-    sections: list[SectionSpec] = Field(default_factory=list)
-    preconditions: list[PreconditionSpec] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _tenancy(self) -> DataMap:
-        if self.connection.per_tenant is not None and self.tenant_column is not None:
-            raise ValueError(
-                "a database per tenant (connection.per_tenant) has no tenant column; "
-                "remove tenant_column or connect with url_env to a shared database"
-            )
-        return self
 
     @field_validator("categories")
     @classmethod
@@ -523,6 +504,31 @@ class DataMap(_Strict):
         """GDPR Art. 9 or Art. 10 data, or a custom category declared ``special: true``."""
         custom = self.categories.get(category)
         return category in SPECIAL_CATEGORIES or (custom is not None and custom.special)
+
+
+class DataMap(CategoryTaxonomy):
+    """One datastore: its connection, tenancy, subject, entities, export sections, preconditions."""
+
+    version: Literal[1] = 1
+    name: str
+    description: str | None = None
+    connection: ConnectionSpec
+    tenant_column: str | None = None
+    subject: SubjectSpec
+    scopes: dict[str, str] = Field(default_factory=dict)
+    entities: dict[str, EntitySpec] = Field(min_length=1)
+    sections: list[SectionSpec] = Field(default_factory=list)
+    preconditions: list[PreconditionSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _tenancy(self) -> DataMap:
+        if self.connection.per_tenant is not None and self.tenant_column is not None:
+            raise ValueError(
+                "a database per tenant (connection.per_tenant) has no tenant column; "
+                "remove tenant_column or connect with url_env to a shared database"
+            )
+        return self
+
 
     def special_categories_of(self, entity: str, columns: Iterable[str] | None = None) -> list[str]:
         """Special categories among an entity's fields (or only the given columns), sorted."""

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from privacyops.datamap.loader import DataMapError, Issue
+from privacyops.datamap.loader import DataMapError, Issue, read_map_yaml
 
 # What Django's EmailValidator accepts, in short: one @, a dot in the domain, no spaces.
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -134,16 +132,5 @@ def parse_manual_map(data: Any, *, source: str = "manual map") -> ManualMap:
 
 def load_manual_map(path: str | os.PathLike[str]) -> ManualMap:
     """Read and validate a manual system's map file; raises DataMapError naming each path."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataMapError([("", f"cannot read the file ({exc.strerror})")], source=source) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise DataMapError([("", f"not valid YAML{where}")], source=source) from exc
-    return parse_manual_map(data, source=source)
+    return parse_manual_map(read_map_yaml(path), source=str(path))
 

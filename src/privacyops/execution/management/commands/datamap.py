@@ -9,7 +9,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from privacyops.connectors.base import ConnectorError
 from privacyops.datamap import DataMapError, load_datamap, resolve_connection_url
-from privacyops.datamap.http_loader import load_http_map, map_connector, read_map_yaml
+from privacyops.datamap.http_loader import load_http_map, map_connector
+from privacyops.datamap.loader import read_map_yaml
 
 
 class Command(BaseCommand):
