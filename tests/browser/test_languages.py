@@ -72,7 +72,7 @@ def test_german_submission_gets_a_german_email(german_page, mail_to_smtp):
         "Vielen Dank — Ihr Antrag ist eingegangen")
     screenshot(page, "languages-sent-de")
     message = mail_to_smtp.wait_for(lambda m: "Datenschutzantrag" in str(m["Subject"]))
-    assert str(message["Subject"]).startswith("Bestätigen Sie Ihren Datenschutzantrag #")
+    assert str(message["Subject"]).startswith("Bestätigen Sie Ihren Datenschutzantrag R-")
     plain = message.get_body(preferencelist=("plain",))
     html = message.get_body(preferencelist=("html",))
     assert plain is not None
