@@ -152,7 +152,9 @@ def results(folder: Path, module: Module) -> dict[str, str]:
 
 
 def _function(source: str, name: str) -> list[str]:
-    found = re.search(rf"^([ \t]*)def {re.escape(name)}\(.*?(?=^\1?\S)", source, re.S | re.M)
+    # Up to the next line as little indented, not counting the `) -> …:` that closes a
+    # signature written over several lines.
+    found = re.search(rf"^([ \t]*)def {re.escape(name)}\(.*?(?=^\1?(?!\))\S)", source, re.S | re.M)
     if not found:
         return []
     lines = found.group(0).splitlines()
