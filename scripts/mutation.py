@@ -81,7 +81,7 @@ MODULES: tuple[Module, ...] = (
     Module("rate_limits", ("src/privacyops/intake/ratelimit.py",),
            ("tests/intake/test_public.py::TestRateLimit",)),
     Module("audit_chain", ("src/privacyops/audit/chain.py",),
-           ("tests/audit/test_chain.py",)),
+           ("tests/audit/test_chain.py", "tests/audit/test_chain_verdicts.py")),
 )
 
 

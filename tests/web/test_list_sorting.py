@@ -225,7 +225,7 @@ class TestAuditSorting:
                                             "until": "2026-12-01"})
         assert response.status_code == 422
         html = response.content.decode()
-        assert '<input type="hidden" name="sort" value="action">' in html
+        assert '<option value="action" selected>Action, ascending</option>' in html
         assert 'value="2026-12-02"' in html
         assert "pick an end date on or after the start date" in html
 
