@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import libcst as cst
@@ -215,10 +215,15 @@ def main() -> int:
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--retest-survivors", action="store_true",
                         help="run the last run's survivors again against the current tests")
+    parser.add_argument("--only", action="append", default=[], metavar="PATTERN",
+                        help="run (and report) only the mutants matching this name pattern, "
+                             "e.g. 'privacyops.connectors.sql_write.x_detach_references__mutmut_*'")
     parser.add_argument("--report-only", action="store_true",
                         help="read the results of the last (or a still running) run, run nothing")
     options = parser.parse_args()
     chosen = [m for m in MODULES if not options.modules or m.name in options.modules]
+    if options.only:
+        chosen = [replace(m, only=tuple(options.only)) for m in chosen]
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     scores: dict[str, float] = {}
     detected_total = undetected_total = 0

@@ -20,8 +20,12 @@ from privacyops.audit.models import AuditEvent
 from privacyops.audit.services import audit_record
 from privacyops.jobs.models import JobStatus
 from privacyops.tenancy.actors import Actor
+from privacyops.tenancy.models import Role
 from tests import factories
-from tests.browser.conftest import login, screenshots_at_widths
+from tests.browser.conftest import SCREENSHOTS, login, screenshots_at_widths
+from tests.workspace.demo_store import acme, demo_store, demo_template, people
+
+__all__ = ["acme", "demo_store", "demo_template", "people"]
 
 WIDTHS = (1366, 390)
 
@@ -176,3 +180,23 @@ class TestAudit:
         assert [int(r["seq"]) for r in rows] == expected
         assert set(own) <= set(expected)
         assert {int(r["tenant_id"]) for r in rows} == {tenant.pk}
+
+
+class TestPeople:
+    def test_the_people_table_sorts_by_name_and_counts(self, page, acme, people):
+        admin = factories.user_create(tenant=acme, role=Role.ADMIN)
+        login(page, admin.email)
+        page.goto("/workspace/acme/gdpr/")
+        everyone = people.all()
+        expect(page.locator(".gdpr-pager")).to_contain_text(
+            f"{len(everyone)} people · page 1 of {-(-len(everyone) // 50)}")
+        click_header(page, "Data subject", "descending")
+        by_name = sorted(everyone, key=lambda p: (p.name.lower(), p.id), reverse=True)
+        assert row_ids(page, "subject") == [p.id for p in by_name[:50]]
+        screenshots_at_widths(page, "people-sorted-by-name", widths=WIDTHS)
+        page.set_viewport_size({"width": 390, "height": 900})  # the phone's first screen
+        page.screenshot(path=str(SCREENSHOTS / "people-sorted-by-name-390-top.png"))
+        expect(page.get_by_label("Order")).to_have_value("-name")
+        page.set_viewport_size({"width": 1366, "height": 900})
+        page.get_by_role("link", name="Next page").click()
+        assert row_ids(page, "subject") == [p.id for p in by_name[50:100]]
