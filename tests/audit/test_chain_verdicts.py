@@ -184,6 +184,22 @@ class TestStitch:
             False, 2, 3, "its sequence number is not a whole number (edited).")
 
 
+    def test_a_stretch_with_no_rows_in_the_middle_is_a_gap_not_the_end(self):
+        """Stretches verified in parallel: #4 and #5 are gone, so the middle one is empty."""
+        rows = chain(7)
+        parts = [(1, verify_segment(rows[:3], start_seq=1, start_prev=GENESIS_HASH)),
+                 (4, verify_segment([], start_seq=4, start_prev=None)),
+                 (6, verify_segment(rows[5:], start_seq=6, start_prev=None))]
+        assert stitch(parts, head=(7, rows[-1][-1])) == VerifyResult(
+            False, 3, 4, "event #4 is missing (found #6).")
+
+    def test_no_stretches_at_all(self):
+        assert stitch([], head=None) == VerifyResult(True, 0)
+        assert stitch([], head=(2, "a" * 64)) == VerifyResult(
+            False, 0, 1, "the chain head records 2 events but 0 are stored (events removed "
+                         "from the end).")
+
+
 class TestCanonicalText:
     def test_the_canonical_spelling(self):
         assert canonical_json({"b": [1, "é"], "a": None}) == '{"a":null,"b":[1,"é"]}'
