@@ -48,7 +48,7 @@ def event_seqs(response) -> list[int]:
 
 
 def summary(response) -> str:
-    found = re.search(r'<p class="list-summary[^"]*" role="status">(.*?)(?:·\s*<a|</p>)',
+    found = re.search(r'<p class="list-summary[^"]*"[^>]*>(.*?)(?:·\s*<a|</p>)',
                       response.content.decode(), re.S)
     assert found, "no list summary"
     return " ".join(found.group(1).split())
