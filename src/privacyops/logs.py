@@ -43,8 +43,10 @@ def route_of(request: Any) -> str:
             match = resolve(path)
         except (Resolver404, ValueError):
             return NO_ROUTE
+    if match is None:
+        return NO_ROUTE
     route = str(getattr(match, "route", "") or "")
-    return "/" + route.lstrip("^").rstrip("$") if route else NO_ROUTE
+    return "/" + route.lstrip("^").rstrip("$")  # "" is the home page: "/"
 
 
 def _request_paths(request: Any) -> list[str]:
@@ -74,6 +76,34 @@ class RequestPathRedaction(logging.Filter):
             cleaned.append(arg)
         record.args = tuple(cleaned)
         return True
+
+
+# The WSGI environ key the access log reads (`%({privacyops.route}e)s` in gunicorn_conf.py).
+ACCESS_LOG_ROUTE = "privacyops.route"
+
+
+class AccessLogRouteMiddleware:
+    """Outermost middleware: names the route that answered in the request's WSGI environ, so
+    the server's access log says which page answered 500 without logging the path (whose
+    tokens and signed links must stay out of logs)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        response = self.get_response(request)
+        route = route_of(request)
+        if route == NO_ROUTE and str(getattr(request, "path_info", "")).startswith(
+                _static_prefix()):
+            route = _static_prefix() + "…"  # a file WhiteNoise served: no view, no token
+        request.META[ACCESS_LOG_ROUTE] = route
+        return response
+
+
+def _static_prefix() -> str:
+    from django.conf import settings
+
+    return "/" + str(settings.STATIC_URL).strip("/") + "/"
 
 
 def _exception_chain(error: BaseException) -> list[BaseException]:

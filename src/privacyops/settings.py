@@ -58,6 +58,7 @@ if TASKS_BACKEND == TASKS_BACKENDS["rq"]:
     INSTALLED_APPS.append("django_rq")
 
 MIDDLEWARE = [
+    "privacyops.logs.AccessLogRouteMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "privacyops.web.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -302,3 +302,25 @@ class TestPeopleList:
         assert store.count_subjects("2", search="100%") == 0
         assert store.find_subject_ids("1", "Customer1.Shop1@example.com") == ["101"]
         assert store.find_subject_ids("2", "customer1.shop1@example.com") == []
+
+    @pytest.mark.parametrize(("role", "descending"), [
+        ("name", False), ("name", True), ("email", False), ("status", True)])
+    def test_ordered_by_a_display_role_then_id(self, store: SqlDatastore, role: str,
+                                               descending: bool) -> None:
+        """The oracle: the same rows in id order, sorted here (text case-insensitively)."""
+        store.erase(ALICE)
+        by_id = store.list_subjects("1", limit=10)
+        expected = sorted(by_id, key=lambda r: (str(r[role]).lower(), r["id"]),
+                          reverse=descending)
+
+        ordered = store.list_subjects("1", limit=10, order_by=role, descending=descending)
+        second = store.list_subjects("1", limit=2, offset=1, order_by=role,
+                                     descending=descending)
+
+        assert [r["id"] for r in ordered] == [r["id"] for r in expected]
+        assert [r["id"] for r in second] == [r["id"] for r in expected[1:3]]
+        assert ordered[0].keys() == by_id[0].keys()
+
+    def test_an_unknown_role_orders_by_id(self, store: SqlDatastore) -> None:
+        listed = store.list_subjects("1", order_by="salary", descending=True)
+        assert [row["id"] for row in listed] == [103, 102, 101]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from datetime import timedelta
 from urllib.parse import urlparse
@@ -9,6 +11,7 @@ from urllib.parse import urlparse
 import pytest
 from dateutil.relativedelta import relativedelta
 from django.core import mail
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
@@ -175,6 +178,19 @@ class TestRateLimit:
             keys = [row[0] for row in cursor.fetchall()]
         assert any(ip_hash(IP) in key for key in keys)
         assert not any(IP in key for key in keys)
+
+    def test_the_address_is_kept_as_its_keyed_hash_and_its_slots_under_it(self, client, tenant,
+                                                                          settings):
+        """The oracle is the documented scheme, computed here: HMAC-SHA256 keyed with
+        SECRET_KEY of "intake-ip|<address>", and the slots `intake-submit:<hash>:<n>` that every
+        process (of any version) sharing the cache counts."""
+        expected = hmac.new(settings.SECRET_KEY.encode(), f"intake-ip|{IP}".encode(),
+                            hashlib.sha256).hexdigest()
+        for _ in range(3):
+            assert post(client, "acme").status_code == 302
+        assert set(IntakeRequest.objects.values_list("ip_hash", flat=True)) == {expected}
+        slots = [cache.get(f"intake-submit:{expected}:{n}") for n in range(3)]
+        assert all(isinstance(taken, float) for taken in slots), slots
 
     def test_client_ip_behind_a_trusted_proxy(self, client, tenant, settings):
         settings.TRUSTED_PROXY_COUNT = 1

@@ -166,5 +166,11 @@ class TestServeProcessOutput:
         if failure is not None:
             pytest.fail(f"{failure!r}\n--- server output ---\n{output[-6000:]}")
         assert "Not Found" in output or "Gone" in output, output[-3000:]
+        # The access log names the route that answered each request, never its path.
+        assert '"GET /privacy/request/<slug:slug>/verify/<str:token>/" 410 ' in output, \
+            output[-3000:]
+        assert '"GET /login/" 200 ' in output
+        assert re.search(r'"POST /privacy/\S+/verify/" 422 ', output), output[-3000:]
+        assert '"GET /" 302 ' in output
         leaked = [what for what, value in canaries.items() if value in output]
         assert leaked == [], output[-5000:]

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 
 from django.contrib import messages
+from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -15,20 +17,39 @@ from django.views.decorators.http import require_GET, require_POST
 from privacyops.audit.actions import ACTION_LABELS, action_label
 from privacyops.audit.forms import AuditFilterForm
 from privacyops.audit.models import AuditEvent
-from privacyops.audit.selectors import (
-    AuditPage,
-    audit_page,
-)
+from privacyops.audit.selectors import AuditPage, audit_events_filtered, audit_page
 from privacyops.audit.services import audit_export_start, audit_verify_recorded
 from privacyops.errors import ValidationFailed
 from privacyops.tenancy.actors import Actor
+from privacyops.tenancy.models import Tenant
 from privacyops.tenancy.policy import tenants_visible_to
+from privacyops.web.lists import Column, NumberedPage, Sorting, numbered_page
 from privacyops.web.pages import privacy_page, viewer_of
 
 EXPORT_FORMATS = {
     "csv": ("text/csv; charset=utf-8", "csv"),
     "jsonl": ("application/x-ndjson; charset=utf-8", "jsonl"),
 }
+
+
+# Sortable columns, in the order of the table's headers; newest first (by seq) is the default
+# and is paged by cursor, any other order by page number. `tenant_name` is an annotation.
+SORTING = Sorting((
+    Column("time", "Time", ("seq",)),
+    Column("tenant", "Tenant", ("tenant_name", "seq")),
+    Column("actor", "Actor", ("actor_label", "actor_id", "seq")),
+    Column("action", "Action", ("action", "seq")),
+    Column("target", "Target", ("target_type", "target_id", "seq")),
+    Column("outcome", "Outcome", ("outcome", "seq")),
+), default="-time")
+
+
+def _sortable(events: QuerySet[AuditEvent], sort: str) -> QuerySet[AuditEvent]:
+    if SORTING.uses(sort, "tenant_name"):
+        events = events.annotate(tenant_name=Coalesce(
+            Subquery(Tenant.objects.filter(pk=OuterRef("tenant_id")).values("name")[:1]),
+            Value("Platform")))
+    return events
 
 
 @dataclass(frozen=True)
@@ -54,10 +75,19 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     viewer = viewer_of(request)
     tenants = list(tenants_visible_to(viewer, "audit.view"))
     form = AuditFilterForm(request.GET, tenants=tenants)
-    page, status = AuditPage([], None), 200
+    sort = SORTING.chosen(request.GET.get("sort", ""))
+    page: AuditPage | NumberedPage[AuditEvent] = AuditPage([], None)
+    status, total = 200, None
     if form.is_valid():
         try:
-            page = audit_page(viewer, form.filters(), cursor=_cursor(request.GET.get("cursor", "")))
+            events = audit_events_filtered(viewer, form.filters())
+            total = events.count()
+            if sort == SORTING.default:
+                page = audit_page(viewer, form.filters(),
+                                  cursor=_cursor(request.GET.get("cursor", "")))
+            else:
+                page = numbered_page(_sortable(events, sort), order=SORTING.order(sort),
+                                     number_raw=request.GET.get("page", ""), total=total)
         except ValidationFailed as error:  # shown beside its field; the filters stay as typed
             field = error.details.get("field")
             form.add_error(field if field in form.fields else None, error.message)
@@ -72,10 +102,11 @@ def audit_list(request: HttpRequest) -> HttpResponse:
             if event.tenant_id is not None else "Platform",
             metadata_json=json.dumps(event.metadata, indent=2, sort_keys=True, ensure_ascii=False),
         )
-        for event in page.events
+        for event in (page.items if isinstance(page, NumberedPage) else page.events)
     ]
     context = {
-        "tab": "audit", "form": form, "rows": rows, "page": page,
+        "tab": "audit", "form": form, "rows": rows, "page": page, "total": total,
+        "sort": sort, "columns": SORTING.headers(sort), "numbered": isinstance(page, NumberedPage),
         "paged": bool(request.GET.get("cursor")),
         "filtered": any(request.GET.get(name) for name in form.fields),
         "actions": sorted(ACTION_LABELS.items()),

@@ -365,10 +365,14 @@ class SqlDatastore:
         limit: int = 50,
         offset: int = 0,
         after_id: str | None = None,
+        order_by: str = "",
+        descending: bool = False,
     ) -> list[dict[str, Any]]:
-        """The people list: ``id``, each display role, and ``erased``; ordered by id.
+        """The people list: ``id``, each display role, and ``erased``; ordered by id, or by the
+        display role ``order_by`` (then id; empty values last ascending, first descending).
 
-        Page with ``offset`` or, for deep pages, ``after_id`` (the last id of the previous page).
+        Page with ``offset`` or, ordered by id, with ``after_id`` for deep pages (the last id of
+        the previous page).
         """
         subject = self.datamap.subject
         entity = subject.entity
@@ -383,7 +387,16 @@ class SqlDatastore:
         conditions = self._subject_filter(tenant_key, search)
         if after_id is not None:
             conditions.append(pk > coerce(pk, after_id))
-        statement = statement.where(*conditions).order_by(pk).limit(limit).offset(offset)
+        order: list[ColumnElement[Any]] = []
+        sorted_by = {str(role): c for role, c in roles.items()}.get(order_by)
+        if sorted_by is not None:  # text case-insensitively; NULLS LAST spelt for every engine
+            column: ColumnElement[Any] = sorted_by
+            empty = case((column.is_(None), 1), else_=0)
+            if isinstance(column.type, String):
+                column = func.lower(column)
+            order += [empty.desc(), column.desc()] if descending else [empty, column]
+        order.append(pk.desc() if descending else pk)
+        statement = statement.where(*conditions).order_by(*order).limit(limit).offset(offset)
         with self._connect() as conn:
             return [
                 {key: json_ready(value) for key, value in row._mapping.items()}

@@ -3,19 +3,13 @@ sortable columns, paging, CSV export, bulk approve / reject, and the person find
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-
 from django.contrib import messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
-from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
-from privacyops.errors import DomainError, ValidationFailed
+from privacyops.errors import DomainError
 from privacyops.execution.people import Person, people_for_jobs, people_matching, person_for_job
 from privacyops.intake.trends import request_trends
 from privacyops.jobs.forms import JobFilterForm
@@ -26,8 +20,15 @@ from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import User
 from privacyops.tenancy.policy import can, tenants_visible_to
 from privacyops.tenancy.selectors import systems_drifted
-from privacyops.web.csv import neutralise
-from privacyops.web.pages import PAGE_SIZE, KeysetPage, keyset_page, privacy_page, viewer_of
+from privacyops.web.lists import (
+    Column,
+    NumberedPage,
+    Sorting,
+    csv_response,
+    numbered_page,
+    require_valid,
+)
+from privacyops.web.pages import KeysetPage, keyset_page, privacy_page, viewer_of
 
 # --- overview and jobs list -------------------------------------------------------------------
 
@@ -43,46 +44,16 @@ _CARDS = (
 )
 
 
-# Sortable columns of the jobs list: the URL's `sort` (prefix "-" for descending) → fields.
-SORTS = {
-    "created": ("created_at", "pk"), "updated": ("updated_at", "pk"), "status": ("status", "pk"),
-    "type": ("job_type", "pk"), "tenant": ("tenant__name", "pk"), "target": ("target_id", "pk"),
-    "requested": ("requested_by_label", "pk"), "approval": ("requires_approval", "pk"),
-}
-DEFAULT_SORT = "-created"
-
-
-@dataclass(frozen=True)
-class NumberedPage:
-    """One page of a list in a chosen order: page X of Y, with the total."""
-
-    items: list[Job]
-    number: int
-    pages: int
-    total: int
-
-    @property
-    def prev_number(self) -> int | None:
-        return self.number - 1 if self.number > 1 else None
-
-    @property
-    def next_number(self) -> int | None:
-        return self.number + 1 if self.number < self.pages else None
-
-
-def _sort_of(raw: str) -> str:
-    return raw if raw.lstrip("-") in SORTS else DEFAULT_SORT
-
-
-def _numbered_page(jobs: QuerySet[Job], *, sort: str, number_raw: str) -> NumberedPage:
-    fields = SORTS[sort.lstrip("-")]
-    order = [f"-{f}" for f in fields] if sort.startswith("-") else list(fields)
-    total = jobs.count()
-    pages = max(1, -(-total // PAGE_SIZE))
-    number = int(number_raw) if number_raw.isdigit() and len(number_raw) < 7 else 1
-    number = min(max(number, 1), pages)
-    start = (number - 1) * PAGE_SIZE
-    return NumberedPage(list(jobs.order_by(*order)[start:start + PAGE_SIZE]), number, pages, total)
+# Sortable columns of the jobs list, in the order of the table's headers.
+SORTING = Sorting((
+    Column("type", "Job", ("job_type", "pk")), Column("target", "Target", ("target_id", "pk")),
+    Column("tenant", "Tenant", ("tenant__name", "pk")),
+    Column("requested", "Requested by", ("requested_by_label", "pk")),
+    Column("status", "Status", ("status", "pk")),
+    Column("approval", "Approval", ("requires_approval", "pk")),
+    Column("created", "Created", ("created_at", "pk")),
+    Column("updated", "Updated", ("updated_at", "pk")),
+), default="-created")
 
 
 def _listed_total(viewer: User, counts: dict[str, int], form: JobFilterForm,
@@ -105,8 +76,8 @@ def overview(request: HttpRequest) -> HttpResponse:
     viewer = viewer_of(request)
     form = JobFilterForm(request.GET)
     status = 200
-    sort = _sort_of(request.GET.get("sort", ""))
-    page: KeysetPage[Job] | NumberedPage = KeysetPage([], None, None)
+    sort = SORTING.chosen(request.GET.get("sort", ""))
+    page: KeysetPage[Job] | NumberedPage[Job] = KeysetPage([], None, None)
     jobs: QuerySet[Job] | None = None
     if form.is_valid():
         chosen = form.cleaned_data["status"]
@@ -116,12 +87,13 @@ def overview(request: HttpRequest) -> HttpResponse:
             # The Rejected card counts refusals; withdrawals have their own card.
             withdrawn=False if chosen == JobStatus.REJECTED else None,
         )
-        if sort == DEFAULT_SORT:
+        if sort == SORTING.default:
             page = keyset_page(
                 jobs, after=request.GET.get("after", ""), before=request.GET.get("before", "")
             )
         else:
-            page = _numbered_page(jobs, sort=sort, number_raw=request.GET.get("page", ""))
+            page = numbered_page(jobs, order=SORTING.order(sort),
+                                 number_raw=request.GET.get("page", ""))
     else:
         status = 422
     people = people_for_jobs(page.items)
@@ -135,19 +107,11 @@ def overview(request: HttpRequest) -> HttpResponse:
     ]
     filtered = any(form.data.get(name) for name in ("q", "status", "type"))
     total = page.total if isinstance(page, NumberedPage) else _listed_total(viewer, counts, form, jobs)
-    columns = [
-        {"key": key, "label": label,
-         "aria": ("descending" if sort == f"-{key}" else "ascending" if sort == key else None),
-         "next": (key if sort == f"-{key}" else f"-{key}")}
-        for key, label in (("created", "Created"), ("target", "Target"), ("tenant", "Tenant"),
-                           ("requested", "Requested by"), ("status", "Status"),
-                           ("approval", "Approval"), ("updated", "Updated"), ("type", "Job"))
-    ]
     return render(
         request, "jobs/overview.html",
         {"form": form, "page": page, "cards": cards, "filtered": filtered, "tab": "jobs",
          "trends": None if filtered else request_trends(viewer), "sort": sort,
-         "columns": {c["key"]: c for c in columns},
+         "columns": SORTING.headers(sort),
          "total": total, "numbered": isinstance(page, NumberedPage),
          "drifted_systems": systems_drifted(viewer).count(),
          "may_bulk": any(j.status == JobStatus.PENDING for j in page.items)
@@ -194,40 +158,22 @@ CSV_COLUMNS = ("id", "type", "target_type", "target_id", "tenant", "requested_by
                "withdrawn_by_subject", "requires_approval", "created_at", "updated_at")
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @privacy_page("job.view")
 @require_GET
 def jobs_export_csv(request: HttpRequest) -> HttpResponseBase:
     """The jobs the toolbar's filters select, as CSV (cells escaped against formula injection)."""
     viewer = viewer_of(request)
     form = JobFilterForm(request.GET)
-    if not form.is_valid():
-        raise ValidationFailed("Fix the filters first: " + "; ".join(
-            f"{form.fields[name].label}: {' '.join(str(e) for e in errors)}"
-            for name, errors in form.errors.items()))
+    require_valid(form)
     chosen = form.cleaned_data["status"]
     jobs = jobs_filtered(viewer, search=form.cleaned_data["q"], status=chosen,
                          job_type=form.cleaned_data["type"],
                          withdrawn=False if chosen == JobStatus.REJECTED else None)
-    writer = csv.writer(_Echo())
-
-    def rows() -> Iterator[str]:
-        yield writer.writerow(CSV_COLUMNS)
-        for job in jobs.iterator(chunk_size=500):
-            yield writer.writerow([neutralise(v) for v in (
-                job.pk, job.job_type, job.target_type, job.target_id, job.tenant.name,
-                job.requested_by_label, job.status, job.withdrawn_by_subject,
-                job.requires_approval, job.created_at.isoformat(), job.updated_at.isoformat())])
-
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = content_disposition_header(True, f"jobs-{stamp}.csv") or ""
-    response["Cache-Control"] = "no-store"
-    return response
+    return csv_response("jobs", CSV_COLUMNS, (
+        (job.pk, job.job_type, job.target_type, job.target_id, job.tenant.name,
+         job.requested_by_label, job.status, job.withdrawn_by_subject, job.requires_approval,
+         job.created_at.isoformat(), job.updated_at.isoformat())
+        for job in jobs.iterator(chunk_size=500)))
 
 
 # --- bulk approve / reject of selected Pending jobs -------------------------------------------

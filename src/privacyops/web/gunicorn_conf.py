@@ -11,8 +11,10 @@ import privacyops.web.gunicorn_config  # noqa: F401 - drops gunicorn's Server ba
 worker_class = "gthread"
 graceful_timeout = 10
 accesslog = "-"
-# No path or query: signed download links and verification tokens live there.
-access_log_format = '%(t)s "%(m)s" %(s)s %(b)s %(M)sms'
+# No path or query: signed download links and verification tokens live there. The route
+# pattern that answered (`/downloads/<str:token>/`, or "(no route)") stands in for the path;
+# privacyops.logs.AccessLogRouteMiddleware puts it in the WSGI environ.
+access_log_format = '%(t)s "%(m)s %({privacyops.route}e)s" %(s)s %(b)s %(M)sms'
 
 _stop = threading.Event()
 _thread: threading.Thread | None = None

@@ -26,6 +26,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/reject/", job_views.job_reject_view, name="job-reject"),
     path("jobs/<int:job_id>/retry/", job_views.job_retry_view, name="job-retry"),
     path("holds/", hold_views.hold_list, name="holds"),
+    path("holds/export.csv", hold_views.holds_export_csv, name="holds-export-csv"),
     path("holds/<int:hold_id>/", hold_views.hold_detail, name="hold-detail"),
     path("holds/<int:hold_id>/release/", hold_views.hold_release_view, name="hold-release"),
     path("audit/", audit_views.audit_list, name="audit"),

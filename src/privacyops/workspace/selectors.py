@@ -15,6 +15,7 @@ from privacyops.execution.registry import datastore_for, tenant_key_for
 from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import require, role_in
 from privacyops.validation import clean_search
+from privacyops.web.lists import Column, Sorting, page_count, page_number
 
 PAGE_SIZE = 50
 SEARCH_LIMIT = 200
@@ -63,6 +64,28 @@ class SubjectPage:
     next_after: str | None
     search: str
     after: str
+    total: int = 0
+    # Set when sorted by a column other than the id: page `number` of `pages`.
+    number: int | None = None
+    pages: int = 1
+
+    @property
+    def prev_number(self) -> int | None:
+        return self.number - 1 if self.number and self.number > 1 else None
+
+    @property
+    def next_number(self) -> int | None:
+        return self.number + 1 if self.number and self.number < self.pages else None
+
+
+# The people table's sortable columns: URL key → header and the display role it orders by.
+# Ordered by id (the default) the list pages by keyset; by a column, by page number.
+SUBJECT_SORTING = Sorting((
+    Column("name", "Data subject", ("name",)),
+    Column("employment", "Employment", ("job_title",)),
+    Column("status", "Status", ("status",)),
+    Column("last_login", "Last login", ("last_login",)),
+), default="id")
 
 
 def _text(value: Any) -> str:
@@ -100,26 +123,40 @@ def gdpr_tenant_for(*, viewer: User, slug: str) -> Tenant:
     return tenant
 
 
-def subjects_page(*, tenant: Tenant, search: str = "", after: str = "",
-                  limit: int = PAGE_SIZE) -> SubjectPage:
-    """One keyset page of the tenant's data subjects (erased ones included), ordered by id.
+def subjects_page(*, tenant: Tenant, search: str = "", after: str = "", sort: str = "",
+                  page: str = "", limit: int = PAGE_SIZE) -> SubjectPage:
+    """One page of the tenant's data subjects (erased ones included) and how many match.
 
-    No count: the page asks for one row more than it shows to know whether a next page exists,
-    so deep pages cost the same as the first at any number of subjects.
+    Ordered by id, pages are keyset pages (`after`: the last id of the previous page), as fast
+    deep down as on the first; ordered by a column (`sort`, `-` for descending), page `page`
+    of the count.
     """
     search = clean_search(search, limit=SEARCH_LIMIT)
     after = clean_search(after, field="after", limit=200)
+    sort = SUBJECT_SORTING.chosen(sort)
     datastore = datastore_for(tenant)
+    key = tenant_key_for(tenant)
+    total = datastore.count_subjects(key, search=search)
+    if sort != SUBJECT_SORTING.default:
+        pages = page_count(total, limit)
+        number = page_number(page, pages)
+        role = next(c.fields[0] for c in SUBJECT_SORTING.columns if c.key == sort.lstrip("-"))
+        raw = datastore.list_subjects(key, search=search, limit=limit,
+                                      offset=(number - 1) * limit, order_by=role,
+                                      descending=sort.startswith("-"))
+        return SubjectPage(rows=[subject_row(r) for r in raw], next_after=None, search=search,
+                           after="", total=total, number=number, pages=pages)
     try:
-        raw = datastore.list_subjects(tenant_key_for(tenant), search=search,
-                                      limit=limit + 1, after_id=after or None)
+        raw = datastore.list_subjects(key, search=search, limit=limit + 1,
+                                      after_id=after or None)
     except TargetNotFound:
         raise ValidationFailed("This page link is not valid (`after` must be the id of a data "
                                "subject). Start again from the first page.",
                                field="after") from None
     rows = [subject_row(r) for r in raw[:limit]]
     next_after = rows[-1].id if len(raw) > limit and rows else None
-    return SubjectPage(rows=rows, next_after=next_after, search=search, after=after)
+    return SubjectPage(rows=rows, next_after=next_after, search=search, after=after,
+                       total=total, pages=page_count(total, limit))
 
 
 def subject_get(*, tenant: Tenant, subject_id: str) -> SubjectRow | None:

@@ -17,7 +17,7 @@ from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import User
 from privacyops.tenancy.policy import can
 from privacyops.workspace.forms import EraseForm
-from privacyops.workspace.selectors import gdpr_tenant_for, subjects_page
+from privacyops.workspace.selectors import SUBJECT_SORTING, gdpr_tenant_for, subjects_page
 from privacyops.workspace.services import gdpr_erase, gdpr_export
 
 
@@ -35,12 +35,16 @@ def _htmx_target(request: HttpRequest) -> str | None:
 @login_required
 def gdpr_screen(request: HttpRequest, slug: str) -> HttpResponse:
     tenant = gdpr_tenant_for(viewer=_user(request), slug=slug)
+    sort = SUBJECT_SORTING.chosen(request.GET.get("sort", ""))
     page = subjects_page(tenant=tenant, search=request.GET.get("q", ""),
-                         after=request.GET.get("after", ""))
+                         after=request.GET.get("after", ""), sort=sort,
+                         page=request.GET.get("page", ""))
     try:
         page_number = max(1, int(request.GET.get("page", "1")))
     except ValueError:
         page_number = 1
+    if page.number is not None:
+        page_number = page.number
     next_query = (
         urlencode({k: v for k, v in {"q": page.search, "after": page.next_after,
                                      "page": page_number + 1}.items() if v})
@@ -50,6 +54,7 @@ def gdpr_screen(request: HttpRequest, slug: str) -> HttpResponse:
         "tenant": tenant, "page": page, "page_number": page_number, "next_query": next_query,
         "first_query": urlencode({"q": page.search}) if page.search else "",
         "can_erase": can(_user(request), "gdpr.erase", tenant),
+        "sort": sort, "columns": SUBJECT_SORTING.headers(sort),
     }
     template = "workspace/_subjects.html" if _htmx_target(request) == "subjects" \
         else "workspace/gdpr.html"
