@@ -9,6 +9,9 @@ from django.urls import reverse
 
 from privacyops.execution.runner import run_job_now
 from privacyops.jobs.models import Job, JobStatus
+from privacyops.jobs.services import job_create
+from privacyops.tenancy.actors import Actor
+from privacyops.tenancy.models import ConnectorType, System
 from tests.execution.multi_store import demo_store, multi_store
 
 __all__ = ["demo_store", "multi_store"]
@@ -70,3 +73,26 @@ class TestDryRunByEmail:
         desk = dict(re.findall(r"<code>(\w+)</code></td><td>(\d+)</td>", by_system["helpdesk"]))
         assert desk == {"requesters": "1", "tickets": "2", "ticket_messages": "4"}
         assert multi_store.table_bytes() == before
+
+
+class TestProgress:
+    def test_a_job_waiting_on_one_of_three_systems_shows_two_thirds_done(self, multi_store,
+                                                                         staff):
+        System.objects.create(tenant=multi_store.tenant, name="paper-files",
+                              connector_type=ConnectorType.MANUAL, datamap_name="paper-files")
+        client = Client()
+        client.force_login(staff)
+        _person_id, email = multi_store.person()
+        job = job_create(tenant_id=multi_store.tenant.pk, job_type="EXPORT",
+                         target_type="subject", identity={"email": email},
+                         actor=Actor.for_user(staff))
+        run_job_now(job.pk)
+        job.refresh_from_db()
+        assert job.status == JobStatus.PROCESSING  # parked on the paper files
+        for url, query in ((reverse("platform:job-detail", args=[job.pk]), {}),
+                           (reverse("platform:job-progress", args=[job.pk]),
+                            {"seen": "Processing"})):
+            page = client.get(url, query).content.decode()
+            assert 'data-system="paper-files"' in page, url
+            assert "Waiting for the system&#x27;s owner" in page, url
+            assert 'value="66"' in page, url  # 2 of 3 systems settled

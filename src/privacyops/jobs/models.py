@@ -141,9 +141,14 @@ class Job(models.Model):
 
     @property
     def progress_percent(self) -> int:
+        """Rows done of the total a purge reported; for a job on several systems whose steps
+        were fetched with it (``prefetch_related("steps")``), the share of settled steps."""
         done, total = self.progress.get("done", 0), self.progress.get("total", 0)
         if not total:
-            return 0
+            steps = getattr(self, "_prefetched_objects_cache", {}).get("steps")
+            if not steps:
+                return 0
+            done, total = sum(step.is_final for step in steps), len(steps)
         return min(100, int(100 * done / total))
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
@@ -65,7 +66,7 @@ def _render_detail(
     context = {
         "job": job,
         "person": person_for_job(job) if not job.identity else None,
-        "steps": list(job.steps.all()),  # type: ignore[attr-defined]
+        "steps": _steps_of(job),
         "tab": "jobs",
         "awaiting_decision": job.requires_approval and job.status == JobStatus.PENDING,
         "can_decide": can_decide,
@@ -144,7 +145,13 @@ def job_progress(request: HttpRequest, job_id: int) -> HttpResponse:
         return HttpResponseClientRefresh()
     if job.status != JobStatus.PROCESSING:
         return HttpResponse(status=204)
-    return render(request, "jobs/_progress.html", {"job": job, "steps": list(job.steps.all())})
+    return render(request, "jobs/_progress.html", {"job": job, "steps": _steps_of(job)})
+
+
+def _steps_of(job: Job) -> list[Any]:
+    """The job's steps, kept on the job so its progress counts the settled ones."""
+    prefetch_related_objects([job], "steps")
+    return list(job.steps.all())  # type: ignore[attr-defined]
 
 
 def _act(
