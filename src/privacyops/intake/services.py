@@ -28,6 +28,7 @@ from privacyops.intake.lifecycle import (
     add_months,
     audited,
     event_add,
+    identity_for,
     jobs_attach,
     latest_deadline,
     request_completed,
@@ -484,6 +485,13 @@ def intake_fulfil(*, request_id: int, actor: Actor) -> IntakeRequest:
         job_type = _fulfilment_job_type(request, actor)
         if job_type is None:
             return _intake_pending_job_type(request_id=request.pk, actor=actor)
+        identity = identity_for(request, job_type)
+        if identity is not None:  # one job, a step per system of the workspace
+            job = _job_for_request(request, identity=identity, actor=actor,
+                                   source=JobSource.INTAKE)
+            return _intake_record_fulfilment(
+                request_id=request.pk, job_ids=[job.pk] if job is not None else [],
+                linked_subject=request.subject_id, actor=actor)
         subjects = targets_for(request)
         if not subjects:
             raise Conflict(
