@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from privacyops.intake.models import IntakeRequest
+from privacyops.jobs.models import Job, JobStatus, JobType
 from privacyops.requests_mail import send_request_email
 from privacyops.tenancy.models import Tenant
 
@@ -88,7 +89,11 @@ def send_rejection(*, request_id: int) -> None:
 def send_completed(*, request_id: int) -> None:
     """The request completed: what was done (the download, what was erased, the outcome)."""
     request = _load(request_id)
-    send_request_email("completed", _mailable(request))
+    # A correction's RECTIFY lists the corrected field names (never their values).
+    fields = sorted({str(name) for job in Job.objects.filter(
+        request=request, job_type=JobType.RECTIFY, status=JobStatus.COMPLETED)
+        for name in (job.params or {}).get("fields", [])})
+    send_request_email("completed", _mailable(request), **({"fields": fields} if fields else {}))
     _sent(request, "completed")
 
 
