@@ -80,3 +80,24 @@ def test_a_correction_of_an_unknown_email_asks_to_link_a_subject(demo_store, sta
     assert_error(api_as(staff).post(f"/requests/{request.pk}/fulfil",
                                     {"changes": {"name": "X"}}), 409, "not_linked")
     assert not Job.objects.filter(request=request).exists()
+
+
+def test_the_request_page_form_lists_fields_and_creates_the_rectify_job(
+        demo_store, staff, client):
+    person = demo_store.erasable_person(2)
+    email = demo_store.query("SELECT email FROM people WHERE id = ?", person)[0][0]
+    request = _recorded(demo_store.tenant, email, "correction")
+    client.force_login(staff)
+    page = client.get(f"/platform/requests/{request.pk}/").content.decode()
+    assert 'name="change_name"' in page
+    assert 'name="change_phone"' in page
+
+    new_phone = "+1-555-" + uuid.uuid4().hex[:8]
+    response = client.post(f"/platform/requests/{request.pk}/fulfil/",
+                           {"change_phone": new_phone, "change_name": ""})
+    assert response.status_code == 302
+    job = Job.objects.get(request=request)
+    assert job.job_type == "RECTIFY"
+    assert job.params["fields"] == ["phone"]
+    run_job_now(job.pk)
+    assert _row(demo_store, person)[1] == new_phone
