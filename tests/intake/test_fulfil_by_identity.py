@@ -3,11 +3,13 @@ system of the workspace (here two real SQLite systems), and the request complete
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from django.core import mail
 from django.db import transaction
 
 from privacyops.execution.models import JobStep
+from privacyops.execution.receipts import receipt_problems
 from privacyops.execution.runner import run_job_now
 from privacyops.intake import services
 from privacyops.intake.lifecycle import request_record
@@ -17,8 +19,9 @@ from privacyops.jobs.services import job_approve
 from privacyops.tenancy.actors import Actor
 from tests import factories
 from tests.execution.multi_store import demo_store, multi_store
+from tests.requests_mail.conftest import smtp
 
-__all__ = ["demo_store", "multi_store"]
+__all__ = ["demo_store", "multi_store", "smtp"]
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,7 +32,8 @@ def _recorded(tenant, email: str, request_type: str) -> IntakeRequest:
                               channel="operator", actor=Actor.system("test"), verified=True)
 
 
-def test_an_erasure_request_erases_the_person_in_every_system(multi_store, staff, other_staff):
+def test_an_erasure_request_erases_the_person_in_every_system(multi_store, staff, other_staff,
+                                                             smtp):
     person_id, email = multi_store.person()
     requester = multi_store.requester_of(email)
     request = _recorded(multi_store.tenant, email, "erasure")
@@ -55,7 +59,16 @@ def test_an_erasure_request_erases_the_person_in_every_system(multi_store, staff
     assert request.email == ""  # minimised after the erasure, the job's identity too
     job.refresh_from_db()
     assert job.identity == {"email": "[erased]"}
-    assert any(request.reference in m.subject and m.to == [email] for m in mail.outbox)
+    # The completion email, through a real SMTP server, carries the signed receipt.
+    completion = smtp.wait_for(lambda m: request.reference in str(m["Subject"]))
+    assert str(completion["To"]) == email
+    attached = [part for part in completion.iter_attachments()
+                if part.get_filename() == f"receipt-{request.reference}.json"]
+    assert len(attached) == 1
+    content = attached[0].get_payload(decode=True).decode()
+    receipt = json.loads(content)
+    assert receipt_problems(receipt) == []  # it verifies with the installation's key
+    assert email not in content
 
 
 def test_a_linked_subject_keeps_the_single_system_job(multi_store, staff):
