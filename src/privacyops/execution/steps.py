@@ -97,6 +97,10 @@ def job_finish_if_settled(job: Job, *, actor: Actor) -> bool:
             from privacyops.execution.ledger import erasure_recorded
 
             erasure_recorded(job, event)
+    if job.request_id is not None:  # the privacy request this job fulfils completes with it
+        from privacyops.intake.lifecycle import job_settled
+
+        job_settled(job)
     transaction.on_commit(doorbell.settled)
     return True
 

@@ -101,6 +101,14 @@ class OutcomeIn(Schema):
     outcome: str = Field(..., min_length=1, max_length=5000, pattern=NOT_BLANK)
 
 
+class FulfilIn(Schema):
+    changes: dict[str, Any] | None = Field(
+        None, description="A correction's corrected values, {field: value} (the subject's "
+        "rectifiable fields); creates a RECTIFY job.")
+    lift: bool | None = Field(
+        None, description="A restriction's RESTRICT job: false restricts, true lifts.")
+
+
 class WithdrawIn(Schema):
     reason: str = Field("", max_length=2000, pattern=NO_NUL)
 
@@ -198,11 +206,15 @@ def assign_request(request: HttpRequest, payload: AssignIn,
 @router.post("/requests/{request_id}/fulfil",
              response={200: RequestOut, **error_responses(403, 404, 409, 503)},
              summary="Create the jobs that fulfil a verified request")
-def fulfil_request(request: HttpRequest, request_id: RequestId) -> dict[str, Any]:
-    """EXPORT for access and portability, ERASE for erasure; the request completes when they
-    all complete."""
+def fulfil_request(request: HttpRequest, request_id: RequestId,
+                   payload: FulfilIn | None = None) -> dict[str, Any]:
+    """EXPORT for access and portability, ERASE for erasure (one job by identity on every
+    system); RECTIFY for a correction with `changes`, RESTRICT for a restriction with `lift`.
+    The request completes when its jobs all complete."""
     actor = _act(request, request_id)
-    return _out(services.intake_fulfil(request_id=request_id, actor=actor))
+    return _out(services.intake_fulfil(
+        request_id=request_id, actor=actor, changes=payload.changes if payload else None,
+        lift=payload.lift if payload else None))
 
 
 @router.post("/requests/{request_id}/extend",

@@ -192,10 +192,30 @@ def request_record(
 
 # --- fulfilment: which jobs, on whom ------------------------------------------------------
 
+def identity_for(request: IntakeRequest, job_type: str) -> dict[str, str] | None:
+    """The identity a request's job names the person by (``{"email": …}``), so that one job
+    runs on every system of the workspace; None where identity jobs are refused (a linked
+    subject, no email, a job type other than EXPORT/ERASE, a workspace without systems), and
+    the request falls back to subject ids found by email (`targets_for`)."""
+    from privacyops.errors import DomainError
+    from privacyops.jobs.services import identity_clean
+    from privacyops.tenancy.models import System
+
+    email = canonical_email(request.email)
+    if request.subject_id or not email:
+        return None
+    if not System.objects.filter(tenant_id=request.tenant_id).exists():
+        return None
+    try:
+        return identity_clean(request.tenant, job_type, "subject", {"email": email})
+    except DomainError:
+        return None
+
+
 def targets_for(request: IntakeRequest) -> tuple[str, ...]:
-    """The data subjects a request's jobs act on: the linked subject, else those the
-    workspace's system finds by the request's email. The one place to switch to an identity
-    target (`job_create(..., identity={"email": ...})`) once the engine takes one."""
+    """The data subjects a request's jobs act on when they cannot name the person by
+    identity (`identity_for`): the linked subject, else those the workspace's system finds
+    by the request's email."""
     if request.subject_id:
         return (request.subject_id,)
     from privacyops.execution.registry import DatastoreUnavailable
@@ -207,16 +227,14 @@ def targets_for(request: IntakeRequest) -> tuple[str, ...]:
         return ()
 
 
-def _job_for_request(request: IntakeRequest, *, subject_id: str, actor: Actor,
+def _job_for_request(request: IntakeRequest, *, subject_id: str = "", actor: Actor,
                      source: str, check_permission: bool = True,
-                     not_before: datetime | None = None, reason: str = "") -> Job | None:
-    """Create the job that fulfils the request for one subject; None when its type has no
-    job yet.
+                     not_before: datetime | None = None, reason: str = "",
+                     identity: dict[str, str] | None = None) -> Job | None:
+    """Create the job that fulfils the request, for one subject or, with `identity`, for the
+    person in every system of the workspace; None when its type has no job.
 
     access / portability → EXPORT, erasure → ERASE (the tenant's approval policy applies).
-    correction → RECTIFY and restriction → RESTRICT once those job types are merged (with
-    `params={"changes": {...}}` / `params={"lift": False}`); until then the request records
-    that the job type is pending and the operator records the outcome by hand.
     """
     from privacyops.intake.models import JOB_TYPE_FOR_REQUEST
     from privacyops.jobs.services import job_create
@@ -226,8 +244,10 @@ def _job_for_request(request: IntakeRequest, *, subject_id: str, actor: Actor,
         return None
     return job_create(
         tenant_id=request.tenant_id, job_type=job_type, target_type="subject",
-        target_id=subject_id, reason=reason or f"Privacy request {request.reference}",
+        target_id="" if identity else subject_id,
+        reason=reason or f"Privacy request {request.reference}",
         actor=actor, source=source, check_permission=check_permission, not_before=not_before,
+        identity=identity,
     )
 
 
@@ -351,6 +371,11 @@ def request_minimise(*, request_id: int) -> IntakeRequest:
                 cleaned = _scrubbed(event.text, values)
                 if cleaned != event.text:
                     RequestEvent.objects.filter(pk=event.pk).update(text=cleaned)
+            # A job by identity kept the email to find the person in every system; once the
+            # erasure is done it keeps which fields named them, not the values.
+            for job in Job.objects.filter(request=request).exclude(identity={}):
+                Job.objects.filter(pk=job.pk).update(
+                    identity={name: ERASED for name in job.identity})
             request.email, request.name, request.identifiers = "", "", {}
             request.details = ""
             request.outcome = _scrubbed(request.outcome, values)

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from privacyops.intake.models import IntakeRequest
+from privacyops.jobs.models import Job, JobStatus, JobType
 from privacyops.requests_mail import send_request_email
 from privacyops.tenancy.models import Tenant
 
@@ -85,10 +86,40 @@ def send_rejection(*, request_id: int) -> None:
     _sent(request, "rejection")
 
 
+def _erasure_receipts(request: IntakeRequest) -> list[tuple[str, str, str]]:
+    """The signed receipts of the request's completed ERASE jobs, as attachments
+    `receipt-<reference>.json` (with the job number when there are several)."""
+    import json
+
+    from privacyops.errors import NotFound
+    from privacyops.execution.receipts import receipt_for_job
+
+    jobs = list(Job.objects.filter(request=request, job_type=JobType.ERASE,
+                                   status=JobStatus.COMPLETED).order_by("pk"))
+    found = []
+    for job in jobs:
+        try:
+            receipt = receipt_for_job(job)
+        except NotFound:
+            continue
+        name = (f"receipt-{request.reference}.json" if len(jobs) == 1
+                else f"receipt-{request.reference}-{job.pk}.json")
+        found.append((name, json.dumps(receipt, indent=2, sort_keys=True), "application/json"))
+    return found
+
+
 def send_completed(*, request_id: int) -> None:
     """The request completed: what was done (the download, what was erased, the outcome)."""
     request = _load(request_id)
-    send_request_email("completed", _mailable(request))
+    # A correction's RECTIFY lists the corrected field names (never their values).
+    fields = sorted({str(name) for job in Job.objects.filter(
+        request=request, job_type=JobType.RECTIFY, status=JobStatus.COMPLETED)
+        for name in (job.params or {}).get("fields", [])})
+    extra: dict[str, Any] = {"fields": fields} if fields else {}
+    receipts = _erasure_receipts(request)
+    if receipts:
+        extra["attachments"] = receipts
+    send_request_email("completed", _mailable(request), **extra)
     _sent(request, "completed")
 
 

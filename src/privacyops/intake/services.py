@@ -28,6 +28,7 @@ from privacyops.intake.lifecycle import (
     add_months,
     audited,
     event_add,
+    identity_for,
     jobs_attach,
     latest_deadline,
     request_completed,
@@ -465,7 +466,35 @@ def _intake_pending_job_type(*, request_id: int, actor: Actor) -> IntakeRequest:
     return request
 
 
-def intake_fulfil(*, request_id: int, actor: Actor) -> IntakeRequest:
+def _rectify_or_restrict(request: IntakeRequest, *, changes: dict[str, Any] | None,
+                         lift: bool | None, actor: Actor) -> IntakeRequest:
+    """A correction's RECTIFY (`changes`) or a restriction's RESTRICT (`lift`) on the one data
+    subject of the request (linked, or found by its email): these jobs take a primary key in
+    one system, so several matches need the operator to link one first."""
+    from privacyops.jobs.services import job_create
+
+    job_type = PENDING_JOB_TYPE_FOR_REQUEST[request.request_type]
+    if not can(acting_user(actor), f"job.create.{job_type}", request.tenant):
+        raise PermissionDenied(f"You may not create {job_type} jobs in this workspace; ask an "
+                               "operator who may to fulfil this request.")
+    subjects = targets_for(request)
+    if len(subjects) != 1:
+        found = "No data subject" if not subjects else f"{len(subjects)} data subjects"
+        raise Conflict(
+            f"{found} of this workspace match the email of request {request.reference}: type "
+            "the subject's id under \"Link to a data subject\" first.", code="not_linked")
+    params: dict[str, Any] = ({"changes": changes} if job_type == JobType.RECTIFY
+                              else {"lift": bool(lift)})
+    job = job_create(
+        tenant_id=request.tenant_id, job_type=job_type, target_type="subject",
+        target_id=subjects[0], reason=f"Privacy request {request.reference}", actor=actor,
+        source=JobSource.INTAKE, params=params)
+    return _intake_record_fulfilment(request_id=request.pk, job_ids=[job.pk],
+                                     linked_subject=request.subject_id, actor=actor)
+
+
+def intake_fulfil(*, request_id: int, actor: Actor, changes: dict[str, Any] | None = None,
+                  lift: bool | None = None) -> IntakeRequest:
     """Create the jobs that fulfil the request: EXPORT for access and portability, ERASE for
     erasure (the workspace's approval policy applies), one per data subject found.
 
@@ -481,9 +510,19 @@ def intake_fulfil(*, request_id: int, actor: Actor) -> IntakeRequest:
             raise Conflict(
                 "An objection is decided, not fulfilled by a job: record the decision and "
                 "close the request.", code="decision_required")
+        if request.request_type in PENDING_JOB_TYPE_FOR_REQUEST and (
+                changes is not None or lift is not None):
+            return _rectify_or_restrict(request, changes=changes, lift=lift, actor=actor)
         job_type = _fulfilment_job_type(request, actor)
         if job_type is None:
             return _intake_pending_job_type(request_id=request.pk, actor=actor)
+        identity = identity_for(request, job_type)
+        if identity is not None:  # one job, a step per system of the workspace
+            job = _job_for_request(request, identity=identity, actor=actor,
+                                   source=JobSource.INTAKE)
+            return _intake_record_fulfilment(
+                request_id=request.pk, job_ids=[job.pk] if job is not None else [],
+                linked_subject=request.subject_id, actor=actor)
         subjects = targets_for(request)
         if not subjects:
             raise Conflict(

@@ -221,6 +221,7 @@ def _detail_context(user: User, intake: IntakeRequest, **forms_: forms.Form) -> 
         "may_note": may_manage,
         "fulfil_job_type": job_type,
         "pending_job_type": PENDING_JOB_TYPE_FOR_REQUEST.get(intake.request_type, ""),
+        "rectifiable_fields": _rectifiable_fields(intake),
         "latest_deadline": services.latest_deadline(intake),
         "needs_outcome": intake.request_type in OUTCOME_REQUEST_TYPES,
         "jobs": selectors.request_jobs(intake),
@@ -296,9 +297,28 @@ def verify(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def fulfil(request: HttpRequest, pk: int) -> HttpResponse:
+    # A correction's form posts `change_<field>` for each field to correct (blank = keep);
+    # a restriction's posts `lift` (0 restricts, 1 lifts). Other types post nothing.
+    changes = {key.removeprefix("change_"): value for key in request.POST
+               if key.startswith("change_") and (value := request.POST.get(key, "")).strip()}
+    lift = request.POST.get("lift")
     return _act(request, pk, "", None,
-                lambda _data, actor: services.intake_fulfil(request_id=pk, actor=actor),
+                lambda _data, actor: services.intake_fulfil(
+                    request_id=pk, actor=actor, changes=changes or None,
+                    lift=None if lift is None else lift == "1"),
                 "Fulfilment started; the request completes when its jobs complete.")
+
+
+def _rectifiable_fields(intake: IntakeRequest) -> list[str]:
+    """The subject fields a correction's form offers (those the new-job page offers)."""
+    if intake.request_type != "correction":
+        return []
+    from privacyops.execution.rectify import rectifiable_fields_for
+
+    try:
+        return rectifiable_fields_for(intake.tenant)
+    except DomainError:  # no usable data map: the form is not shown
+        return []
 
 
 @login_required

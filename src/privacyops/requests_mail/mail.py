@@ -317,7 +317,11 @@ def sender(tenant: Any) -> str:
 
 
 def send_request_email(kind: str, request: Any, **extra: Any) -> None:
-    """Render and send one email to `request.email` (text and HTML alternatives)."""
+    """Render and send one email to `request.email` (text and HTML alternatives).
+
+    `attachments` (``[(filename, content, mimetype)]``) are attached as they are (the signed
+    erasure receipt of a completed erasure)."""
+    attachments = list(extra.pop("attachments", None) or [])
     mail = render_request_email(kind, request, **extra)
     message = EmailMultiAlternatives(
         subject=mail.subject, body=mail.text, from_email=sender(request.tenant),
@@ -325,6 +329,8 @@ def send_request_email(kind: str, request: Any, **extra: Any) -> None:
         headers={"Content-Language": mail.language},
     )
     message.attach_alternative(mail.html, "text/html")
+    for filename, content, mimetype in attachments:
+        message.attach(filename, content, mimetype)
     message.send()
     # No address, name or reference here: the tenant id, the kind and the language suffice.
     logger.info("request email %s sent (tenant %s, language %s)", kind,
