@@ -127,6 +127,18 @@ class TestChannels:
         assert job.job_type == "EXPORT"
         assert request.status == "in_progress"
 
+    def test_request_jobs_name_the_person_not_a_row_id(self, client, acme, people, staff):
+        _token, raw = api_token_create(user=None, tenant=acme, name="app",
+                                       actor=Actor.system("test"))
+        person = people.first()
+        client.post("/api/v1/privacy/export", {"email": person.email},
+                    content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+        request = IntakeRequest.objects.get()
+        client.force_login(staff)
+        fragment = client.get(f"/platform/requests/{request.pk}/jobs/").content.decode()
+        assert person.name in fragment
+        assert person.email in fragment
+
     def test_privacy_center_cancel_withdraws_the_request(self, client, acme, people):
         _token, raw = api_token_create(user=None, tenant=acme, name="app",
                                        actor=Actor.system("test"))

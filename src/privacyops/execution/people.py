@@ -68,6 +68,16 @@ def people_for_jobs(jobs: Iterable[Job]) -> dict[int, Person]:
             for job in jobs if (job.tenant_id, job.target_id) in people}
 
 
+def jobs_with_people(jobs: Iterable[Job]) -> list[Job]:
+    """The jobs, each with `person` set (None for other target types or no answer), for pages
+    that show who a job is about."""
+    jobs = list(jobs)
+    people = people_for_jobs(jobs)
+    for job in jobs:
+        job.person = people.get(job.pk)  # type: ignore[attr-defined]
+    return jobs
+
+
 def person_for_job(job: Job) -> Person | None:
     return people_for_jobs([job]).get(job.pk)
 

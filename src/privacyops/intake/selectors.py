@@ -166,7 +166,11 @@ def request_get(user: User, request_id: int) -> IntakeRequest:
 
 
 def request_jobs(request: IntakeRequest) -> list[Job]:
-    return list(Job.objects.filter(request=request).order_by("pk"))
+    """The request's jobs, each with the person it is about (`job.person`)."""
+    from privacyops.execution.people import jobs_with_people
+
+    return jobs_with_people(Job.objects.filter(request=request).select_related("tenant")
+                            .order_by("pk"))
 
 
 def request_timeline(request: IntakeRequest) -> list[RequestEvent]:

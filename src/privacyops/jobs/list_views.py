@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from privacyops.errors import DomainError
-from privacyops.execution.people import Person, people_for_jobs, people_matching, person_for_job
+from privacyops.execution.people import Person, jobs_with_people, people_matching, person_for_job
 from privacyops.intake.trends import request_trends
 from privacyops.jobs.forms import JobFilterForm
 from privacyops.jobs.models import Job, JobStatus
@@ -96,9 +96,7 @@ def overview(request: HttpRequest) -> HttpResponse:
                                  number_raw=request.GET.get("page", ""))
     else:
         status = 422
-    people = people_for_jobs(page.items)
-    for job in page.items:
-        job.person = people.get(job.pk)  # type: ignore[attr-defined]
+    jobs_with_people(page.items)
     counts = job_counts(viewer)
     cards = [
         {"label": label, "status": value, "count": counts[key],
