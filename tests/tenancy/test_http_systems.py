@@ -142,3 +142,20 @@ class TestPlatformForm:
         system = System.objects.get(tenant=tenant)
         assert (system.name, system.connector_type, system.connection_ref) == (
             "crm", "http", "TEST_CRM_URL")
+
+    def test_the_health_of_an_http_system_on_platform_tenants(self, client, staff, tenant,
+                                                              tmp_path, settings, crm_fake):
+        settings.DATAMAP_DIR = str(tmp_path)
+        write_crm_map(tmp_path)
+        call_command("system", "add", "--tenant", "acme", "--name", "crm", "--type", "http",
+                     "--datamap", "crm")
+        system = System.objects.get(tenant=tenant)
+        client.force_login(staff)
+        url = f"/platform/tenants/{tenant.pk}/systems/{system.pk}/health/"
+        page = client.get(url).content.decode()
+        assert 'data-ok="yes"' in page
+        assert "crm: the service answers" in page
+        crm_down(crm_fake)
+        page = client.get(url).content.decode()
+        assert 'data-ok="no"' in page
+        assert "does not answer" in page
