@@ -25,7 +25,7 @@ from privacyops.datamap import LiveReport
 from privacyops.errors import NotFound
 from privacyops.execution.selectors import system_health
 from privacyops.tenancy.actors import Actor
-from privacyops.tenancy.models import System
+from privacyops.tenancy.models import ConnectorType, System
 
 logger = logging.getLogger("privacyops.drift")
 
@@ -79,7 +79,8 @@ def drift_check_all(*, actor: Actor) -> list[str]:
     A system that cannot be checked (no data map, datastore down) keeps its last answer.
     """
     sentences: list[str] = []
-    systems = System.objects.filter(tenant__is_active=True).select_related("tenant")
+    systems = System.objects.filter(tenant__is_active=True, connector_type=ConnectorType.SQL
+                                    ).select_related("tenant")
     for system in systems.order_by("pk"):
         label = f"system {system.pk} ({system.tenant.slug}/{system.name})"
         try:

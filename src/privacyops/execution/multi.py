@@ -113,6 +113,17 @@ def _fail_step(step: JobStep, code: str, message: str, *,
           finished_at=timezone.now())
 
 
+def _http_said(step: JobStep, error: Exception) -> str:
+    """What an HTTP service answered, for the step's message ("" for other systems). The HTTP
+    connector's sentences name the method, the path template and the status, never a value
+    of the request, so they hold no personal data. An HTTP erase has no transaction: what it
+    erased before the failure stays erased, and the retry erases the rest."""
+    if step.connector != ConnectorType.HTTP or not isinstance(error, ConnectorError):
+        return ""
+    return (f"System {step.system_name} did not answer: {error}. The job retries it (an HTTP "
+            "service has no transaction: records an erase already changed stay changed).")
+
+
 def _ambiguous(step: JobStep) -> str:
     return (f"{len(step.keys)} subjects match this identity in system {step.system_name}; "
             f"pick one (POST /api/v1/jobs/{step.job_id}/steps/{step.system_name}/pick with its "
@@ -161,7 +172,7 @@ def _prepare_all(job: Job, steps: list[JobStep]) -> list[Work]:
             _fail_step(step, error.code, error.message)
             continue
         except (ConnectorError, DataMapError, OSError) as error:
-            _fail_step(step, "datastore_unavailable",
+            _fail_step(step, "datastore_unavailable", _http_said(step, error) or
                        f"System {step.system_name} did not answer ({type(error).__name__}); "
                        "the job retries it.")
             continue
@@ -319,7 +330,7 @@ def _run_one(job: Job, work: Work, worker: str, at: datetime, workdir: Path, *,
     except Exception as error:
         logger.warning("job %s: step on system %s raised %s", job.pk, work.step.system_name,
                        type(error).__name__)
-        _fail_step(work.step, "datastore_unavailable",
+        _fail_step(work.step, "datastore_unavailable", _http_said(work.step, error) or
                    f"System {work.step.system_name} stopped the step "
                    f"({type(error).__name__}); nothing of it was committed half-way. The job "
                    "retries it.")

@@ -4,6 +4,7 @@ the health of a tenant's systems."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from django.conf import settings
 from django.core import signing
@@ -14,8 +15,12 @@ from privacyops.datamap import DataMapError, LiveReport, live_check, resolve_con
 from privacyops.errors import DomainError, NotFound
 from privacyops.execution.executors import DOWNLOAD_SALT
 from privacyops.execution.models import Artifact
-from privacyops.execution.registry import datamap_of_system, datamap_path
-from privacyops.tenancy.models import System, Tenant, User
+from privacyops.execution.registry import (
+    connector_of_system,
+    datamap_of_system,
+    datamap_path,
+)
+from privacyops.tenancy.models import ConnectorType, System, Tenant, User
 from privacyops.tenancy.policy import can
 
 
@@ -131,6 +136,10 @@ def system_health(system: System, *, sample: bool = True) -> SystemHealth:
         checks.append(HealthCheck(name, False, detail))
         return SystemHealth(system.name, tuple(checks), subjects, live)
 
+    if system.connector_type == ConnectorType.HTTP:
+        return _http_health(system)
+    if system.connector_type == ConnectorType.MANUAL:
+        return _manual_health(system)
     try:
         datamap = datamap_of_system(system)
     except DomainError as error:
@@ -168,3 +177,48 @@ def system_health(system: System, *, sample: bool = True) -> SystemHealth:
     checks.append(HealthCheck("subjects", True,
                               f"{subjects} {datamap.subject.entity} rows for {where}"))
     return SystemHealth(system.name, tuple(checks), subjects, live)
+
+
+def _http_health(system: System) -> SystemHealth:
+    """An HTTP system: its map loads (and the variables it names are set), then the service
+    answers its ``live_check_path`` with the map's credentials. Nothing is written."""
+    from privacyops.connectors.base import ConnectorError
+    from privacyops.connectors.http import HttpConnector
+
+    path = datamap_path(system.datamap_name)
+    try:
+        connector = cast(HttpConnector, connector_of_system(system))
+    except DataMapError as error:
+        return SystemHealth(system.name, (HealthCheck(
+            "map", False, "; ".join(error.lines())),), None)
+    except (DomainError, ConnectorError) as error:
+        detail = error.message if isinstance(error, DomainError) else str(error)
+        return SystemHealth(system.name, (HealthCheck("map", False, detail),), None)
+    checks = [HealthCheck("map", True, f"{path} loads and validates")]
+    try:
+        answer = connector.check_live()
+    except ConnectorError as error:
+        reference = system.connection_ref or "the base URL written in the map"
+        checks.append(HealthCheck("service", False, f"the service at {reference} does not "
+                                  f"answer: {error}"))
+    else:
+        checks.append(HealthCheck("service", True, answer))
+    finally:
+        connector.close()
+    return SystemHealth(system.name, tuple(checks), None)
+
+
+def _manual_health(system: System) -> SystemHealth:
+    """A manual system: its map loads; there is nothing to connect to."""
+    from privacyops.manual.schema import load_manual_map
+
+    path = datamap_path(system.datamap_name)
+    try:
+        manual = load_manual_map(path)
+    except DataMapError as error:
+        return SystemHealth(system.name, (HealthCheck(
+            "map", False, "; ".join(error.lines())),), None)
+    kinds = " and ".join(k for k in ("export", "erase") if manual.does(k))
+    return SystemHealth(system.name, (HealthCheck(
+        "map", True, f"{path} loads and validates: {manual.owner} is asked to {kinds} by hand "
+        "(nothing to connect to)"),), None)

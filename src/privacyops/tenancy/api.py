@@ -140,8 +140,9 @@ class SystemOut(Schema):
 
 class SystemAddIn(Schema):
     name: str = Field(min_length=1, max_length=100, pattern=NOT_BLANK)
-    connector_type: Literal["sql"] = Field(
-        "sql", description="Only `sql` for now; HTTP services and manual systems come later.")
+    connector_type: Literal["sql", "http", "manual"] = Field(
+        "sql", description="`sql` (a database), `http` (a service described by an HTTP map) "
+        "or `manual` (a person does each step); it must match the map's `connector:`.")
     datamap_name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
                               description="A data-map file in PRIVACYOPS_DATAMAP_DIR, "
                                           "without `.yaml`.")

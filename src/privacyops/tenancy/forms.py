@@ -66,7 +66,7 @@ class SystemAddForm(_OwnIds):
     name = forms.CharField(label="Name", max_length=100, help_text="Unique in the tenant.")
     connector_type = forms.ChoiceField(
         label="Connector", choices=ConnectorType.choices,
-        help_text="SQL databases only for now; HTTP services and manual systems come later.")
+        help_text="It must match the map's connector: key (sql when the map has none).")
     datamap_name = forms.CharField(label="Data map", max_length=100,
                                    help_text="A file in the data-map folder, without .yaml.")
     datastore_key = forms.CharField(label="Tenant key", max_length=200, required=False,

@@ -25,7 +25,9 @@ from django.utils import timezone
 
 from privacyops.audit.models import Outcome
 from privacyops.audit.services import audit_record
-from privacyops.datamap import DataMapError, load_datamap
+from privacyops.datamap import DataMapError, parse_datamap
+from privacyops.datamap.http_loader import map_connector, parse_http_map
+from privacyops.datamap.loader import read_map_yaml
 from privacyops.errors import Conflict, NotFound, ValidationFailed
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.identity import login_identity
@@ -392,7 +394,7 @@ def datamap_install(file_or_name: str) -> str:
                        "with `privacyops datamap draft --url URL --out FILE`.",
                        code="datamap_not_found")
     try:
-        name = load_datamap(given).name
+        name = _parsed_map(given)[1].name
     except DataMapError as error:
         raise ValidationFailed(f"The data map {given} is invalid: " + "; ".join(error.lines())
                                + " Fix it (`privacyops datamap check FILE`) and try again.",
@@ -412,8 +414,24 @@ def datamap_install(file_or_name: str) -> str:
     return name
 
 
-def _checked_datamap(name: str, key: str) -> str:
-    """Validate the named data map and return its connection reference."""
+def _parsed_map(path: Path) -> tuple[str, Any]:
+    """The connector a map file is for (`connector:`, sql when absent) and the map, validated
+    by the loader of its kind; raises :class:`DataMapError`."""
+    data = read_map_yaml(path)
+    kind = map_connector(data)
+    if kind == ConnectorType.HTTP:
+        return kind, parse_http_map(data, source=str(path))
+    if kind == ConnectorType.MANUAL:
+        from privacyops.manual.schema import parse_manual_map
+
+        return kind, parse_manual_map(data, source=str(path))
+    return kind, parse_datamap(data, source=str(path))
+
+
+def _checked_datamap(name: str, key: str, connector_type: str = ConnectorType.SQL) -> str:
+    """Validate the named map with the loader of its kind (it must be the system's connector
+    type) and return its connection reference: the environment variable of the database URL
+    (SQL) or of the base URL (HTTP); empty when the map holds it (or a manual system)."""
     if not DATAMAP_NAME.match(name or ""):
         raise ValidationFailed(f"{name!r} is not a data-map name; give the file's name in "
                                f"{settings.DATAMAP_DIR} without `.yaml`.", field="datamap")
@@ -425,11 +443,21 @@ def _checked_datamap(name: str, key: str) -> str:
             code="datamap_not_found", field="datamap",
         )
     try:
-        datamap = load_datamap(path)
+        kind, parsed = _parsed_map(path)
     except DataMapError as error:
         raise ValidationFailed(f"The data map {path} is invalid: " + "; ".join(error.lines())
                                + " Fix it (`privacyops datamap check FILE`) and try again.",
                                field="datamap") from None
+    if kind != connector_type:
+        raise ValidationFailed(
+            f"The map {name} is for a {kind} system (its `connector:` is {kind}), not "
+            f"{connector_type}; give the connector type {kind} (`--type {kind}`), or a "
+            f"{connector_type} map.", field="connector_type")
+    if kind == ConnectorType.HTTP:
+        return str(parsed.base_url_env or "")
+    if kind == ConnectorType.MANUAL:
+        return ""
+    datamap = parsed
     if datamap.is_shared and not key:
         raise ValidationFailed(
             f"The data map {name} describes a datastore shared by tenants (tenant column "
@@ -443,8 +471,8 @@ def _checked_datamap(name: str, key: str) -> str:
                 f"The data map {name} has a database per tenant "
                 f"({connection.per_tenant.url_env_template}); give the tenant's part of the "
                 "variable name as the key.", field="datastore_key")
-        return connection.per_tenant.url_env_template
-    return connection.url_env or ""
+        return str(connection.per_tenant.url_env_template)
+    return str(connection.url_env or "")
 
 
 def _checked_connector(connector_type: str) -> str:
@@ -477,7 +505,7 @@ def system_add(*, tenant_id: int, name: str, datamap_name: str, datastore_key: s
     if System.objects.filter(tenant=tenant, name=name).exists():
         raise Conflict(f"Tenant {tenant.slug} already has a system named {name}; choose another "
                        "name or edit that system.", code="system_exists", field="name")
-    connection_ref = _checked_datamap(datamap_name, key)
+    connection_ref = _checked_datamap(datamap_name, key, connector_type)
     system = System.objects.create(
         tenant=tenant, name=name, connector_type=connector_type, datamap_name=datamap_name,
         connection_ref=connection_ref, datastore_key=key,
@@ -518,7 +546,8 @@ def system_update(*, tenant_id: int, system_id: int, actor: Actor, name: str | N
                if getattr(system, field) != value}
     if {"datamap_name", "datastore_key"} & set(changes):
         ref = _checked_datamap(wanted.get("datamap_name", system.datamap_name),
-                               wanted.get("datastore_key", system.datastore_key))
+                               wanted.get("datastore_key", system.datastore_key),
+                               system.connector_type)
         if ref != system.connection_ref:
             changes["connection_ref"] = [system.connection_ref, ref]
     if changes:

@@ -30,7 +30,9 @@ class Command(BaseCommand):
                          help="the tenant's value of the data map's tenant column (or its part "
                               "of a per-tenant variable name)")
         add.add_argument("--type", default=ConnectorType.SQL, dest="connector_type",
-                         help="connector type; only `sql` for now")
+                         choices=ConnectorType.values,
+                         help="sql (default), http or manual; it must match the map's "
+                              "`connector:`")
         listing = sub.add_parser("list", help="list systems")
         listing.add_argument("--tenant", metavar="SLUG")
         test = sub.add_parser("test", help="read-only checks of a system, the live check of its data "
