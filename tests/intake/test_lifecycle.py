@@ -6,6 +6,7 @@ rejection and withdrawal — through the API, the pages and the services, on the
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import timedelta
 from urllib.parse import urlparse
 
@@ -320,6 +321,41 @@ class TestOperatorActions:
         assert ids(type="erasure") == set()
         listed = api.get("/requests", sort="deadline").json()["items"]
         assert [item["id"] for item in listed] == [overdue.pk, mine.pk, later.pk]
+
+    def test_queue_headers_sort_each_column_both_ways(self, client, tenant, other_tenant,
+                                                      staff):
+        """Clicking a header sorts by it (descending first), the filters kept; the oracle is
+        Python's sort of the rows the test made."""
+        made = [recorded(tenant, email="a@example.com"),
+                recorded(other_tenant, email="b@example.com"),
+                recorded(tenant, email="c@example.com", verified=False)]
+        for offset, request in zip((5, 1, 9), made, strict=True):
+            IntakeRequest.objects.filter(pk=request.pk).update(
+                deadline_at=timezone.now() + timedelta(days=offset))
+        services.request_assign(request_id=made[2].pk, assignee_id=staff.pk,
+                                actor=factories.actor(staff))
+        client.force_login(staff)
+
+        def listed(sort: str) -> list[int]:
+            page = client.get("/platform/requests/", {"sort": sort}).content.decode()
+            return [int(i) for i in re.findall(r'data-request-id="(\d+)"', page)]
+
+        rows = list(IntakeRequest.objects.select_related("tenant", "assignee"))
+        by = {
+            "deadline": lambda r: (r.deadline_at, r.pk),
+            "workspace": lambda r: (r.tenant.name, r.deadline_at, r.pk),
+            # verified in the order they were (the ids' order), the unverified (no date) last
+            "verification": lambda r: (r.verified_at is None, r.pk),
+        }
+        for key, sort_key in by.items():
+            ascending = [r.pk for r in sorted(rows, key=sort_key)]
+            assert listed(key) == ascending, key
+            assert listed(f"-{key}") == ascending[::-1], key
+        page = client.get("/platform/requests/", {"sort": "-deadline", "type": "access"})
+        html = page.content.decode()
+        assert 'aria-sort="descending"' in html
+        assert re.search(r'href="\?[^"]*type=access[^"]*sort=deadline|'
+                         r'href="\?[^"]*sort=deadline[^"]*type=access', html)  # then ascending
 
     def test_assigning_someone_without_the_role_is_refused(self, tenant, staff):
         member = factories.user_create(tenant=tenant, role=Role.MEMBER)

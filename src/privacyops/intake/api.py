@@ -26,8 +26,9 @@ RequestId = Annotated[int, Path(ge=1, le=MAX_ID, description="The request's id."
 TypeName = Literal["access", "portability", "erasure", "correction", "restriction", "objection"]
 StatusName = Literal["open", "received", "verified", "in_progress", "completed", "rejected",
                      "withdrawn", "merged"]
-SortName = Literal["", "deadline", "-deadline", "received", "-received", "id", "-id", "status",
-                   "-status", "type", "-type"]
+SortName = Literal["", "id", "-id", "workspace", "-workspace", "type", "-type", "received",
+                   "-received", "deadline", "-deadline", "verification", "-verification",
+                   "status", "-status", "assignee", "-assignee"]
 if (set(RequestType.values) != set(get_args(TypeName))
         or set(RequestStatus.values) | {"open"} != set(get_args(StatusName))
         or {"", *selectors.SORTS} != set(get_args(SortName))):

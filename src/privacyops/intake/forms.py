@@ -12,6 +12,7 @@ from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
 
 from privacyops.intake.models import RequestStatus, RequestType
+from privacyops.intake.selectors import QUEUE_SORTING
 
 DETAILS_LIMIT = 5000
 MIN_FILL_SECONDS = 3.0
@@ -124,12 +125,9 @@ class ExtendForm(forms.Form):
 
 
 _ANY = ("", "Any")
-SORT_CHOICES = [
-    ("", "Open first, soonest deadline"), ("deadline", "Deadline, soonest first"),
-    ("-deadline", "Deadline, latest first"), ("-received", "Newest first"),
-    ("received", "Oldest first"), ("status", "Status"), ("type", "Type"),
-    ("id", "Number, ascending"), ("-id", "Number, descending"),
-]
+SORT_CHOICES = [("", "Open first, soonest deadline"), *(
+    (key, f"{c.label}, {'descending' if key.startswith('-') else 'ascending'}")
+    for c in QUEUE_SORTING.columns for key in (c.key, f"-{c.key}"))]
 
 
 class QueueFilterForm(forms.Form):

@@ -14,6 +14,7 @@ from privacyops.intake.models import DUE_SOON_DAYS, OPEN_STATUSES, IntakeRequest
 from privacyops.jobs.models import Job
 from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import can, role_in, tenants_visible_to
+from privacyops.web.lists import Column, Sorting
 
 _NO_ROLE = (
     "Privacy requests are handled by platform staff and by a workspace's super-admins, admins "
@@ -74,14 +75,18 @@ class QueueFilters:
     sort: str = ""
 
 
-# Columns the queue sorts by (`-` first: descending); ties break on the id.
-SORTS: dict[str, tuple[str, ...]] = {
-    "deadline": ("deadline_at", "id"), "-deadline": ("-deadline_at", "-id"),
-    "received": ("submitted_at", "id"), "-received": ("-submitted_at", "-id"),
-    "id": ("id",), "-id": ("-id",),
-    "status": ("status", "deadline_at", "id"), "-status": ("-status", "deadline_at", "id"),
-    "type": ("request_type", "deadline_at", "id"), "-type": ("-request_type", "deadline_at", "id"),
-}
+# Columns the queue sorts by (`?sort=key`, `-key` descending); ties break on the deadline and id.
+QUEUE_SORTING = Sorting(columns=(
+    Column("id", "Request", ("id",)),
+    Column("workspace", "Workspace", ("tenant__name", "deadline_at", "id")),
+    Column("type", "Type", ("request_type", "deadline_at", "id")),
+    Column("received", "Received", ("submitted_at", "id")),
+    Column("deadline", "Deadline", ("deadline_at", "id")),
+    Column("verification", "Verification", ("verified_at", "deadline_at", "id")),
+    Column("status", "Status", ("status", "deadline_at", "id")),
+    Column("assignee", "Assignee", ("assignee__email", "deadline_at", "id")),
+), default="")
+SORTS = frozenset(key for c in QUEUE_SORTING.columns for key in (c.key, f"-{c.key}"))
 
 
 def intake_tenants_for(user: User) -> QuerySet[Tenant]:
@@ -120,7 +125,7 @@ def requests_filtered(queryset: QuerySet[IntakeRequest],
     elif filters.assignee.isdigit():
         queryset = queryset.filter(assignee_id=int(filters.assignee))
     if filters.sort in SORTS:
-        return queryset.order_by(*SORTS[filters.sort])
+        return queryset.order_by(*QUEUE_SORTING.order(filters.sort))
     open_first = Case(When(status__in=OPEN_STATUSES, then=Value(0)), default=Value(1),
                       output_field=IntegerField())
     return queryset.order_by(open_first, "deadline_at", "id")

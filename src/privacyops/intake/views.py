@@ -147,6 +147,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "page": page, "filter_form": filter_form, "tenants": tenants, "now": timezone.now(),
         "query": query.urlencode(), "filtered": any(v for k, v in data.items() if k != "sort"),
         "may_create": any(can(user, "intake.manage", t) for t in tenants),
+        "columns": selectors.QUEUE_SORTING.headers(data.get("sort", "")),
     })
 
 
