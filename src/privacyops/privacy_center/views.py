@@ -87,8 +87,10 @@ def _render_center(request: HttpRequest, tenant: Tenant, *, status: int = 200,
         context["requests"] = requests
         context["downloads"] = [(r, artifact) for r in requests for artifact in r.artifacts]
         context["deletion_open"] = any(r.cancel_job is not None for r in requests)
-        # The page refreshes its requests and downloads by itself while any is unfinished.
-        context["live"] = any(r.is_open for r in requests)
+        # The page refreshes its requests and downloads by itself while any is being worked
+        # on (not while one waits for the person to open their confirmation link).
+        context["live"] = any(r.is_open and r.status != "Awaiting confirmation"
+                              for r in requests)
     return render(request, "privacy_center/center.html", context, status=status)
 
 
