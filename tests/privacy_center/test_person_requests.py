@@ -95,6 +95,11 @@ class TestDownloads:
         assert 'data-status="Expired"' in page
         renew = url("renew", request_id=job.request_id)
         assert renew in page
+        other = Client()
+        sign_in(other, people.all()[7].email)
+        assert other.post(renew).status_code == 404  # not theirs
+        assert other.get(url("receipt", request_id=job.request_id)).status_code == 404
+        assert IntakeRequest.objects.count() == 1
         assert client.post(renew).status_code == 303
         fresh = IntakeRequest.objects.exclude(pk=job.request_id).get()
         assert (fresh.request_type, fresh.channel, fresh.status) == (

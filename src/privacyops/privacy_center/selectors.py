@@ -236,8 +236,8 @@ def _person_status(request: Any, jobs: list[Job], now: datetime) -> PersonReques
                          receipt_job=receipt_job, cancel_job=cancel_job, not_before=not_before)
 
 
-def person_requests(*, tenant: Tenant, email: str,
-                    limit: int = REQUESTS_SHOWN) -> list[PersonRequest]:
+def person_requests(*, tenant: Tenant, email: str, limit: int = REQUESTS_SHOWN,
+                    request_id: int | None = None) -> list[PersonRequest]:
     """The person's privacy requests from every channel (intake form, privacy center, API,
     operator, GDPR screen), found by the keyed hash of their verified email, so an erasure's
     request is still found after the email was removed from it; newest first."""
@@ -247,9 +247,11 @@ def person_requests(*, tenant: Tenant, email: str,
     digest = identity_digest(tenant.pk, email)
     if not digest:
         return []
+    found = IntakeRequest.objects.filter(tenant=tenant, identity_hash=digest)
+    if request_id is not None:
+        found = found.filter(pk=request_id)
     requests = list(
-        IntakeRequest.objects.filter(tenant=tenant, identity_hash=digest)
-        .order_by("-submitted_at", "-id")[:limit])
+        found.order_by("-submitted_at", "-id")[:limit])
     jobs: dict[int, list[Job]] = {}
     for job in (Job.objects.filter(request__in=requests)
                 .prefetch_related(Prefetch("artifacts",
@@ -262,8 +264,7 @@ def person_requests(*, tenant: Tenant, email: str,
 
 def person_request(*, tenant: Tenant, email: str, reference_id: int) -> PersonRequest:
     """One of the person's requests (by the identity hash of their verified email)."""
-    for found in person_requests(tenant=tenant, email=email, limit=10_000):
-        if found.request.pk == reference_id:
-            return found
+    for found in person_requests(tenant=tenant, email=email, request_id=reference_id):
+        return found
     raise NotFound(gettext("There is no request of yours with this number. Sign in with your email "
                      "again to see your requests."))
