@@ -65,10 +65,12 @@ class TestOperations:
         assert response.status_code == 201
         [created] = response.json()
         assert created["job_type"] == "EXPORT"
-        assert created["subject_id"] == str(person.id)
+        # One job by identity, run on every system of the workspace (no subject id).
+        assert created["subject_id"] == ""
         job = Job.objects.get(pk=created["id"])
+        assert job.identity == {"email": person.email.lower()}
         assert job.source == JobSource.PRIVACY_CENTER
-        listed = client.get("/api/v1/privacy/jobs", {"subject_id": str(person.id)},
+        listed = client.get("/api/v1/privacy/jobs", {"email": person.email},
                             **bearer(raw)).json()
         assert [j["id"] for j in listed] == [job.pk]
         event = AuditEvent.objects.get(action="job.created")

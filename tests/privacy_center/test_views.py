@@ -189,8 +189,9 @@ class TestExportAndDownload:
         response = client.post(url("export"))
         assert response.status_code == 303
         job = Job.objects.get(job_type="EXPORT")
-        assert (job.source, job.status, job.target_id) == (
-            JobSource.PRIVACY_CENTER, JobStatus.APPROVED, str(person.id))
+        # One job by identity (every system of the workspace), not by subject id.
+        assert (job.source, job.status, job.target_id, job.identity) == (
+            JobSource.PRIVACY_CENTER, JobStatus.APPROVED, "", {"email": person.email.lower()})
         run_job_now(job.pk)
         job.refresh_from_db()
         assert job.status == JobStatus.COMPLETED
@@ -245,7 +246,7 @@ class TestExportAndDownload:
         self.ready_export(client, person)
         client.post(url("delete"), {"confirmation_email": person.email})
         page = text(client.get(url("center")))
-        assert page.index("Deletion of your account") < page.index("Export of your data")
+        assert page.index("Deletion of your data") < page.index("Access to your data")
 
     def test_actions_need_a_verified_session(self, client, acme):
         response = client.post(url("export"))

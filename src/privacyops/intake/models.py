@@ -186,6 +186,7 @@ EVENT_LABELS: dict[str, str] = {
     "duplicate_found": "Looks like a duplicate", "duplicate_received": "A duplicate arrived",
     "duplicate_kept": "Kept as a separate request", "merged": "Merged",
     "merged_in": "A duplicate was merged into this request",
+    "delivered": "Package delivered to the person",
 }
 
 

@@ -126,9 +126,11 @@ def _out(request: SubjectRequest) -> PrivacyJobOut:
     )
 
 
-def _listed(tenant: Tenant, subject_ids: tuple[str, ...], jobs: list[Job]) -> list[PrivacyJobOut]:
+def _listed(tenant: Tenant, subject_ids: tuple[str, ...], jobs: list[Job],
+            email: str = "") -> list[PrivacyJobOut]:
     wanted = {job.pk for job in jobs}
-    return [_out(r) for r in subject_requests(tenant=tenant, subject_ids=subject_ids)
+    return [_out(r) for r in subject_requests(tenant=tenant, subject_ids=subject_ids,
+                                              email=email)
             if r.job.pk in wanted]
 
 
@@ -137,9 +139,10 @@ def _listed(tenant: Tenant, subject_ids: tuple[str, ...], jobs: list[Job]) -> li
 def privacy_center_export(request: HttpRequest, body: SubjectIn) -> tuple[int, list[PrivacyJobOut]]:
     app = _app(request)
     ids = _subject_ids(app.tenant, body.email, body.subject_id)
+    email = clean_email(body.email) if body.email else ""
     jobs = privacy_export_request(tenant=app.tenant, subject_ids=ids, actor=app.actor,
-                                  email=clean_email(body.email) if body.email else "")
-    return 201, _listed(app.tenant, ids, jobs)
+                                  email=email)
+    return 201, _listed(app.tenant, ids, jobs, email)
 
 
 @router.post("/delete-account",
@@ -156,7 +159,7 @@ def privacy_center_delete_account(request: HttpRequest, body: DeletionIn) -> tup
     jobs = privacy_deletion_request(tenant=app.tenant, subject_ids=ids, email=email,
                                     confirmation_email=email, reason=body.reason,
                                     actor=app.actor)
-    return 201, _listed(app.tenant, ids, jobs)
+    return 201, _listed(app.tenant, ids, jobs, email)
 
 
 @router.get("/jobs", response={200: list[PrivacyJobOut], **error_responses(404)},
@@ -165,7 +168,8 @@ def privacy_center_jobs(request: HttpRequest, email: str | None = Query(None, pa
          subject_id: str | None = Query(None, pattern=NO_NUL)) -> list[PrivacyJobOut]:
     app = _app(request)
     ids = _subject_ids(app.tenant, email, subject_id)
-    return [_out(r) for r in subject_requests(tenant=app.tenant, subject_ids=ids)]
+    return [_out(r) for r in subject_requests(
+        tenant=app.tenant, subject_ids=ids, email=clean_email(email) if email else "")]
 
 
 @router.post("/jobs/{job_id}/cancel",
@@ -175,6 +179,7 @@ def privacy_center_cancel(request: HttpRequest, body: SubjectIn,
            job_id: int = Path(..., ge=1, le=2**63 - 1)) -> PrivacyJobOut:
     app = _app(request)
     ids = _subject_ids(app.tenant, body.email, body.subject_id)
+    email = clean_email(body.email) if body.email else ""
     job = privacy_request_cancel(tenant=app.tenant, subject_ids=ids, job_id=job_id,
-                                 actor=app.actor)
-    return _listed(app.tenant, ids, [job])[0]
+                                 actor=app.actor, email=email)
+    return _listed(app.tenant, ids, [job], email)[0]

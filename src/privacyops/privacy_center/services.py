@@ -12,13 +12,15 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -27,7 +29,7 @@ from privacyops.audit.services import audit_record, refusals_recorded
 from privacyops.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from privacyops.execution.registry import datastore_for, tenant_key_for
 from privacyops.jobs.models import Job, JobSource, JobStatus, JobType
-from privacyops.jobs.services import job_cancel, job_create
+from privacyops.jobs.services import job_cancel
 from privacyops.privacy_center.models import AccessCode
 from privacyops.requests_mail.mail import reply_to, sender
 from privacyops.tenancy.actors import Actor
@@ -200,54 +202,114 @@ def _open_job(tenant: Tenant, job_type: str, subject_id: str) -> Job | None:
     ).first()
 
 
+def _open_identity_job(tenant: Tenant, job_type: str, email: str) -> Job | None:
+    """An unfinished privacy-center job by identity of the same person (found by the keyed
+    hash of the email on its request)."""
+    from privacyops.intake.lifecycle import identity_digest
+
+    if not email:
+        return None
+    return Job.objects.filter(
+        tenant=tenant, source=JobSource.PRIVACY_CENTER, job_type=job_type,
+        request__identity_hash=identity_digest(tenant.pk, email), status__in=UNFINISHED,
+    ).exclude(identity={}).first()
+
+
+def _identity(tenant: Tenant, request_type: str, email: str) -> dict[str, str] | None:
+    """The identity the job names the person by, as the request lifecycle decides it for
+    every channel (`intake.lifecycle.identity_for`): one job on every system of the
+    workspace; None where identity jobs are refused (then one job per subject id)."""
+    from privacyops.intake.lifecycle import identity_for
+    from privacyops.intake.models import IntakeRequest
+
+    return identity_for(IntakeRequest(tenant=tenant, email=email, request_type=request_type),
+                        "EXPORT" if request_type == "access" else "ERASE")
+
+
 @transaction.atomic(durable=True)
-def _as_request(*, tenant: Tenant, request_type: str, email: str,
-                subject_ids: tuple[str, ...] | list[str], jobs: list[Job], actor: Actor) -> None:
-    """The privacy center's export or deletion IS a privacy request: record it (verified:
-    the person proved their email, or the tenant's application vouched for them) with the
-    jobs that fulfil it, in the operators' queue like every other channel's."""
-    from privacyops.intake.lifecycle import jobs_attach, request_record
+def _request_record(*, tenant: Tenant, request_type: str, email: str,
+                    subject_ids: tuple[str, ...] | list[str], actor: Actor,
+                    identity: dict[str, str] | None) -> Any:
+    from privacyops.intake.lifecycle import request_record
     from privacyops.intake.models import Channel
 
-    request = request_record(
+    return request_record(
         tenant=tenant, email=email, request_type=request_type, channel=Channel.PRIVACY_CENTER,
         actor=actor, verified=True, identity_subjects=tuple(subject_ids),
-        subject_id=subject_ids[0] if len(subject_ids) == 1 else "",
+        subject_id=subject_ids[0] if len(subject_ids) == 1 and identity is None else "",
     )
-    jobs_attach(request, jobs, actor)
+
+
+@transaction.atomic(durable=True)
+def _jobs_record(*, request_id: int, job_ids: list[int], actor: Actor) -> None:
+    from privacyops.intake.lifecycle import jobs_attach
+    from privacyops.intake.models import IntakeRequest
+
+    request = IntakeRequest.objects.select_for_update().get(pk=request_id)
+    jobs_attach(request, list(Job.objects.filter(pk__in=job_ids).order_by("pk")), actor)
+
+
+def _as_request(*, tenant: Tenant, request_type: str, email: str,
+                subject_ids: tuple[str, ...] | list[str], actor: Actor,
+                identity: dict[str, str] | None, reason: str,
+                not_before: datetime | None = None) -> list[Job]:
+    """The privacy center's export or deletion IS a privacy request: record it (verified:
+    the person proved their email, or the tenant's application vouched for them), then the
+    job(s) that fulfil it through the request lifecycle, in the operators' queue like every
+    other channel's: one job by identity (every system), else one per subject id.
+
+    `job_create` is durable on its own (as for an operator's "Fulfil"): the request commits
+    first, then its jobs, then a third transaction attaches them and puts it in progress."""
+    from privacyops.intake.lifecycle import _job_for_request
+
+    request = _request_record(tenant=tenant, request_type=request_type, email=email,
+                              subject_ids=subject_ids, actor=actor, identity=identity)
+    created: list[Job | None]
+    if identity is not None:
+        created = [_job_for_request(request, actor=actor, source=JobSource.PRIVACY_CENTER,
+                                    check_permission=False, not_before=not_before,
+                                    reason=reason, identity=identity)]
+    else:
+        created = [_job_for_request(request, subject_id=subject_id, actor=actor,
+                                    source=JobSource.PRIVACY_CENTER, check_permission=False,
+                                    not_before=not_before, reason=reason)
+                   for subject_id in subject_ids]
+    jobs = [job for job in created if job is not None]
+    _jobs_record(request_id=request.pk, job_ids=[job.pk for job in jobs], actor=actor)
+    return jobs
 
 
 def privacy_export_request(*, tenant: Tenant, subject_ids: tuple[str, ...] | list[str],
                            actor: Actor, email: str = "") -> list[Job]:
-    """An EXPORT job per subject; its package appears under "Available downloads" when done.
-
-    The jobs belong to one access request, which completes when they do."""
-    _require_subjects(subject_ids)
-    jobs = []
-    for subject_id in subject_ids:
-        if _open_job(tenant, JobType.EXPORT, subject_id) is not None:
-            with refusals_recorded(actor=actor, action="job.created", tenant_id=tenant.pk,
-                                   target_type="subject", target_id=subject_id):
-                raise Conflict(_("An export of your data is already being prepared; it appears "
-                                 "under Available downloads when it is ready."),
-                               code="export_in_progress")
-        jobs.append(job_create(
-            tenant_id=tenant.pk, job_type=JobType.EXPORT, target_type="subject",
-            target_id=subject_id, reason="Export requested by the data subject (privacy center)",
-            actor=actor, source=JobSource.PRIVACY_CENTER, check_permission=False,
-        ))
-    _as_request(tenant=tenant, request_type="access", email=email, subject_ids=subject_ids,
-                jobs=jobs, actor=actor)
-    return jobs
+    """One access request whose EXPORT job runs by identity on every system (or one EXPORT
+    job per subject where identity jobs are refused); its package appears under the request
+    when done, and the request completes when its jobs do."""
+    identity = _identity(tenant, "access", email)
+    if identity is None:
+        _require_subjects(subject_ids)
+    already = [_open_identity_job(tenant, JobType.EXPORT, email)] + [
+        _open_job(tenant, JobType.EXPORT, subject_id) for subject_id in subject_ids]
+    if any(job is not None for job in already):
+        with refusals_recorded(actor=actor, action="job.created", tenant_id=tenant.pk,
+                               target_type="subject", target_id=",".join(subject_ids)):
+            raise Conflict(_("An export of your data is already being prepared; it appears "
+                             "under Available downloads when it is ready."),
+                           code="export_in_progress")
+    return _as_request(tenant=tenant, request_type="access", email=email,
+                       subject_ids=subject_ids, actor=actor, identity=identity,
+                       reason="Export requested by the data subject (privacy center)")
 
 
 def privacy_deletion_request(
     *, tenant: Tenant, subject_ids: tuple[str, ...] | list[str], email: str,
     confirmation_email: str, reason: str = "", actor: Actor,
 ) -> list[Job]:
-    """An ERASE job per subject, following the tenant's approval policy, that no worker starts
-    before the tenant's grace period is over; until then the subject may cancel it."""
-    _require_subjects(subject_ids)
+    """An erasure request whose ERASE job (by identity on every system, or one per subject
+    where identity jobs are refused) follows the tenant's approval policy and that no worker
+    starts before the tenant's grace period is over; until then the subject may cancel it."""
+    identity = _identity(tenant, "erasure", email)
+    if identity is None:
+        _require_subjects(subject_ids)
     if (confirmation_email or "").strip().lower() != (email or "").strip().lower():
         raise ValidationFailed(_("The confirmation doesn't match. Type the email address you "
                                  "signed in with."), field="confirmation_email",
@@ -258,30 +320,29 @@ def privacy_deletion_request(
                                % {"limit": REASON_LIMIT},
                                field="reason")
     not_before = timezone.now() + timedelta(hours=tenant.deletion_grace_hours)
-    jobs = []
-    for subject_id in subject_ids:
-        if _open_job(tenant, JobType.ERASE, subject_id) is not None:
-            raise Conflict(_("A deletion of your account is already scheduled; cancel it or "
-                             "wait for it to complete."), code="deletion_in_progress")
-        jobs.append(job_create(
-            tenant_id=tenant.pk, job_type=JobType.ERASE, target_type="subject",
-            target_id=subject_id,
-            reason="Deletion requested by the data subject (privacy center)"
-            + (f": {reason}" if reason else ""),
-            actor=actor, source=JobSource.PRIVACY_CENTER, check_permission=False,
-            not_before=not_before,
-        ))
-    _as_request(tenant=tenant, request_type="erasure", email=email, subject_ids=subject_ids,
-                jobs=jobs, actor=actor)
-    return jobs
+    already = [_open_identity_job(tenant, JobType.ERASE, email)] + [
+        _open_job(tenant, JobType.ERASE, subject_id) for subject_id in subject_ids]
+    if any(job is not None for job in already):
+        raise Conflict(_("A deletion of your account is already scheduled; cancel it or "
+                         "wait for it to complete."), code="deletion_in_progress")
+    return _as_request(
+        tenant=tenant, request_type="erasure", email=email, subject_ids=subject_ids,
+        actor=actor, identity=identity, not_before=not_before,
+        reason="Deletion requested by the data subject (privacy center)"
+        + (f": {reason}" if reason else ""))
 
 
 def privacy_request_cancel(*, tenant: Tenant, subject_ids: tuple[str, ...] | list[str],
-                           job_id: int, actor: Actor) -> Job:
-    """Withdraw the subject's own deletion during its grace period (the job ends Rejected)."""
+                           job_id: int, actor: Actor, email: str = "") -> Job:
+    """Withdraw the subject's own deletion during its grace period (the job ends Rejected).
+    The job is the person's by subject id, or by the identity hash of `email` on its request."""
+    from privacyops.intake.lifecycle import identity_digest
+
+    mine = Q(target_type="subject", target_id__in=list(subject_ids))
+    if email:
+        mine |= Q(request__identity_hash=identity_digest(tenant.pk, email))
     job = Job.objects.filter(
-        pk=job_id, tenant=tenant, source=JobSource.PRIVACY_CENTER, job_type=JobType.ERASE,
-        target_type="subject", target_id__in=list(subject_ids),
+        mine, pk=job_id, tenant=tenant, source=JobSource.PRIVACY_CENTER, job_type=JobType.ERASE,
     ).first()
     if job is None:
         raise NotFound(_("There is no deletion request of yours with this number."))
@@ -293,3 +354,24 @@ def privacy_request_cancel(*, tenant: Tenant, subject_ids: tuple[str, ...] | lis
         request_withdraw(request_id=job.request_id, actor=actor, reason=CANCEL_REASON,
                          check_permission=False)
     return job
+
+
+@transaction.atomic(durable=True)
+def package_delivered(*, artifact: Any, actor: Actor) -> None:
+    """The person downloaded an export package: the download is audited on the job, and the
+    request it fulfils records that its package was delivered (timeline line + audit), in
+    one transaction."""
+    from privacyops.intake.lifecycle import audited, event_add
+    from privacyops.intake.models import IntakeRequest
+
+    audit_record(actor=actor, action="job.downloaded", tenant_id=artifact.tenant_id,
+                 target_type="job", target_id=artifact.job_id,
+                 metadata={"artifact": str(artifact.pk), "size": artifact.size})
+    request_id = Job.objects.filter(pk=artifact.job_id).values_list("request_id", flat=True)
+    request = IntakeRequest.objects.filter(pk__in=list(request_id)).first()
+    if request is None:
+        return
+    event_add(request, "delivered", actor, job_id=artifact.job_id, artifact=str(artifact.pk),
+              size=artifact.size)
+    audited(request, "intake.delivered", actor, job_id=artifact.job_id,
+            artifact=str(artifact.pk))

@@ -14,6 +14,8 @@ tenant_patterns = [
     path("delete/", views.deletion_request, name="delete"),
     path("requests/<int:job_id>/cancel/", views.request_cancel, name="cancel"),
     path("downloads/<uuid:artifact_id>/", views.download, name="download"),
+    path("requests/<int:request_id>/receipt/", views.receipt, name="receipt"),
+    path("requests/<int:request_id>/renew/", views.renew, name="renew"),
     path("sign-out/", views.sign_out, name="sign-out"),
 ]
 

@@ -3,6 +3,7 @@ verified code; every action reads the subject ids from there, never from the req
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,16 +16,17 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from privacyops.errors import DomainError
-from privacyops.execution.services import artifact_download_record
+from privacyops.errors import Conflict, DomainError, NotFound
+from privacyops.execution.receipts import receipt_for_job
 from privacyops.execution.storage import artifact_chunks
 from privacyops.intake.selectors import public_tenant_get, public_tenant_resolve
 from privacyops.privacy_center.forms import CodeForm, DeletionForm, EmailForm
-from privacyops.privacy_center.selectors import subject_artifact, subject_requests
+from privacyops.privacy_center.selectors import person_request, person_requests, subject_artifact
 from privacyops.privacy_center.services import (
     Verified,
     access_code_send,
     access_code_verify,
+    package_delivered,
     privacy_deletion_request,
     privacy_export_request,
     privacy_request_cancel,
@@ -81,12 +83,14 @@ def _render_center(request: HttpRequest, tenant: Tenant, *, status: int = 200,
         "deletion_form": DeletionForm(), **extra,
     }
     if verified is not None:
-        requests = subject_requests(tenant=tenant, subject_ids=verified.subject_ids)
+        requests = person_requests(tenant=tenant, email=verified.email)
         context["requests"] = requests
-        context["downloads"] = [r for r in requests if r.artifact is not None]
-        context["deletion_open"] = any(r.can_cancel for r in requests)
-        # The page refreshes its requests and downloads by itself while any is unfinished.
-        context["live"] = any(not r.job.is_final for r in requests)
+        context["downloads"] = [(r, artifact) for r in requests for artifact in r.artifacts]
+        context["deletion_open"] = any(r.cancel_job is not None for r in requests)
+        # The page refreshes its requests and downloads by itself while any is being worked
+        # on (not while one waits for the person to open their confirmation link).
+        context["live"] = any(r.is_open and r.status != "Awaiting confirmation"
+                              for r in requests)
     return render(request, "privacy_center/center.html", context, status=status)
 
 
@@ -190,7 +194,7 @@ def request_cancel(request: HttpRequest, slug: str, job_id: int) -> HttpResponse
         return verified
     try:
         privacy_request_cancel(tenant=tenant, subject_ids=verified.subject_ids, job_id=job_id,
-                               actor=_actor(verified))
+                               actor=_actor(verified), email=verified.email)
     except DomainError as error:
         return _render_center(request, tenant, status=error.status, error=error)
     messages.success(request, _("Deletion cancelled. Your account stays as it is."))
@@ -204,14 +208,62 @@ def download(request: HttpRequest, slug: str,
     try:
         artifact = subject_artifact(tenant=tenant,
                                     subject_ids=verified.subject_ids if verified else (),
-                                    artifact_id=str(artifact_id))
+                                    artifact_id=str(artifact_id),
+                                    email=verified.email if verified else "")
     except DomainError as error:
         return _render_center(request, tenant, status=error.status, error=error)
-    artifact_download_record(artifact=artifact, actor=Actor.subject(artifact.target_id))
+    package_delivered(artifact=artifact, actor=_actor(verified) if verified else
+                      Actor.subject(artifact.target_id))
     response = StreamingHttpResponse(artifact_chunks(artifact), content_type="application/zip")
     response["Content-Disposition"] = content_disposition_header(True, artifact.file_name) or "attachment"
     response["Cache-Control"] = "no-store"
     return response
+
+
+def receipt(request: HttpRequest, slug: str, request_id: int) -> HttpResponse:
+    """The signed erasure receipt of the person's completed erasure request (JSON)."""
+    tenant = public_tenant_get(slug)
+    verified = verified_subject(request, tenant)
+    if verified is None:
+        return _render_center(request, tenant, status=404, error=NotFound(
+            _("This download is not available in your session. Sign in with your email again "
+              "to see your downloads.")))
+    try:
+        found = person_request(tenant=tenant, email=verified.email, reference_id=request_id)
+        if found.receipt_job is None:
+            raise NotFound(_("This request has no erasure receipt: only a completed erasure "
+                             "gets one."))
+        document = receipt_for_job(found.receipt_job)
+    except DomainError as error:
+        return _render_center(request, tenant, status=error.status, error=error)
+    response = HttpResponse(json.dumps(document, indent=2, sort_keys=True),
+                            content_type="application/json")
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"receipt-{found.request.reference}.json") or "attachment"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def renew(request: HttpRequest, slug: str, request_id: int) -> HttpResponse:
+    """A fresh copy for an expired package: a new access request through the same lifecycle
+    (the old request stays completed, its package delivered or expired)."""
+    tenant = public_tenant_get(slug)
+    verified = _verified_or_redirect(request, tenant)
+    if isinstance(verified, HttpResponse):
+        return verified
+    try:
+        found = person_request(tenant=tenant, email=verified.email, reference_id=request_id)
+        if not found.can_renew:
+            raise Conflict(_("This request's package has not expired; download it under "
+                             "Available downloads."), code="not_expired")
+        privacy_export_request(tenant=tenant, subject_ids=verified.subject_ids,
+                               actor=_actor(verified), email=verified.email)
+    except DomainError as error:
+        return _render_center(request, tenant, status=error.status, error=error)
+    messages.success(request, _("A fresh copy was requested. When it is ready, a link appears "
+                                "under Available downloads."))
+    return HttpResponseRedirect(_home(tenant), status=303)
 
 
 @require_POST
