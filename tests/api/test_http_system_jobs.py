@@ -16,6 +16,7 @@ from privacyops.execution.models import JobStep
 from privacyops.execution.runner import run_job_now
 from privacyops.jobs.models import Job
 from tests.api.conftest import api_as
+from tests.api.test_multi_system_jobs import _create, _run, _steps
 from tests.execution.multi_store import demo_store, multi_store
 from tests.http_crm import crm_down, crm_fake, write_crm_map
 
@@ -45,25 +46,6 @@ def three(multi_store, crm_fake, staff, settings):
         "n9": {"id": "n9", "contact_id": "c9", "body": "other person", "author": "s-2"},
     }
     return multi_store
-
-
-def _create(api, tenant, email, job_type="EXPORT"):
-    response = api.post("/jobs", {"tenant_id": tenant.pk, "type": job_type,
-                                   "target_type": "subject", "identity": {"email": email},
-                                   "reason": "Art. 15/17 request"})
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
-def _run(api, approver_api, body):
-    if body["status"] == "Pending":
-        assert approver_api.post(f"/jobs/{body['id']}/approve").status_code == 200
-    run_job_now(body["id"])
-    return api.get(f"/jobs/{body['id']}").json()
-
-
-def _steps(body):
-    return {step["system"]: step for step in body["steps"]}
 
 
 class TestThreeSystems:
