@@ -370,11 +370,7 @@ class HttpMap(CategoryTaxonomy):
                               ) -> list[str]:
         """Special categories among an endpoint's fields (or only the given ones), sorted."""
         spec = self.endpoints.get(endpoint)
-        if spec is None:
-            return []
-        wanted = set(spec.fields) if fields is None else set(fields)
-        return sorted({f.category for name, f in spec.fields.items()
-                       if name in wanted and self.is_special(f.category)})
+        return [] if spec is None else self.special_categories_among(spec.fields, fields)
 
     def special_categories_in_tables(
             self, columns_by_table: Mapping[str, Iterable[str] | None]) -> dict[str, list[str]]:

@@ -505,6 +505,13 @@ class CategoryTaxonomy(_Strict):
         custom = self.categories.get(category)
         return category in SPECIAL_CATEGORIES or (custom is not None and custom.special)
 
+    def special_categories_among(self, fields: Mapping[str, FieldSpec],
+                                 names: Iterable[str] | None = None) -> list[str]:
+        """Special categories among these fields (or only those named), sorted."""
+        wanted = set(fields) if names is None else set(names)
+        return sorted({f.category for name, f in fields.items()
+                       if name in wanted and self.is_special(f.category)})
+
 
 class DataMap(CategoryTaxonomy):
     """One datastore: its connection, tenancy, subject, entities, export sections, preconditions."""
@@ -529,15 +536,10 @@ class DataMap(CategoryTaxonomy):
             )
         return self
 
-
     def special_categories_of(self, entity: str, columns: Iterable[str] | None = None) -> list[str]:
         """Special categories among an entity's fields (or only the given columns), sorted."""
         spec = self.entities.get(entity)
-        if spec is None:
-            return []
-        wanted = set(spec.fields) if columns is None else set(columns)
-        return sorted({f.category for c, f in spec.fields.items()
-                       if c in wanted and self.is_special(f.category)})
+        return [] if spec is None else self.special_categories_among(spec.fields, columns)
 
     def special_categories_in_tables(
         self, columns_by_table: Mapping[str, Iterable[str] | None]
