@@ -438,7 +438,9 @@ def run_multi(job: Job, worker: str) -> None:
 
 
 @transaction.atomic(durable=True)
-def _park_or_finish(job_id: int, worker: str, link: dict[str, Any]) -> str:
+def _park_or_finish(job_id: int, worker: str, link: dict[str, Any]) -> list[JobStep]:
+    """Finish the job when every step is settled, park it (no lease) while a manual step
+    waits; the failed or blocked steps when there are any (the job is then left as it is)."""
     job = Job.objects.select_for_update().select_related("tenant").get(pk=job_id)
     if job.status != JobStatus.PROCESSING or job.lease_owner != worker:
         raise LeaseLost(job_id)
@@ -450,29 +452,26 @@ def _park_or_finish(job_id: int, worker: str, link: dict[str, Any]) -> str:
                 step.save(update_fields=["result"])
     bad = [s for s in steps if s.status in (StepStatus.FAILED, StepStatus.BLOCKED)]
     if bad:
-        return "failed"
+        return bad
     if job_finish_if_settled(job, actor=Actor.system(worker)):
         if link:
             Job.objects.filter(pk=job.pk).update(result={**(job.result or {}), **link})
-        return "finished"
+        return []
     job.lease_owner, job.lease_expires_at = "", None
-    job.save(update_fields=["lease_owner", "lease_expires_at", "updated_at"])
     if link:
         job.progress = {**job.progress, "export": link}
-        job.save(update_fields=["progress"])
+    job.save(update_fields=["lease_owner", "lease_expires_at", "progress", "updated_at"])
     audit_record(actor=Actor.system(worker), action="job.waiting", tenant_id=job.tenant_id,
                  target_type="job", target_id=job.pk,
                  metadata={"systems": [s.system_name for s in steps
                                        if s.status == StepStatus.WAITING]})
-    return "parked"
+    return []
 
 
 def _settle(job: Job, worker: str, link: dict[str, Any]) -> None:
-    outcome = _park_or_finish(job.pk, worker, link)
-    if outcome != "failed":
+    bad = _park_or_finish(job.pk, worker, link)
+    if not bad:
         return
-    bad = list(JobStep.objects.filter(job=job, status__in=[StepStatus.FAILED,
-                                                            StepStatus.BLOCKED]))
     blocked = [s for s in bad if s.status == StepStatus.BLOCKED]
     message = " ".join(f"System {s.system_name}: {s.error_message}" for s in bad)
     if blocked:
