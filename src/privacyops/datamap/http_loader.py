@@ -136,14 +136,6 @@ def http_cross_reference_issues(http_map: HttpMap) -> list[Issue]:
     return issues
 
 
-def check_http_map_file(path: str | os.PathLike[str]) -> list[str]:
-    try:
-        load_http_map(path)
-    except DataMapError as exc:
-        return exc.lines()
-    return []
-
-
 def resolve_env(http_map: HttpMap, tenant_key: str | None,
                 environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Every environment variable the map names, read now: name -> value.
@@ -167,7 +159,6 @@ def resolve_env(http_map: HttpMap, tenant_key: str | None,
 
 
 __all__ = [
-    "check_http_map_file",
     "http_cross_reference_issues",
     "load_http_map",
     "map_connector",

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from privacyops.datamap.loader import DataMapError, Issue, read_map_yaml
+from privacyops.datamap.loader import DataMapError, Issue, _pydantic_issues, read_map_yaml
 
 # What Django's EmailValidator accepts, in short: one @, a dot in the domain, no spaces.
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -97,27 +97,11 @@ class ManualMap(_Strict):
         return bool(self.instructions.for_kind(kind))
 
 
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc if not str(part).startswith("function-"))
-
-
 def _issues(exc: ValidationError) -> list[Issue]:
-    allowed: dict[tuple[int | str, ...], type[BaseModel]] = {
-        (): ManualMap, ("instructions",): Instructions}
-    issues: list[Issue] = []
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            model = allowed.get(loc[:-1])
-            keys = ", ".join(model.model_fields) if model else "see docs/manual-systems.md"
-            message = f"unknown key {loc[-1]!r}; check the spelling (allowed here: {keys})"
-        elif error["type"] == "missing":
-            message = f"required; add `{loc[-1]}:` here"
-        elif error["type"] == "literal_error" and loc == ("connector",):
-            message = "must be `manual` in a manual system's map"
-        issues.append((_format_loc(loc), message))
-    return issues
+    """The data-map loader's sentences, naming what a manual map allows."""
+    return [(path, "must be `manual` in a manual system's map"
+             if path == "connector" and not message.startswith("required") else message)
+            for path, message in _pydantic_issues(exc, ManualMap)]
 
 
 def parse_manual_map(data: Any, *, source: str = "manual map") -> ManualMap:
