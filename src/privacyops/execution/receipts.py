@@ -97,6 +97,12 @@ def receipt_for_job(job: Job) -> dict[str, Any]:
     return receipt
 
 
+def receipt_file_text(document: dict[str, Any]) -> str:
+    """A receipt as the file a person or an operator downloads (the signature covers the
+    canonical JSON, so any spelling verifies; this is the one the platform hands out)."""
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def receipt_problems(document: Any, *, public: Ed25519PublicKey | None = None,
                      check_chain: bool = False) -> list[str]:
     """Why the receipt is not to be trusted; an empty list means it verifies.

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -8,7 +8,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from privacyops.audit.signing import key_id, public_key, public_key_text
-from privacyops.execution.receipts import receipt_for_job
+from privacyops.execution.receipts import receipt_file_text, receipt_for_job
 from privacyops.execution.selectors import artifact_for_viewer
 from privacyops.execution.services import artifact_download_record
 from privacyops.execution.storage import artifact_chunks
@@ -34,11 +34,13 @@ def artifact_download(request: HttpRequest, token: str) -> StreamingHttpResponse
 def job_receipt(request: HttpRequest, job_id: int) -> HttpResponse:
     """The signed erasure receipt of a completed ERASE or PURGE job, as a JSON download."""
     job = job_get(viewer_of(request), job_id)  # another tenant's job is a 404
-    document = receipt_for_job(job)
-    response = HttpResponse(json.dumps(document, indent=2, ensure_ascii=False) + "\n",
-                            content_type="application/json")
-    response["Content-Disposition"] = content_disposition_header(
-        True, f"erasure-receipt-job-{job.pk}.json") or "attachment"
+    return receipt_download(receipt_for_job(job), f"erasure-receipt-job-{job.pk}.json")
+
+
+def receipt_download(document: dict[str, Any], file_name: str) -> HttpResponse:
+    """A signed receipt as a JSON download, never cached."""
+    response = HttpResponse(receipt_file_text(document), content_type="application/json")
+    response["Content-Disposition"] = content_disposition_header(True, file_name) or "attachment"
     response["Cache-Control"] = "no-store"
     return response
 

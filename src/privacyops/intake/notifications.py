@@ -89,10 +89,9 @@ def send_rejection(*, request_id: int) -> None:
 def _erasure_receipts(request: IntakeRequest) -> list[tuple[str, str, str]]:
     """The signed receipts of the request's completed ERASE jobs, as attachments
     `receipt-<reference>.json` (with the job number when there are several)."""
-    import json
 
     from privacyops.errors import NotFound
-    from privacyops.execution.receipts import receipt_for_job
+    from privacyops.execution.receipts import receipt_file_text, receipt_for_job
 
     jobs = list(Job.objects.filter(request=request, job_type=JobType.ERASE,
                                    status=JobStatus.COMPLETED).order_by("pk"))
@@ -104,7 +103,7 @@ def _erasure_receipts(request: IntakeRequest) -> list[tuple[str, str, str]]:
             continue
         name = (f"receipt-{request.reference}.json" if len(jobs) == 1
                 else f"receipt-{request.reference}-{job.pk}.json")
-        found.append((name, json.dumps(receipt, indent=2, sort_keys=True), "application/json"))
+        found.append((name, receipt_file_text(receipt), "application/json"))
     return found
 
 

@@ -3,7 +3,6 @@ verified code; every action reads the subject ids from there, never from the req
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_POST
 from privacyops.errors import Conflict, DomainError, NotFound
 from privacyops.execution.receipts import receipt_for_job
 from privacyops.execution.storage import artifact_chunks
+from privacyops.execution.views import receipt_download
 from privacyops.intake.selectors import public_tenant_get, public_tenant_resolve
 from privacyops.privacy_center.forms import CodeForm, DeletionForm, EmailForm
 from privacyops.privacy_center.selectors import person_request, person_requests, subject_artifact
@@ -236,12 +236,7 @@ def receipt(request: HttpRequest, slug: str, request_id: int) -> HttpResponse:
         document = receipt_for_job(found.receipt_job)
     except DomainError as error:
         return _render_center(request, tenant, status=error.status, error=error)
-    response = HttpResponse(json.dumps(document, indent=2, sort_keys=True),
-                            content_type="application/json")
-    response["Content-Disposition"] = content_disposition_header(
-        True, f"receipt-{found.request.reference}.json") or "attachment"
-    response["Cache-Control"] = "no-store"
-    return response
+    return receipt_download(document, f"receipt-{found.request.reference}.json")
 
 
 @require_POST
