@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -43,6 +42,7 @@ from privacyops.execution.steps import job_finish_if_settled, step_waiting, step
 from privacyops.jobs.models import Job, JobStatus
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import ConnectorType, System
+from privacyops.web.ratelimit import keyed_hash
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +50,9 @@ AUTOMATED = frozenset({ConnectorType.SQL, ConnectorType.HTTP})
 
 
 def identity_digest(identity: dict[str, str]) -> str:
-    """What an identity job's export package is filed under: no email in the artifact index."""
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+    """What an identity job's export package is filed under: no email in the artifact index
+    (a keyed hash, so a list of addresses cannot be matched against it)."""
+    return keyed_hash("job-identity", json.dumps(identity, sort_keys=True))[:32]
 
 
 def identity_label(identity: dict[str, str]) -> str:

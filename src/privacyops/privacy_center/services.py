@@ -7,7 +7,6 @@ tenant's datastore with the data map's identity fields.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import secrets
@@ -57,13 +56,8 @@ class Verified:
     subject_ids: tuple[str, ...]
 
 
-def _digest(*parts: str) -> str:
-    message = "|".join(parts).encode()
-    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
-
-
 def email_digest(tenant: Tenant, email: str) -> str:
-    return _digest("privacy-center-email", str(tenant.pk), email)
+    return keyed_hash("privacy-center-email", f"{tenant.pk}|{email}")
 
 
 def clean_email(email: str) -> str:
@@ -139,7 +133,7 @@ def _access_code_create(*, tenant: Tenant, email: str) -> None:
         used_at=now)
     code = f"{secrets.randbelow(1_000_000):06d}"
     AccessCode.objects.create(tenant=tenant, email_digest=digest,
-                              code_hash=_digest("privacy-center-code", digest, code),
+                              code_hash=keyed_hash("privacy-center-code", f"{digest}|{code}"),
                               expires_at=now + CODE_LIFETIME)
     # The language of the page that asked (the visitor's, else the tenant's default).
     language = translation.get_language() or settings.LANGUAGE_CODE
@@ -164,7 +158,7 @@ def access_code_verify(*, tenant: Tenant, email: str, code: str) -> Verified:
         if access.attempts >= CODE_ATTEMPTS:
             raise ValidationFailed(_("Too many wrong attempts for this code. Ask for a new code."),
                                    field="code", code="too_many_attempts")
-        expected = _digest("privacy-center-code", digest, code)
+        expected = keyed_hash("privacy-center-code", f"{digest}|{code}")
         if not hmac.compare_digest(expected, access.code_hash):
             access.attempts += 1
             access.save(update_fields=["attempts"])
