@@ -41,6 +41,15 @@ def _table_file(url: str, table: str) -> bytes:
     return bytes(data)
 
 
+def _file_node(url: str, table: str) -> int:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        node = conn.execute(text("SELECT pg_relation_filenode(CAST(:t AS regclass))"),
+                            {"t": table}).scalar_one()
+    engine.dispose()
+    return int(node)
+
+
 def _postgres(store: ShopStore) -> None:
     if store.backend != "postgresql":
         pytest.fail("run with the postgresql parameter only")
@@ -62,6 +71,17 @@ class TestVacuumAfterErase:
         assert dead == 0
         assert b"customer1.shop1@example.com" not in _table_file(shop_store.url, "customers")
 
+    def test_the_job_is_recorded_completed_before_the_vacuum_runs(self, shop_store, settings):
+        """The person's answer does not wait for VACUUM: the server's own clock says the
+        table was vacuumed after the job was recorded finished."""
+        _postgres(shop_store)
+        settings.VACUUM_AFTER_ERASE = "vacuum"
+        job = shop_store.run("ERASE", "101")
+        last_vacuum, _dead = _stats(shop_store.url, "customers")
+        assert job.finished_at is not None
+        assert last_vacuum is not None
+        assert job.finished_at < last_vacuum
+
     def test_full_rewrites_the_files_of_a_purge(self, shop_store, settings):
         _postgres(shop_store)
         settings.VACUUM_AFTER_ERASE = "full"
@@ -71,10 +91,15 @@ class TestVacuumAfterErase:
                          {"b": CANARY.decode()})
         engine.dispose()
         assert CANARY in _table_file(shop_store.url, "support_tickets")
+        before = {t: _file_node(shop_store.url, t) for t in ("support_tickets", "customers")}
         job = shop_store.run("PURGE", "102")
         assert "support_tickets" in job.result["vacuumed"]
-        assert CANARY not in _table_file(shop_store.url, "support_tickets")
-        assert b"customer2.shop1@example.com" not in _table_file(shop_store.url, "customers")
+        # The server says the table now lives in a new file: VACUUM FULL rewrote it, and the
+        # old file, canary and all, is gone. (Whether the new file still holds the dead
+        # version depends on every transaction of the shared test server: VACUUM FULL keeps
+        # a version any running transaction might still see, so the bytes are not checked.)
+        for table, node in before.items():
+            assert _file_node(shop_store.url, table) != node, table
 
     def test_off_leaves_it_to_autovacuum(self, shop_store, settings):
         _postgres(shop_store)

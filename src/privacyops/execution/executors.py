@@ -20,15 +20,12 @@ from privacyops.connectors import (
 )
 from privacyops.execution.errors import JobBlocked, LeaseLost
 from privacyops.execution.guards import hold_guard, refuse_if_held
-from privacyops.execution.ledger import (
-    categories_by_table,
-    datamap_snapshot_take,
-    vacuum_after_erase,
-)
+from privacyops.execution.ledger import categories_by_table, datamap_snapshot_take
 from privacyops.execution.packaging import build_package
 from privacyops.execution.rectify import run_rectify, run_restrict
 from privacyops.execution.registry import datastore_for, target_for
 from privacyops.execution.storage import artifact_store, artifacts_delete, packages_holding
+from privacyops.execution.vacuum import vacuum_planned
 from privacyops.jobs.models import Job
 from privacyops.jobs.services import job_heartbeat
 from privacyops.tenancy.models import Tenant
@@ -121,7 +118,7 @@ def run_erase(job: Job, worker: str) -> dict[str, Any]:
         "export_artifacts_deleted": removed,
         "applied_at": at.isoformat(),
         "datamap_sha256": snapshot.sha256 if snapshot else None,
-        "vacuumed": vacuum_after_erase(datastore, [c.table for c in result.tables if c.rows]),
+        "vacuumed": vacuum_planned(datastore, [c.table for c in result.tables if c.rows]),
     }
 
 
@@ -184,7 +181,7 @@ def run_purge(job: Job, worker: str) -> dict[str, Any]:
         "export_artifacts_deleted": removed,
         "applied_at": at.isoformat(),
         "datamap_sha256": snapshot.sha256 if snapshot else None,
-        "vacuumed": vacuum_after_erase(datastore, [t for t, n in result.deleted.items() if n]),
+        "vacuumed": vacuum_planned(datastore, [t for t, n in result.deleted.items() if n]),
     }
 
 

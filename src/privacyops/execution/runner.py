@@ -120,3 +120,8 @@ def run_job_now(job_id: int, *, worker: str | None = None) -> None:
     if not job_complete(job_id=job.pk, worker_id=me, result=result,
                         on_completed=erasure_recorded if job.is_destructive else None):
         logger.warning("job %s finished but its lease was lost; another worker owns it", job.pk)
+        return
+    if job.is_destructive:
+        from privacyops.execution.vacuum import vacuum_after_job
+
+        vacuum_after_job(job, result)
