@@ -69,6 +69,8 @@ def system_for(tenant: Tenant) -> System | None:
     else:
         cached = (System.objects.filter(tenant=tenant, connector_type=ConnectorType.SQL)
                   .order_by("pk").first())
+        if cached is not None:
+            cached.tenant = tenant  # the object in hand: reading system.tenant asks no more
     tenant._job_system = cached  # type: ignore[attr-defined]
     return cached
 

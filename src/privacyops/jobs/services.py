@@ -22,6 +22,7 @@ from privacyops.errors import (
     ValidationFailed,
 )
 from privacyops.jobs import doorbell
+from privacyops.jobs.commits import commit_without_waiting
 from privacyops.jobs.models import TRANSITIONS, Job, JobSource, JobStatus, JobType
 from privacyops.tenancy.actors import Actor, acting_user
 from privacyops.tenancy.models import Tenant
@@ -188,33 +189,36 @@ def identity_clean(tenant: Tenant, job_type: str, target_type: str,
     return canonical
 
 
-def _resolved_before_transaction(*, tenant_id: int, job_type: str, target_type: str,
-                                 target_id: str, actor: Actor, check_permission: bool) -> str:
-    """The canonical target id, asked of the datastore before the control-DB write transaction
-    begins (it takes the write lock at BEGIN; workers' heartbeats must not wait on a datastore).
-    Only for a caller who may create the job: others get their refusal from `_job_create`, and
-    never learn from a 422 whether a person exists."""
+def _creatable_tenant(*, tenant_id: int, job_type: str, actor: Actor,
+                      check_permission: bool) -> Tenant | None:
+    """The tenant, when the caller may create this job in it; None for anyone else, who gets
+    the refusal from `_job_create` (and never learns from a 422 whether a person exists)."""
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     action = f"job.create.{job_type}" if job_type in JobType.values else "job.create.EXPORT"
     if tenant is None or (check_permission and (
             actor.user is None or not can(actor.user, action, tenant))):
-        return target_id
+        return None
+    return tenant
+
+
+def _resolved_before_transaction(*, tenant: Tenant, job_type: str, target_type: str,
+                                 target_id: str) -> str:
+    """The canonical target id, asked of the datastore before the control-DB write transaction
+    begins (it takes the write lock at BEGIN; workers' heartbeats must not wait on a
+    datastore)."""
     target_id = (target_id or "").strip()
     _validate_target(tenant, job_type, target_type, target_id)
     return _canonical_target_id(tenant, job_type, target_type, target_id)
 
 
-def _params_before_transaction(*, tenant_id: int, job_type: str, target_type: str,
-                               params: Mapping[str, Any] | None, actor: Actor,
-                               check_permission: bool) -> dict[str, Any] | None:
+def _params_before_transaction(*, tenant: Tenant, job_type: str, target_type: str,
+                               params: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A RECTIFY's changes or a RESTRICT's `lift`, checked against the tenant's data map (and,
     for RECTIFY, the live column types) before the write transaction, and sealed where they
-    hold personal data. None for a caller who may not create the job (refused afterwards)."""
+    hold personal data."""
     from privacyops.execution.rectify import job_params_checked
 
-    tenant = Tenant.objects.filter(pk=tenant_id).first()
-    if tenant is None or job_type not in JobType.values or (check_permission and (
-            actor.user is None or not can(actor.user, f"job.create.{job_type}", tenant))):
+    if job_type not in JobType.values:
         return None
     return job_params_checked(tenant=tenant, job_type=job_type, target_type=target_type,
                               params=params)
@@ -316,12 +320,14 @@ def job_create(
                 approval_required=approval_required, enqueue=enqueue, params=None,
                 identity=identity, systems=systems, picks=picks,
             )
-        target_id = _resolved_before_transaction(
-            tenant_id=tenant_id, job_type=job_type, target_type=target_type,
-            target_id=target_id, actor=actor, check_permission=check_permission)
-        checked = _params_before_transaction(
-            tenant_id=tenant_id, job_type=job_type, target_type=target_type, params=params,
-            actor=actor, check_permission=check_permission)
+        checked: dict[str, Any] | None = None
+        tenant = _creatable_tenant(tenant_id=tenant_id, job_type=job_type, actor=actor,
+                                   check_permission=check_permission)
+        if tenant is not None:
+            target_id = _resolved_before_transaction(
+                tenant=tenant, job_type=job_type, target_type=target_type, target_id=target_id)
+            checked = _params_before_transaction(
+                tenant=tenant, job_type=job_type, target_type=target_type, params=params)
         return _job_create(
             tenant_id=tenant_id, job_type=job_type, target_type=target_type,
             target_id=target_id, reason=reason, actor=actor, source=source,
@@ -523,6 +529,7 @@ def job_claim(*, job_id: int, worker_id: str) -> Job | None:
             "Check the worker logs, then retry.",
         )
         return None
+    commit_without_waiting()  # a start lost in a database crash is started again
     audit_record(actor=Actor.system(worker_id), action="job.started", tenant_id=job.tenant_id,
                  target_type="job", target_id=job.pk, metadata={"attempt": job.attempts})
     return job
@@ -538,6 +545,7 @@ def job_heartbeat(*, job_id: int, worker_id: str, progress: dict[str, Any] | Non
     if progress is not None:
         changes["progress"] = progress
     with transaction.atomic():
+        commit_without_waiting()  # a renewal lost in a database crash is renewed again
         return bool(
             Job.objects.filter(
                 pk=job_id, status=JobStatus.PROCESSING, lease_owner=worker_id

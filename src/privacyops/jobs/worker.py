@@ -17,6 +17,7 @@ from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from privacyops.jobs import doorbell
+from privacyops.jobs.commits import commit_without_waiting
 
 logger = logging.getLogger("privacyops.worker")
 
@@ -41,6 +42,7 @@ class DoorbellWorker(Worker):
             backend_name=self.backend_name, queue_name__in=self.queue_names
         )
         with exclusive_transaction(tasks.db):
+            commit_without_waiting(tasks.db)  # a claim lost in a database crash is retaken
             try:
                 task_result = tasks.get_locked()
                 if task_result is not None:
