@@ -34,9 +34,12 @@ class Command(BaseCommand):
                 "Re-apply every ERASE and PURGE recorded since TIMESTAMP (when the backup was "
                 "taken) to the tenant's restored datastores, oldest first. One line per entry "
                 "and system: the rows it changed (0: already applied), then whether anything "
-                "remained. Restored only one system's datastore? Name it with --system: the "
-                "other systems, which were not restored, are left alone."))
-        replay.add_argument("--tenant", metavar="SLUG", required=True)
+                "remained. A job that ran on several systems has a line per system, each "
+                "with the subject's key in that system. Restored only one system's datastore? "
+                "Name it with --system: the other systems, which were not restored, are left "
+                "alone. Restored several? Leave --system out, or run once per system."))
+        replay.add_argument("--tenant", metavar="SLUG", required=True,
+                            help="the tenant whose ledger is replayed")
         replay.add_argument(
             "--system", metavar="NAME",
             help="only this system (its name, as `privacyops system list --tenant SLUG` shows "
