@@ -40,7 +40,7 @@ from privacyops.execution.models import ErasureLedgerEntry, JobStep
 from privacyops.execution.runner import run_job_now
 from privacyops.jobs.models import Job, JobStatus
 from privacyops.jobs.services import job_approve, job_create
-from privacyops.tenancy.models import ConnectorType, System
+from privacyops.tenancy.models import ConnectorType, System, Tenant
 from tests import factories
 from tests.execution.shop_store import ShopStore, row_checksums, shop_store
 
@@ -150,8 +150,10 @@ def two_systems(shop_store: ShopStore, tmp_path: Path, settings: Any,
             hide_password=False)
     build_loyalty(url)
     monkeypatch.setenv("LOYALTY_DATABASE_URL", url)
-    System.objects.create(tenant=shop_store.tenant, name="loyalty", datamap_name="loyalty",
-                          datastore_key="1", connector_type=ConnectorType.SQL)
+    for slug, key in (("shop-one", "1"), ("shop-two", "2")):
+        System.objects.create(tenant=Tenant.objects.get(slug=slug), name="loyalty",
+                              datamap_name="loyalty", datastore_key=key,
+                              connector_type=ConnectorType.SQL)
     loyalty = ShopStore(shop_store.backend, url, shop_store.tenant, shop_store.requester,
                         shop_store.approver, path=path, _admin_url=shop_store._admin_url,
                         _names=shop_store._names)
@@ -162,10 +164,10 @@ def two_systems(shop_store: ShopStore, tmp_path: Path, settings: Any,
         registry._engines.pop(key).close()
 
 
-def _replay(store: TwoSystems, since: str, *extra: str) -> list[str]:
+def _replay(store: TwoSystems, since: str, *extra: str, tenant: str = "") -> list[str]:
     out = io.StringIO()
-    call_command("ledger", "replay", "--tenant", store.tenant.slug, "--since", since, *extra,
-                 stdout=out)
+    call_command("ledger", "replay", "--tenant", tenant or store.tenant.slug, "--since", since,
+                 *extra, stdout=out)
     return out.getvalue().strip().splitlines()
 
 
@@ -276,6 +278,39 @@ class TestReplayPerSystem:
         assert len(_entries(lines)) == 7  # 3 erasures on 2 systems, 1 purge on the shop
         lines = _replay(two_systems, since)
         assert lines[-1] == "Replayed 4 ledger entries, " + lines[-1].split(", ", 1)[1]
+        assert lines[-1].endswith("nothing remained.")
+        assert two_systems.checksums() == expected
+
+    def test_a_tenant_purge_over_both_systems_is_replayed_per_system(self, two_systems):
+        two_systems.backup()
+        since = timezone.now().isoformat()
+        other = Tenant.objects.get(slug="shop-two")
+        job = job_create(tenant_id=other.pk, job_type="PURGE", target_type="tenant",
+                         target_id="2", reason="Contract ended",
+                         actor=factories.actor(two_systems.shop.requester))
+        if job.status == JobStatus.PENDING:
+            job_approve(job_id=job.pk, actor=factories.actor(two_systems.shop.approver))
+        run_job_now(job.pk)
+        job.refresh_from_db()
+        assert job.status == JobStatus.COMPLETED, job.error_message
+        expected = two_systems.checksums()
+        assert not [m for m in expected["loyalty"]["members"] if m // 100 == 92]
+        assert not [c for c in expected["shop"]["customers"] if c // 100 == 2]
+        assert 9101 in expected["loyalty"]["members"]  # shop one's members stay
+
+        two_systems.restore()
+        restored = two_systems.checksums()
+        lines = _replay(two_systems, since, "--system", "loyalty", tenant="shop-two")
+        assert [line.split(" ", 2)[2].split(" (job")[0] for line in _entries(lines)] == [
+            "PURGE tenant:2 on loyalty"]
+        assert " 0 row(s)" not in lines[1]
+        assert lines[-1].endswith("nothing remained.")
+        now = two_systems.checksums()
+        assert now["loyalty"] == expected["loyalty"]
+        assert now["shop"] == restored["shop"]
+        # Shop One's ledger has nothing since: its replay changes nothing.
+        assert _entries(_replay(two_systems, since, "--system", "loyalty")) == []
+        lines = _replay(two_systems, since, "--system", "shop", tenant="shop-two")
         assert lines[-1].endswith("nothing remained.")
         assert two_systems.checksums() == expected
 
