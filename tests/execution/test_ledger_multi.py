@@ -314,6 +314,28 @@ class TestReplayPerSystem:
         assert lines[-1].endswith("nothing remained.")
         assert two_systems.checksums() == expected
 
+    def test_an_entry_recorded_before_entries_held_their_systems(self, two_systems):
+        # Older multi-system entries held no parts, and their steps no target: the replay
+        # rebuilds each system's part from the job's steps (their keys), with today's maps.
+        two_systems.backup()
+        since = timezone.now().isoformat()
+        for email in ERASED[:2]:
+            two_systems.erase_by_identity(email)
+        expected = two_systems.checksums()
+        for entry in ErasureLedgerEntry.objects.all():
+            entry.actions = {k: v for k, v in entry.actions.items() if k != "systems"}
+            entry.save()
+        for step in JobStep.objects.all():
+            step.result = {k: v for k, v in step.result.items()
+                           if k not in ("target", "datamap_sha256")}
+            step.save()
+        two_systems.restore()
+        lines = _replay(two_systems, since, "--system", "loyalty")
+        assert [line.split(" ", 2)[2].split(" (job")[0] for line in _entries(lines)] == [
+            "ERASE subject:9101 on loyalty", "ERASE subject:9102 on loyalty"]
+        assert lines[-1].endswith("nothing remained.")
+        assert two_systems.checksums()["loyalty"] == expected["loyalty"]
+
     def test_an_unknown_system_is_named(self, two_systems):
         with pytest.raises(CommandError, match="no system named 'crm'; its systems are "
                                                "loyalty, shop"):

@@ -182,10 +182,29 @@ class LedgerPart:
         return f"{self.target.scope}:{self.target.id}"
 
 
+def _parts_of_older_entry(entry: ErasureLedgerEntry) -> dict[str, Any]:
+    """The parts of a multi-system entry recorded before entries held them, rebuilt from its
+    job's completed steps (their keys are still there; no data map snapshot: the current map
+    of each system is used)."""
+    parts: dict[str, Any] = {}
+    steps = JobStep.objects.filter(job_id=entry.job_id, status=StepStatus.COMPLETED)
+    for step in steps.select_related("system", "job__tenant"):
+        part = _step_part(step)
+        key = step.system.datastore_key or None if step.system is not None else None
+        if part["target"] is None and entry.target_type == "tenant":
+            part["target"] = {"scope": "tenant", "id": key or step.job.tenant.slug,
+                              "tenant_key": key}
+        elif part["target"] is None:
+            part["target"] = {"scope": "subject", "id": step.target_key or "",
+                              "tenant_key": key}
+        parts[step.system_name] = part
+    return parts
+
+
 def entry_parts(entry: ErasureLedgerEntry,
                 snapshots: dict[str, DataMapSnapshot] | None = None) -> list[LedgerPart]:
     """The entry's parts, in system name order."""
-    systems = entry.actions.get("systems")
+    systems = entry.actions.get("systems") or _parts_of_older_entry(entry)
     if not systems:
         spec = entry.actions.get("target") or {}
         target = Target(scope=str(spec.get("scope") or entry.target_type),
