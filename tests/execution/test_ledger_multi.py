@@ -352,3 +352,34 @@ def test_help_explains_several_systems():
     assert "its part of every entry, multi-system ones included" in help_text
     assert "a line per system, each with the subject's key in that system" in help_text
     assert "the other systems, which were not restored, are left alone" in help_text
+
+
+def test_a_manual_systems_part_is_listed_not_replayed(two_systems, staff):
+    from privacyops.execution.demo import write_paper_files_map
+    from privacyops.execution.steps import step_settle
+    from privacyops.tenancy.actors import Actor
+
+    write_paper_files_map()
+    System.objects.create(tenant=two_systems.tenant, name="paper-files", datamap_name="paper-files",
+                          connector_type=ConnectorType.MANUAL)
+    since = timezone.now().isoformat()
+    job = job_create(tenant_id=two_systems.tenant.pk, job_type="ERASE", target_type="subject",
+                     identity={"email": ERASED[0]}, reason="Art. 17",
+                     actor=factories.actor(two_systems.shop.requester))
+    if job.status == JobStatus.PENDING:
+        job_approve(job_id=job.pk, actor=factories.actor(two_systems.shop.approver))
+    run_job_now(job.pk)
+    step = JobStep.objects.get(job=job, system_name="paper-files")
+    step_settle(step_id=step.pk, status="completed", rows=2, actor=Actor.for_user(staff))
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED, job.error_message
+
+    lines = _replay(two_systems, since)
+    assert [line.split(" ", 2)[2] for line in _entries(lines)] == [
+        f"ERASE subject:9101 on loyalty (job #{job.pk}): 0 row(s) changed",
+        f"ERASE subject (by identity) on paper-files (job #{job.pk}): not replayed (manual "
+        "system): erase it there by hand if it was restored",
+        f"ERASE subject:101 on shop (job #{job.pk}): 0 row(s) changed"]
+    assert "nothing remained. Not replayed: the parts on paper-files" in lines[-1]
+    assert _entries(_replay(two_systems, since, "--system", "shop")) == [_entries(lines)[2]]
+

@@ -179,6 +179,9 @@ class LedgerPart:
 
     @property
     def label(self) -> str:
+        """``subject:4711``; a manual system's part, which has no key: ``subject (by identity)``."""
+        if not self.target.id:
+            return f"{self.target.scope} (by identity)"
         return f"{self.target.scope}:{self.target.id}"
 
 
