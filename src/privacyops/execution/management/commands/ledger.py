@@ -62,8 +62,8 @@ class Command(BaseCommand):
             raise CommandError(error.message) from None
         where = (f"system {options['system']}" if options["system"] else
                  "every system" + (f" ({', '.join(report.systems)})" if report.systems else ""))
-        self.stdout.write(f"{'Dry run: ' if dry_run else ''}ledger of tenant {tenant.slug} "
-                          f"since {since.isoformat()}, on {where}:")
+        heading = f"ledger of tenant {tenant.slug} since {since.isoformat()}, on {where}:"
+        self.stdout.write(f"Dry run: {heading}" if dry_run else "L" + heading[1:])
         verb = "would change" if dry_run else "changed"
         for line in report.lines:
             entry, part = line.entry, line.part
