@@ -22,7 +22,7 @@ COMMANDS = {
     "ropa": "ropa --tenant SLUG [--format csv|html] [--out FILE]: record of processing (Art. 30)",
     "manage": "any Django management command (manage shell; manage token create|list|revoke)",
     "ledger": "ledger replay --tenant SLUG [--system NAME] --since TIMESTAMP [--dry-run]: re-apply "
-              "erasures to a datastore restored from a backup",
+              "erasures to datastores restored from a backup (each system its part)",
     "receipt": "receipt key | receipt verify FILE [--key BASE64]: erasure receipts",
 }
 

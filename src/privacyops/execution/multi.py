@@ -264,10 +264,13 @@ def _erase_step(job: Job, work: Work, worker: str, at: datetime) -> None:
     _save(step, status=StepStatus.RUNNING, started_at=timezone.now(), attempts=step.attempts + 1,
           error_code="", error_message="")
     datastore: Any = connector if hasattr(connector, "datamap") else None
+    # What the erasure ledger needs to apply this step again after a restore: the key acted
+    # on (never the identity) and the data map's text as it is now.
+    rule = step_rule(step, target)
     plan = connector.erase(target, dry_run=True)
     planned = {"rows_changed": plan.rows_changed, "applied_at": at.isoformat(),
                "tables": {c.table: {"rows": c.rows, "columns": list(c.columns)}
-                          for c in plan.tables}}
+                          for c in plan.tables}, **rule}
     _save(step, result={"pending": planned})
     if datastore is not None:
         with hold_guard(tenant_id=job.tenant_id, target=target, target_type="subject",
@@ -279,7 +282,7 @@ def _erase_step(job: Job, work: Work, worker: str, at: datetime) -> None:
             result = connector.erase(target)
     done = {"rows_changed": result.rows_changed, "applied_at": at.isoformat(),
             "tables": {c.table: {"rows": c.rows, "columns": list(c.columns)}
-                       for c in result.tables}}
+                       for c in result.tables}, **rule}
     _save(step, result={"pending": done})
     problems = verify(target, job.identity)
     if problems:
@@ -290,6 +293,18 @@ def _erase_step(job: Job, work: Work, worker: str, at: datetime) -> None:
         return
     _save(step, status=StepStatus.COMPLETED, verified=True, finished_at=timezone.now(),
           rows=result.rows_changed, result=done)
+
+
+def step_rule(step: JobStep, target: Target) -> dict[str, Any]:
+    """The target a destructive step acts on and its system's data map snapshot, kept in the
+    step's result for the erasure ledger (the canonical key only, never the identity)."""
+    from privacyops.execution.ledger import datamap_snapshot_of_system
+
+    snapshot = (datamap_snapshot_of_system(step.system)
+                if step.system is not None and step.connector == ConnectorType.SQL else None)
+    return {"target": {"scope": target.scope, "id": target.id,
+                       "tenant_key": target.tenant_key},
+            "datamap_sha256": snapshot.sha256 if snapshot else None}
 
 
 def _export_step(job: Job, work: Work, folder: Path) -> None:
@@ -560,7 +575,7 @@ def run_tenant_purge_all(job: Job, worker: str) -> dict[str, Any]:
         left = sum(datastore.purge(target, dry_run=True).deleted.values())
         done = {"rows_deleted": earlier + result.rows_deleted, "tables": result.deleted,
                 "tables_anonymised": result.anonymised, "rows_left": left,
-                "applied_at": at.isoformat()}
+                "applied_at": at.isoformat(), **step_rule(step, target)}
         if left:
             _fail_step(step, "verification_failed",
                        f"System {step.system_name} still holds {left} row(s) of the tenant "
