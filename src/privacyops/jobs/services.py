@@ -453,6 +453,10 @@ def job_cancel(*, job_id: int, actor: Actor, reason: str = "") -> Job:
         return _job_cancel(job_id=job_id, actor=actor, reason=reason)
 
 
+# A step blocked with one of these waits for an operator to pick the subject.
+PICK_CODES = ("identity_ambiguous", "pick_unknown")
+
+
 @transaction.atomic(durable=True)
 def _job_step_pick(*, job_id: int, system: str, target_id: str, actor: Actor) -> Job:
     from privacyops.execution.models import JobStep, StepStatus
@@ -472,8 +476,7 @@ def _job_step_pick(*, job_id: int, system: str, target_id: str, actor: Actor) ->
             f"{key!r} is not one of the {len(step.keys)} subjects this job's identity matches "
             f"in system {system}.", field="target_id")
     step.picked_key = key
-    if step.status == StepStatus.BLOCKED and step.error_code in ("identity_ambiguous",
-                                                                 "pick_unknown"):
+    if step.status == StepStatus.BLOCKED and step.error_code in PICK_CODES:
         step.status, step.error_code, step.error_message = StepStatus.PENDING, "", ""
     step.save()
     audit_record(actor=actor, action="job.step_picked", tenant_id=job.tenant_id,
@@ -481,12 +484,24 @@ def _job_step_pick(*, job_id: int, system: str, target_id: str, actor: Actor) ->
     return job
 
 
-def job_step_pick(*, job_id: int, system: str, target_id: str, actor: Actor) -> Job:
-    """Choose the subject an identity job acts on in one system (several matched there)."""
+def job_step_pick(*, job_id: int, system: str, target_id: str, actor: Actor,
+                  resume: bool = False) -> Job:
+    """Choose the subject an identity job acts on in one system (several matched there).
+
+    With ``resume``, a job that failed for want of this pick is retried at once, once no
+    other step still waits for one (the job page does this; the API retries separately).
+    """
+    from privacyops.execution.models import StepStatus
+
     with refusals_recorded(actor=actor, action="job.step_picked",
                            tenant_id=_tenant_of_job(job_id), target_type="job",
                            target_id=job_id):
-        return _job_step_pick(job_id=job_id, system=system, target_id=target_id, actor=actor)
+        job = _job_step_pick(job_id=job_id, system=system, target_id=target_id, actor=actor)
+    awaiting = job.steps.filter(  # type: ignore[attr-defined]
+        status=StepStatus.BLOCKED, error_code__in=PICK_CODES).exists()
+    if resume and job.status == JobStatus.FAILED and not awaiting:
+        return job_retry(job_id=job.pk, actor=actor)
+    return job
 
 
 # --- worker side -------------------------------------------------------------------------
