@@ -597,21 +597,51 @@ def _owned_job(job_id: int, worker_id: str) -> Job | None:
     return job
 
 
-def _finish_failed(job: Job, *, code: str, message: str, worker_id: str,
-                   hold_id: int | None = None) -> None:
-    _transition(job, JobStatus.FAILED)
-    job.error_code, job.error_message = code, message
-    job.blocking_hold_id = hold_id
+def job_finish(
+    job: Job, *, status: str, actor: Actor, result: dict[str, Any] | None = None,
+    code: str = "", message: str = "", hold_id: int | None = None,
+    on_completed: Callable[[Job, AuditEvent], None] | None = None,
+) -> None:
+    """End a job Completed or Failed: the one place that does it, for whoever ends it.
+
+    Runs inside the caller's transaction with the job row locked; asks for no lease (a worker
+    checks its own before calling, and a job parked on a manual system has none). Sets the
+    status, the finish time and the error, clears the lease, records ``job.completed`` or
+    ``job.failed``, runs ``on_completed`` after the completion event (the erasure ledger and
+    receipt), tells the privacy request the job fulfils, and rings the doorbell on commit.
+    ``result``, when given, replaces the job's result.
+    """
+    _transition(job, status)
+    if result is not None:
+        job.result = result
     job.finished_at = timezone.now()
     job.lease_owner, job.lease_expires_at = "", None
+    if status == JobStatus.COMPLETED:
+        job.error_code = job.error_message = ""
+        if job.progress.get("total"):
+            job.progress = {**job.progress, "done": job.progress["total"]}
+    else:
+        job.error_code, job.error_message = code, message
+        job.blocking_hold_id = hold_id
     job.save()
     transaction.on_commit(doorbell.settled)
-    audit_record(
-        actor=Actor.system(worker_id), action="job.failed", tenant_id=job.tenant_id,
-        target_type="job", target_id=job.pk, outcome=Outcome.FAILURE,
-        metadata={"code": code, "message": message, "hold_id": hold_id},
-    )
+    if status == JobStatus.COMPLETED:
+        event = audit_record(actor=actor, action="job.completed", tenant_id=job.tenant_id,
+                             target_type="job", target_id=job.pk,
+                             metadata={"job_type": job.job_type})
+        if on_completed is not None:
+            on_completed(job, event)
+    else:
+        audit_record(actor=actor, action="job.failed", tenant_id=job.tenant_id,
+                     target_type="job", target_id=job.pk, outcome=Outcome.FAILURE,
+                     metadata={"code": code, "message": message, "hold_id": hold_id})
     _request_settled(job)
+
+
+def _finish_failed(job: Job, *, code: str, message: str, worker_id: str,
+                   hold_id: int | None = None) -> None:
+    job_finish(job, status=JobStatus.FAILED, actor=Actor.system(worker_id), code=code,
+               message=message, hold_id=hold_id)
 
 
 @transaction.atomic(durable=True)
@@ -619,26 +649,13 @@ def job_complete(
     *, job_id: int, worker_id: str, result: dict[str, Any],
     on_completed: Callable[[Job, AuditEvent], None] | None = None,
 ) -> bool:
-    """Complete the job. ``on_completed`` runs in the same transaction, after the
-    ``job.completed`` event (the erasure ledger and receipt of an ERASE or PURGE)."""
+    """Complete the job its worker holds. ``on_completed`` runs in the same transaction,
+    after the ``job.completed`` event (the erasure ledger and receipt of an ERASE or PURGE)."""
     job = _owned_job(job_id, worker_id)
     if job is None:
         return False
-    _transition(job, JobStatus.COMPLETED)
-    job.result = result
-    job.error_code = job.error_message = ""
-    job.finished_at = timezone.now()
-    job.lease_owner, job.lease_expires_at = "", None
-    if job.progress.get("total"):
-        job.progress = {**job.progress, "done": job.progress["total"]}
-    job.save()
-    transaction.on_commit(doorbell.settled)
-    event = audit_record(actor=Actor.system(worker_id), action="job.completed",
-                         tenant_id=job.tenant_id, target_type="job", target_id=job.pk,
-                         metadata={"job_type": job.job_type})
-    if on_completed is not None:
-        on_completed(job, event)
-    _request_settled(job)
+    job_finish(job, status=JobStatus.COMPLETED, actor=Actor.system(worker_id), result=result,
+               on_completed=on_completed)
     return True
 
 
