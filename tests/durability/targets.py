@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 
 from privacyops.connectors import Target
-from privacyops.datamap import load_datamap
+from privacyops.datamap import DataMap, load_datamap
 from tests import factories
 from tests.durability.conftest import DurableStore
 
@@ -113,20 +113,45 @@ def table_dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def erase_mismatches(store: DurableStore, subject_id: str, tenant_key: str) -> list[str]:
-    """Each declared erase action of the data map, checked on the subject and its owned rows."""
-    datamap = load_datamap(Path(settings.DATAMAP_DIR) / "demo.yaml")
+    """Each declared erase action of the demo data map, checked on the subject and its rows."""
+    return erase_mismatches_in(store.path, "demo", subject_id, tenant_key)
+
+
+def _owned_where(datamap: DataMap, name: str, subject_id: str,
+                 seen: frozenset[str] = frozenset()) -> tuple[str, list[object]]:
+    """SQL that selects the rows of entity `name` the subject owns, directly or through the
+    entities it owns (a ticket's messages), read from the data map's relations."""
+    spec = datamap.entities[name]
+    if name == datamap.subject.entity:
+        return f"{spec.primary_key} = ?", [subject_id]
+    parts: list[str] = []
+    params: list[object] = []
+    for relation in spec.relations:
+        if relation.to == "subject":
+            parts += [f"{column} = ?" for column in relation.via]
+            params += [subject_id] * len(relation.via)
+        elif relation.to in datamap.entities and relation.to not in seen | {name}:
+            owner = datamap.entities[relation.to]
+            inner, inner_params = _owned_where(datamap, relation.to, subject_id, seen | {name})
+            if not inner:
+                continue
+            parts += [f"{column} IN (SELECT {owner.primary_key} FROM {owner.table} "  # noqa: S608
+                      f"WHERE {inner})" for column in relation.via]
+            params += inner_params * len(relation.via)
+    return " OR ".join(parts), params
+
+
+def erase_mismatches_in(path: Path, datamap_name: str, subject_id: str,
+                        tenant_key: str) -> list[str]:
+    """Each declared erase action of a data map, checked on the subject and the rows it owns
+    in the SQLite datastore at `path` (the test's own SQL, not the connector's)."""
+    datamap = load_datamap(Path(settings.DATAMAP_DIR) / f"{datamap_name}.yaml")
     subject_entity = datamap.subject.entity
     problems: list[str] = []
     for name, spec in datamap.entities.items():
-        if name == subject_entity:
-            where, params = f"{spec.primary_key} = ?", [subject_id]
-        else:
-            owners = [r for r in spec.relations if r.to == "subject"]
-            if not owners:
-                continue
-            columns = [c for r in owners for c in r.via]
-            where = " OR ".join(f"{c} = ?" for c in columns)
-            params = [subject_id] * len(columns)
+        where, params = _owned_where(datamap, name, subject_id)
+        if not where:
+            continue
         erased = {f: s.erase for f, s in spec.fields.items() if s.erase.kind != "keep"}
         if name == subject_entity:
             for marker in (datamap.subject.erased_marker, datamap.subject.soft_delete):
@@ -134,9 +159,11 @@ def erase_mismatches(store: DurableStore, subject_id: str, tenant_key: str) -> l
                     erased.setdefault(marker.column, None)  # type: ignore[arg-type]
         if not erased:
             continue
-        rows = store.query(
-            f"SELECT {spec.primary_key}, {', '.join(erased)} FROM {spec.table} "  # noqa: S608
-            f"WHERE ({where}) AND {datamap.tenant_column} = ?", *params, tenant_key)
+        with closing(sqlite3.connect(path)) as conn:
+            rows = conn.execute(
+                f"SELECT {spec.primary_key}, {', '.join(erased)} FROM {spec.table} "  # noqa: S608
+                f"WHERE ({where}) AND {datamap.tenant_column} = ?", (*params, tenant_key)
+            ).fetchall()
         if name == subject_entity and not rows:
             problems.append(f"subject {subject_id} is missing")
         for pk, *values in rows:

@@ -7,11 +7,13 @@ import re
 from django.test import Client
 from django.urls import reverse
 
+from privacyops.audit.models import AuditEvent
 from privacyops.execution.runner import run_job_now
 from privacyops.jobs.models import Job, JobStatus
-from privacyops.jobs.services import job_create
+from privacyops.jobs.services import job_approve, job_create
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import ConnectorType, System
+from tests import factories
 from tests.execution.multi_store import demo_store, multi_store
 
 __all__ = ["demo_store", "multi_store"]
@@ -96,3 +98,89 @@ class TestProgress:
             assert 'data-system="paper-files"' in page, url
             assert "Waiting for the system&#x27;s owner" in page, url
             assert 'value="66"' in page, url  # 2 of 3 systems settled
+
+
+def _ambiguous_erase(multi_store, staff, approver) -> tuple[Job, int, str]:
+    """An ERASE by email that failed because two helpdesk requesters share the address."""
+    _person_id, email = multi_store.person()
+    requester = multi_store.requester_of(email)
+    multi_store.desk("INSERT INTO requesters (id, workspace_id, email, name, created_at) "
+                     "VALUES (99999, ?, ?, 'Second Account', '2026-01-01')",
+                     multi_store.key, email.upper())
+    job = job_create(tenant_id=multi_store.tenant.pk, job_type="ERASE", target_type="subject",
+                     identity={"email": email}, reason="Art. 17", actor=Actor.for_user(staff))
+    job_approve(job_id=job.pk, actor=Actor.for_user(approver))
+    run_job_now(job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    return job, requester, email
+
+
+def _pick_rows(html: str) -> dict[str, str]:
+    """The candidates a pick form offers: radio value -> its label's text."""
+    return {value: re.sub(r"<[^>]+>", "", label).strip()
+            for value, label in re.findall(
+                r'name="target_id" value="([^"]+)" required>\s*<label[^>]*>(.*?)</label>', html,
+                re.S)}
+
+
+class TestPickOnThePage:
+    def test_the_candidates_are_shown_by_name_and_the_pick_resumes_the_job(
+            self, multi_store, staff, other_staff):
+        job, requester, email = _ambiguous_erase(multi_store, staff, other_staff)
+        (name,) = multi_store.desk("SELECT name FROM requesters WHERE id = ?", requester)[0]
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(staff)
+        page = client.get(reverse("platform:job-detail", args=[job.pk])).content.decode()
+        assert 'data-pick-system="helpdesk"' in page
+        assert 'data-pick-system="demo"' not in page
+        offered = _pick_rows(page)
+        assert set(offered) == {str(requester), "99999"}
+        assert name in offered[str(requester)]
+        assert email in offered[str(requester)]
+        assert "Second Account" in offered["99999"]
+        url = reverse("platform:job-step-pick", args=[job.pk, "helpdesk"])
+        before = multi_store.table_bytes()
+        # Without the form's CSRF token: refused, nothing picked.
+        assert client.post(url, {"target_id": "99999"}).status_code == 403
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        # A subject the identity does not match: refused in words, nothing picked.
+        refused = client.post(url, {"target_id": "12345678", "csrfmiddlewaretoken": token})
+        assert refused.status_code == 422
+        assert "is not one of the 2 subjects" in refused.content.decode()
+        job.refresh_from_db()
+        assert job.status == JobStatus.FAILED
+        assert not job.steps.exclude(picked_key="").exists()
+        response = client.post(url, {"target_id": "99999", "csrfmiddlewaretoken": token})
+        assert response.status_code == 302
+        job.refresh_from_db()
+        assert job.status == JobStatus.APPROVED  # resumed, as a pick then a retry by the API
+        assert multi_store.table_bytes() == before  # nothing written until the worker runs
+        assert AuditEvent.objects.filter(action="job.step_picked", target_id=str(job.pk),
+                                         outcome="success").count() == 1
+        run_job_now(job.pk)
+        job.refresh_from_db()
+        assert job.status == JobStatus.COMPLETED, job.error_message
+        assert multi_store.desk("SELECT name FROM requesters WHERE id = 99999") == [
+            ("Erased requester",)]
+        assert multi_store.desk("SELECT email FROM requesters WHERE id = ?", requester) == [
+            (email,)]
+        page = client.get(reverse("platform:job-detail", args=[job.pk])).content.decode()
+        assert "data-pick-system" not in page
+        assert "Picked key <code>99999</code> of 2 matches" in page
+
+    def test_a_tenant_admin_sees_the_job_but_no_pick_and_may_not_pick(
+            self, multi_store, staff, other_staff):
+        job, requester, _email = _ambiguous_erase(multi_store, staff, other_staff)
+        admin = factories.user_create(tenant=multi_store.tenant, role="admin")
+        client = Client()
+        client.force_login(admin)
+        page = client.get(reverse("platform:job-detail", args=[job.pk]))
+        assert page.status_code == 200
+        assert "data-pick-system" not in page.content.decode()
+        response = client.post(reverse("platform:job-step-pick", args=[job.pk, "helpdesk"]),
+                               {"target_id": str(requester)})
+        assert response.status_code == 403
+        assert not job.steps.exclude(picked_key="").exists()
+        job.refresh_from_db()
+        assert job.status == JobStatus.FAILED

@@ -127,8 +127,9 @@ def _http_said(step: JobStep, error: Exception) -> str:
 
 def _ambiguous(step: JobStep) -> str:
     return (f"{len(step.keys)} subjects match this identity in system {step.system_name}; "
-            f"pick one (POST /api/v1/jobs/{step.job_id}/steps/{step.system_name}/pick with its "
-            "target_id), then retry the job.")
+            "pick one on the job page (its Systems table lists them), or with POST "
+            f"/api/v1/jobs/{step.job_id}/steps/{step.system_name}/pick and its target_id, then "
+            "retry the job.")
 
 
 def _prepare(job: Job, step: JobStep) -> Work | None:

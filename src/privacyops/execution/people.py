@@ -7,6 +7,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import prefetch_related_objects
 
@@ -80,6 +81,26 @@ def jobs_with_people(jobs: Iterable[Job]) -> list[Job]:
 
 def person_for_job(job: Job) -> Person | None:
     return people_for_jobs([job]).get(job.pk)
+
+
+def step_candidates(step: Any) -> list[Person]:
+    """The subjects an identity matched in one step's system, in the step's order, each with
+    the display fields the people list shows (an id alone when the system does not answer)."""
+    from privacyops.execution.registry import connector_of_system
+
+    rows: dict[str, dict[str, Any]] = {}
+    if step.system is not None:
+        try:
+            connector = connector_of_system(step.system)
+            describe = getattr(connector, "describe_subjects", None)
+            if describe is not None:
+                rows = describe(step.system.datastore_key or None, [str(k) for k in step.keys])
+        except Exception as error:  # never break a page over names
+            logger.debug("candidates of step %s not shown: %s", step.pk, type(error).__name__)
+    return [Person(id=str(key), name=str(rows.get(str(key), {}).get("name") or ""),
+                   email=str(rows.get(str(key), {}).get("email") or ""),
+                   erased=bool(rows.get(str(key), {}).get("erased")))
+            for key in step.keys]
 
 
 def people_matching(tenant: Tenant, typed: str, *, limit: int = 10) -> list[Person]:

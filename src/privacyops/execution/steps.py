@@ -14,7 +14,7 @@ import django.dispatch
 from django.db import transaction
 from django.utils import timezone
 
-from privacyops.audit.models import Outcome
+from privacyops.audit.models import AuditEvent
 from privacyops.audit.services import audit_record
 from privacyops.errors import Conflict, NotFound, ValidationFailed
 from privacyops.execution.models import STEP_FINAL, JobStep, StepStatus
@@ -65,43 +65,28 @@ def job_finish_if_settled(job: Job, *, actor: Actor) -> bool:
     steps = list(JobStep.objects.filter(job=job).order_by("system_name"))
     if not steps or any(step.status not in STEP_FINAL for step in steps):
         return False
-    from privacyops.jobs import doorbell
     from privacyops.jobs.models import TRANSITIONS
+    from privacyops.jobs.services import job_finish
 
     bad = [step for step in steps if step.status in (StepStatus.FAILED, StepStatus.BLOCKED)]
     to = JobStatus.FAILED if bad else JobStatus.COMPLETED
     if to not in TRANSITIONS[job.status]:
         return False
-    job.status = to
-    job.finished_at = timezone.now()
-    job.lease_owner, job.lease_expires_at = "", None
     if bad:
-        job.error_code = bad[0].error_code or "step_failed"
-        job.error_message = " ".join(
-            f"System {step.system_name}: {step.error_message or step.status}." for step in bad)
-        job.result = steps_result(job, steps)
-        job.save()
-        audit_record(actor=actor, action="job.failed", tenant_id=job.tenant_id,
-                     target_type="job", target_id=job.pk, outcome=Outcome.FAILURE,
-                     metadata={"code": job.error_code, "message": job.error_message})
-    else:
-        job.result = steps_result(job, steps)
-        job.error_code = job.error_message = ""
-        if job.progress.get("total"):
-            job.progress = {**job.progress, "done": job.progress["total"]}
-        job.save()
-        event = audit_record(actor=actor, action="job.completed", tenant_id=job.tenant_id,
-                             target_type="job", target_id=job.pk,
-                             metadata={"job_type": job.job_type})
+        job_finish(job, status=to, actor=actor, result=steps_result(job, steps),
+                   code=bad[0].error_code or "step_failed",
+                   message=" ".join(f"System {step.system_name}: "
+                                    f"{step.error_message or step.status}." for step in bad))
+        return True
+
+    def recorded(job: Job, event: AuditEvent) -> None:
         if job.is_destructive and any(s.status == StepStatus.COMPLETED for s in steps):
             from privacyops.execution.ledger import erasure_recorded
 
             erasure_recorded(job, event)
-    if job.request_id is not None:  # the privacy request this job fulfils completes with it
-        from privacyops.intake.lifecycle import job_settled
 
-        job_settled(job)
-    transaction.on_commit(doorbell.settled)
+    job_finish(job, status=to, actor=actor, result=steps_result(job, steps),
+               on_completed=recorded)
     return True
 
 

@@ -459,6 +459,10 @@ def job_cancel(*, job_id: int, actor: Actor, reason: str = "") -> Job:
         return _job_cancel(job_id=job_id, actor=actor, reason=reason)
 
 
+# A step blocked with one of these waits for an operator to pick the subject.
+PICK_CODES = ("identity_ambiguous", "pick_unknown")
+
+
 @transaction.atomic(durable=True)
 def _job_step_pick(*, job_id: int, system: str, target_id: str, actor: Actor) -> Job:
     from privacyops.execution.models import JobStep, StepStatus
@@ -478,8 +482,7 @@ def _job_step_pick(*, job_id: int, system: str, target_id: str, actor: Actor) ->
             f"{key!r} is not one of the {len(step.keys)} subjects this job's identity matches "
             f"in system {system}.", field="target_id")
     step.picked_key = key
-    if step.status == StepStatus.BLOCKED and step.error_code in ("identity_ambiguous",
-                                                                 "pick_unknown"):
+    if step.status == StepStatus.BLOCKED and step.error_code in PICK_CODES:
         step.status, step.error_code, step.error_message = StepStatus.PENDING, "", ""
     step.save()
     audit_record(actor=actor, action="job.step_picked", tenant_id=job.tenant_id,
@@ -487,12 +490,24 @@ def _job_step_pick(*, job_id: int, system: str, target_id: str, actor: Actor) ->
     return job
 
 
-def job_step_pick(*, job_id: int, system: str, target_id: str, actor: Actor) -> Job:
-    """Choose the subject an identity job acts on in one system (several matched there)."""
+def job_step_pick(*, job_id: int, system: str, target_id: str, actor: Actor,
+                  resume: bool = False) -> Job:
+    """Choose the subject an identity job acts on in one system (several matched there).
+
+    With ``resume``, a job that failed for want of this pick is retried at once, once no
+    other step still waits for one (the job page does this; the API retries separately).
+    """
+    from privacyops.execution.models import StepStatus
+
     with refusals_recorded(actor=actor, action="job.step_picked",
                            tenant_id=_tenant_of_job(job_id), target_type="job",
                            target_id=job_id):
-        return _job_step_pick(job_id=job_id, system=system, target_id=target_id, actor=actor)
+        job = _job_step_pick(job_id=job_id, system=system, target_id=target_id, actor=actor)
+    awaiting = job.steps.filter(  # type: ignore[attr-defined]
+        status=StepStatus.BLOCKED, error_code__in=PICK_CODES).exists()
+    if resume and job.status == JobStatus.FAILED and not awaiting:
+        return job_retry(job_id=job.pk, actor=actor)
+    return job
 
 
 # --- worker side -------------------------------------------------------------------------
@@ -590,21 +605,51 @@ def _owned_job(job_id: int, worker_id: str) -> Job | None:
     return job
 
 
-def _finish_failed(job: Job, *, code: str, message: str, worker_id: str,
-                   hold_id: int | None = None) -> None:
-    _transition(job, JobStatus.FAILED)
-    job.error_code, job.error_message = code, message
-    job.blocking_hold_id = hold_id
+def job_finish(
+    job: Job, *, status: str, actor: Actor, result: dict[str, Any] | None = None,
+    code: str = "", message: str = "", hold_id: int | None = None,
+    on_completed: Callable[[Job, AuditEvent], None] | None = None,
+) -> None:
+    """End a job Completed or Failed: the one place that does it, for whoever ends it.
+
+    Runs inside the caller's transaction with the job row locked; asks for no lease (a worker
+    checks its own before calling, and a job parked on a manual system has none). Sets the
+    status, the finish time and the error, clears the lease, records ``job.completed`` or
+    ``job.failed``, runs ``on_completed`` after the completion event (the erasure ledger and
+    receipt), tells the privacy request the job fulfils, and rings the doorbell on commit.
+    ``result``, when given, replaces the job's result.
+    """
+    _transition(job, status)
+    if result is not None:
+        job.result = result
     job.finished_at = timezone.now()
     job.lease_owner, job.lease_expires_at = "", None
+    if status == JobStatus.COMPLETED:
+        job.error_code = job.error_message = ""
+        if job.progress.get("total"):
+            job.progress = {**job.progress, "done": job.progress["total"]}
+    else:
+        job.error_code, job.error_message = code, message
+        job.blocking_hold_id = hold_id
     job.save()
     transaction.on_commit(doorbell.settled)
-    audit_record(
-        actor=Actor.system(worker_id), action="job.failed", tenant_id=job.tenant_id,
-        target_type="job", target_id=job.pk, outcome=Outcome.FAILURE,
-        metadata={"code": code, "message": message, "hold_id": hold_id},
-    )
+    if status == JobStatus.COMPLETED:
+        event = audit_record(actor=actor, action="job.completed", tenant_id=job.tenant_id,
+                             target_type="job", target_id=job.pk,
+                             metadata={"job_type": job.job_type})
+        if on_completed is not None:
+            on_completed(job, event)
+    else:
+        audit_record(actor=actor, action="job.failed", tenant_id=job.tenant_id,
+                     target_type="job", target_id=job.pk, outcome=Outcome.FAILURE,
+                     metadata={"code": code, "message": message, "hold_id": hold_id})
     _request_settled(job)
+
+
+def _finish_failed(job: Job, *, code: str, message: str, worker_id: str,
+                   hold_id: int | None = None) -> None:
+    job_finish(job, status=JobStatus.FAILED, actor=Actor.system(worker_id), code=code,
+               message=message, hold_id=hold_id)
 
 
 @transaction.atomic(durable=True)
@@ -612,26 +657,13 @@ def job_complete(
     *, job_id: int, worker_id: str, result: dict[str, Any],
     on_completed: Callable[[Job, AuditEvent], None] | None = None,
 ) -> bool:
-    """Complete the job. ``on_completed`` runs in the same transaction, after the
-    ``job.completed`` event (the erasure ledger and receipt of an ERASE or PURGE)."""
+    """Complete the job its worker holds. ``on_completed`` runs in the same transaction,
+    after the ``job.completed`` event (the erasure ledger and receipt of an ERASE or PURGE)."""
     job = _owned_job(job_id, worker_id)
     if job is None:
         return False
-    _transition(job, JobStatus.COMPLETED)
-    job.result = result
-    job.error_code = job.error_message = ""
-    job.finished_at = timezone.now()
-    job.lease_owner, job.lease_expires_at = "", None
-    if job.progress.get("total"):
-        job.progress = {**job.progress, "done": job.progress["total"]}
-    job.save()
-    transaction.on_commit(doorbell.settled)
-    event = audit_record(actor=Actor.system(worker_id), action="job.completed",
-                         tenant_id=job.tenant_id, target_type="job", target_id=job.pk,
-                         metadata={"job_type": job.job_type})
-    if on_completed is not None:
-        on_completed(job, event)
-    _request_settled(job)
+    job_finish(job, status=JobStatus.COMPLETED, actor=Actor.system(worker_id), result=result,
+               on_completed=on_completed)
     return True
 
 

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from privacyops.errors import DomainError, NotFound, ValidationFailed
-from privacyops.execution.people import person_for_job
+from privacyops.execution.people import person_for_job, step_candidates
 from privacyops.execution.rectify import (
     rectifiable_fields_for,
     rectification_shown,
@@ -33,7 +33,14 @@ from privacyops.jobs.forms import JobCreateForm
 from privacyops.jobs.list_views import job_row, jobs_bulk, jobs_export_csv, overview, people_search
 from privacyops.jobs.models import Job, JobStatus, JobType
 from privacyops.jobs.selectors import job_get
-from privacyops.jobs.services import job_approve, job_create, job_reject, job_retry
+from privacyops.jobs.services import (
+    PICK_CODES,
+    job_approve,
+    job_create,
+    job_reject,
+    job_retry,
+    job_step_pick,
+)
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import can, tenants_visible_to
@@ -63,10 +70,15 @@ def _render_detail(
         job.requires_approval and job.status == JobStatus.PENDING and may_decide
         and job.requested_by_id != viewer.pk
     )
+    steps = _steps_of(job)
+    can_pick = can(viewer, "job.retry", job.tenant) and job.status not in (
+        JobStatus.COMPLETED, JobStatus.REJECTED)
+    for step in steps:  # a step waiting for a pick lists who matched, to those who may pick
+        step.candidates = step_candidates(step) if can_pick and _awaits_pick(step) else []
     context = {
         "job": job,
         "person": person_for_job(job) if not job.identity else None,
-        "steps": _steps_of(job),
+        "steps": steps,
         "tab": "jobs",
         "awaiting_decision": job.requires_approval and job.status == JobStatus.PENDING,
         "can_decide": can_decide,
@@ -88,6 +100,13 @@ def _render_detail(
         **extra,
     }
     return render(request, "jobs/detail.html", context, status=status)
+
+
+def _awaits_pick(step: Any) -> bool:
+    from privacyops.execution.models import StepStatus
+
+    return bool(step.status == StepStatus.BLOCKED and step.error_code in PICK_CODES
+                and len(step.keys) > 1)
 
 
 def _shown_result(result: Any) -> Any:
@@ -207,6 +226,27 @@ def job_retry_view(request: HttpRequest, job_id: int) -> HttpResponse:
     return _act(
         request, job_id, lambda actor: job_retry(job_id=job_id, actor=actor),
         lambda job: f"Job #{job.pk} sent back to Approved; a worker picks it up shortly.",
+    )
+
+
+@privacy_page("job.view")
+@require_POST
+def job_step_pick_view(request: HttpRequest, job_id: int, system: str) -> HttpResponse:
+    """The subject chosen for one system's step (several matched the identity); the job is
+    retried at once when no other step still waits for a pick."""
+    target_id = request.POST.get("target_id", "")
+
+    def done(job: Job) -> str:
+        if job.status == JobStatus.APPROVED:
+            return (f"Subject {target_id} picked on system {system}; job #{job.pk} is sent "
+                    "back to Approved and a worker picks it up shortly.")
+        return f"Subject {target_id} picked on system {system}."
+
+    return _act(
+        request, job_id,
+        lambda actor: job_step_pick(job_id=job_id, system=system, target_id=target_id,
+                                    actor=actor, resume=True),
+        done,
     )
 
 

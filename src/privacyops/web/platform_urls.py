@@ -25,6 +25,8 @@ urlpatterns = [
     path("jobs/<int:job_id>/approve/", job_views.job_approve_view, name="job-approve"),
     path("jobs/<int:job_id>/reject/", job_views.job_reject_view, name="job-reject"),
     path("jobs/<int:job_id>/retry/", job_views.job_retry_view, name="job-retry"),
+    path("jobs/<int:job_id>/steps/<str:system>/pick/", job_views.job_step_pick_view,
+         name="job-step-pick"),
     path("holds/", hold_views.hold_list, name="holds"),
     path("holds/export.csv", hold_views.holds_export_csv, name="holds-export-csv"),
     path("holds/<int:hold_id>/", hold_views.hold_detail, name="hold-detail"),
