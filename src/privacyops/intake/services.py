@@ -27,6 +27,7 @@ from privacyops.intake.lifecycle import (
     _job_for_request,
     add_months,
     audited,
+    canonical_email,
     event_add,
     identity_for,
     jobs_attach,
@@ -466,25 +467,69 @@ def _intake_pending_job_type(*, request_id: int, actor: Actor) -> IntakeRequest:
     return request
 
 
+def _on_job_system(request: IntakeRequest, system_name: str | None) -> bool:
+    from privacyops.execution.registry import system_for
+
+    first = system_for(request.tenant)
+    return not system_name or (first is not None and first.name == system_name)
+
+
+def _subjects_in(request: IntakeRequest, system_name: str | None) -> tuple[str, ...]:
+    """The data subjects a correction or restriction may act on in the chosen system: the
+    linked subject or those found by the request's email in the job system (`targets_for`);
+    in another system, those that system finds by the email (a linked id names a row of the
+    job system, not of this one)."""
+    from privacyops.execution.rectify import system_named
+    from privacyops.execution.registry import DatastoreUnavailable, datastore_of_system
+
+    system = system_named(request.tenant, system_name)
+    if _on_job_system(request, system.name):
+        return targets_for(request)
+    email = canonical_email(request.email)
+    if not email:
+        return ()
+    try:
+        return tuple(datastore_of_system(system).find_subject_ids(system.datastore_key or None,
+                                                                  email))
+    except DatastoreUnavailable:
+        return ()
+
+
 def _rectify_or_restrict(request: IntakeRequest, *, changes: dict[str, Any] | None,
-                         lift: bool | None, actor: Actor) -> IntakeRequest:
+                         lift: bool | None, system: str | None,
+                         actor: Actor) -> IntakeRequest:
     """A correction's RECTIFY (`changes`) or a restriction's RESTRICT (`lift`) on the one data
-    subject of the request (linked, or found by its email): these jobs take a primary key in
-    one system, so several matches need the operator to link one first."""
+    subject of the request in one system (the chosen one, else the job system): linked, or
+    found by its email. These jobs take a primary key in one system, so several matches need
+    the operator to link one first. The values are checked by `job_create`, as for a job
+    created on its own."""
     from privacyops.jobs.services import job_create
 
     job_type = PENDING_JOB_TYPE_FOR_REQUEST[request.request_type]
     if not can(acting_user(actor), f"job.create.{job_type}", request.tenant):
         raise PermissionDenied(f"You may not create {job_type} jobs in this workspace; ask an "
                                "operator who may to fulfil this request.")
-    subjects = targets_for(request)
+    if (changes is not None) != (job_type == JobType.RECTIFY):
+        given, wanted = ("changes", "lift") if changes is not None else ("lift", "changes")
+        raise ValidationFailed(
+            f"A {request.get_request_type_display().split(' —')[0].lower()} request is "
+            f"fulfilled with `{wanted}`, not `{given}`.", field=given, code="invalid_params")
+    subjects = _subjects_in(request, system)
     if len(subjects) != 1:
         found = "No data subject" if not subjects else f"{len(subjects)} data subjects"
+        if _on_job_system(request, system):
+            raise Conflict(
+                f"{found} of this workspace match the email of request {request.reference}: "
+                "link the person under \"Link to a data subject\" first.", code="not_linked")
         raise Conflict(
-            f"{found} of this workspace match the email of request {request.reference}: type "
-            "the subject's id under \"Link to a data subject\" first.", code="not_linked")
+            f"{found} of system {system} match the email of request {request.reference}, so "
+            "the request cannot name the row to change there; create the job on the new-job "
+            "page with the person's id in that system, then record the outcome.",
+            code="not_linked")
     params: dict[str, Any] = ({"changes": changes} if job_type == JobType.RECTIFY
                               else {"lift": bool(lift)})
+    if system:
+        params["system"] = system
     job = job_create(
         tenant_id=request.tenant_id, job_type=job_type, target_type="subject",
         target_id=subjects[0], reason=f"Privacy request {request.reference}", actor=actor,
@@ -494,9 +539,10 @@ def _rectify_or_restrict(request: IntakeRequest, *, changes: dict[str, Any] | No
 
 
 def intake_fulfil(*, request_id: int, actor: Actor, changes: dict[str, Any] | None = None,
-                  lift: bool | None = None) -> IntakeRequest:
+                  lift: bool | None = None, system: str | None = None) -> IntakeRequest:
     """Create the jobs that fulfil the request: EXPORT for access and portability, ERASE for
-    erasure (the workspace's approval policy applies), one per data subject found.
+    erasure (the workspace's approval policy applies), one per data subject found; RECTIFY
+    for a correction with `changes`, RESTRICT for a restriction with `lift`, in `system`.
 
     `job_create` is durable on its own, so the jobs are created first and the request records
     them in a second transaction, which re-checks that nothing changed meanwhile. The request
@@ -512,7 +558,8 @@ def intake_fulfil(*, request_id: int, actor: Actor, changes: dict[str, Any] | No
                 "close the request.", code="decision_required")
         if request.request_type in PENDING_JOB_TYPE_FOR_REQUEST and (
                 changes is not None or lift is not None):
-            return _rectify_or_restrict(request, changes=changes, lift=lift, actor=actor)
+            return _rectify_or_restrict(request, changes=changes, lift=lift, system=system,
+                                        actor=actor)
         job_type = _fulfilment_job_type(request, actor)
         if job_type is None:
             return _intake_pending_job_type(request_id=request.pk, actor=actor)
