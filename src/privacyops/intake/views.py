@@ -34,6 +34,7 @@ from privacyops.intake.forms import (
     form_token_spend,
     looks_like_a_bot,
 )
+from privacyops.intake.lifecycle import listed_for_person
 from privacyops.intake.models import (
     JOB_TYPE_FOR_REQUEST,
     OUTCOME_REQUEST_TYPES,
@@ -217,6 +218,8 @@ def _detail_context(user: User, intake: IntakeRequest, posted: Any = None,
                     **forms_: forms.Form) -> dict[str, Any]:
     job_type = JOB_TYPE_FOR_REQUEST.get(intake.request_type)
     may_manage = can(user, "intake.manage", intake.tenant)
+    jobs = selectors.request_jobs(intake)
+    job_subjects = tuple(job.target_id for job in jobs if job.target_type == "subject")
     return {
         "intake": intake, "now": timezone.now(),
         "can_manage": may_manage and intake.is_open,
@@ -228,7 +231,8 @@ def _detail_context(user: User, intake: IntakeRequest, posted: Any = None,
                        and posted.get("lift") == "1",
         "latest_deadline": services.latest_deadline(intake),
         "needs_outcome": intake.request_type in OUTCOME_REQUEST_TYPES,
-        "jobs": selectors.request_jobs(intake),
+        "jobs": jobs,
+        "listed_for_person": listed_for_person(intake, job_subjects),
         "timeline": selectors.request_timeline(intake),
         "assignable": selectors.assignable_users(intake) if may_manage else [],
         "link_form": forms_.get("link_form") or LinkForm(initial={"subject_id": intake.subject_id}),
