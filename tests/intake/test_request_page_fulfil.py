@@ -164,3 +164,31 @@ def test_an_objection_decision_is_recorded_from_the_page(multi_store, staff, cli
     assert request.closed_by == staff
     assert decision in _page(client, request)
     assert not Job.objects.filter(request=request).exists()
+
+
+def test_linking_an_id_nobody_has_is_refused(multi_store, staff, client):
+    _person, email = multi_store.person(9)
+    request = _recorded(multi_store.tenant, email, "access")
+    client.force_login(staff)
+    response = client.post(f"/platform/requests/{request.pk}/link/",
+                           {"subject_id": "Ada Lovelace"})
+    assert response.status_code == 422
+    assert "pick them from the suggestions" in response.content.decode()
+    request.refresh_from_db()
+    assert request.subject_id == ""
+    assert not request.events.filter(kind="linked").exists()
+
+
+def test_a_linked_person_is_shown_by_name(multi_store, staff, client):
+    person_id, email = multi_store.person(10)
+    (name,) = multi_store.app("SELECT name FROM people WHERE id = ?", person_id)[0]
+    request = _recorded(multi_store.tenant, "another.address@example.org", "access")
+    client.force_login(staff)
+    assert client.post(f"/platform/requests/{request.pk}/link/",
+                       {"subject_id": f" {person_id} "}).status_code == 302
+    request.refresh_from_db()
+    assert request.subject_id == str(person_id)
+    page = _page(client, request)
+    subject = page.split('id="subject">', 1)[1].split("</dd>", 1)[0]
+    assert name in subject
+    assert email in subject

@@ -254,16 +254,23 @@ def _require_verified(request: IntakeRequest) -> None:
 
 def _canonical_subject_id(request: IntakeRequest, subject_id: str) -> str:
     """The subject's id as the datastore spells it, so the request, its job and the privacy
-    center name one person by one id (an id that matches nobody is refused when the job is
-    created)."""
+    center name one person by one id. An id no subject has (a name typed without picking the
+    person from the suggestions) is refused (422); kept as typed when the datastore cannot
+    be asked."""
     from privacyops.execution.registry import DatastoreUnavailable
     from privacyops.execution.targets import target_resolve
 
     try:
-        return target_resolve(tenant=request.tenant, target_type="subject",
-                              target_id=subject_id).id
+        resolved = target_resolve(tenant=request.tenant, target_type="subject",
+                                  target_id=subject_id)
     except DatastoreUnavailable:
         return subject_id
+    if resolved.exists is False:
+        raise ValidationFailed(
+            f"No data subject of workspace {request.tenant.name} has the id "
+            f"{subject_id[:80]!r}. Type the person's name or email and pick them from the "
+            "suggestions; their subject id is filled in.", field="subject id")
+    return resolved.id
 
 
 def _tenant_or_404(tenant_id: int, actor: Actor) -> Tenant:
@@ -385,7 +392,7 @@ def _intake_link(*, request_id: int, subject_id: str, actor: Actor) -> IntakeReq
     request = _managed_request(request_id, actor)
     _require_open(request, "linked")
     subject_id = _clean_text(subject_id, "subject id", limit=200,
-                             hint=" Type the id of the data subject the request concerns.")
+                             hint=" Type the person's name or email and pick them.")
     subject_id = clean_identifier(subject_id, field="subject id", what="subject id")
     previous = request.subject_id
     request.subject_id, request.linked_at = subject_id, timezone.now()
@@ -402,7 +409,9 @@ def intake_link(*, request_id: int, subject_id: str, actor: Actor) -> IntakeRequ
                            target_id=request_id):
         request = _managed_request(request_id, actor, lock=False)
         if (subject_id or "").strip():  # asked of the datastore outside the write transaction
-            subject_id = _canonical_subject_id(request, subject_id.strip())
+            subject_id = clean_identifier(subject_id.strip(), field="subject id",
+                                          what="subject id")
+            subject_id = _canonical_subject_id(request, subject_id)
         return _intake_link(request_id=request_id, subject_id=subject_id, actor=actor)
 
 
@@ -574,8 +583,8 @@ def intake_fulfil(*, request_id: int, actor: Actor, changes: dict[str, Any] | No
         if not subjects:
             raise Conflict(
                 f"No data subject of this workspace has the email of request "
-                f"{request.reference}: type the subject's id under \"Link to a data subject\" "
-                "first.", code="not_linked")
+                f"{request.reference}: find the person under \"Link to a data subject\" (type "
+                "their name or another email) and link them first.", code="not_linked")
         jobs = [_job_for_request(request, subject_id=subject, actor=actor,
                                  source=JobSource.INTAKE) for subject in subjects]
         return _intake_record_fulfilment(

@@ -233,6 +233,7 @@ def _detail_context(user: User, intake: IntakeRequest, posted: Any = None,
         "needs_outcome": intake.request_type in OUTCOME_REQUEST_TYPES,
         "jobs": jobs,
         "listed_for_person": listed_for_person(intake, job_subjects),
+        "linked_person": _linked_person(intake),
         "timeline": selectors.request_timeline(intake),
         "assignable": selectors.assignable_users(intake) if may_manage else [],
         "link_form": forms_.get("link_form") or LinkForm(initial={"subject_id": intake.subject_id}),
@@ -241,6 +242,17 @@ def _detail_context(user: User, intake: IntakeRequest, posted: Any = None,
         "extend_form": forms_.get("extend_form") or ExtendForm(),
         "note_form": forms_.get("note_form") or NoteForm(),
     }
+
+
+def _linked_person(intake: IntakeRequest) -> Any:
+    """The linked subject's name and email from the data map's display fields (None when
+    not linked, or the datastore does not answer)."""
+    if not intake.subject_id:
+        return None
+    from privacyops.execution.people import people_by_tenant
+
+    return people_by_tenant({intake.tenant: [intake.subject_id]}).get(
+        (intake.tenant_id, intake.subject_id))
 
 
 @login_required
