@@ -69,6 +69,19 @@ def test_a_correction_in_the_second_system_changes_only_that_system(multi_store,
                            person_id) == app_before
     request.refresh_from_db()
     assert request.status == RequestStatus.COMPLETED
+    job_page = client.get(f"/platform/privacy/jobs/{job.pk}/").content.decode()
+    assert 'id="rectify-system">In system <strong>helpdesk</strong>' in job_page
+
+
+def test_a_restriction_in_a_system_without_a_marker_is_refused(multi_store, staff):
+    _person, email = multi_store.person(11)
+    request = _recorded(multi_store.tenant, email, "restriction")
+    before = multi_store.table_bytes()
+    assert_error(api_as(staff).post(f"/requests/{request.pk}/fulfil",
+                                    {"lift": False, "system": "helpdesk"}), 422,
+                 "no_restriction_marker")
+    assert not Job.objects.filter(request=request).exists()
+    assert multi_store.table_bytes() == before
 
 
 def test_a_blank_correction_form_is_refused_and_keeps_nothing(multi_store, staff, client):
