@@ -205,3 +205,15 @@ def test_a_linked_person_is_shown_by_name(multi_store, staff, client):
     subject = page.split('id="subject">', 1)[1].split("</dd>", 1)[0]
     assert name in subject
     assert email in subject
+
+
+def test_an_it_admin_records_the_outcome_instead(multi_store, client):
+    from privacyops.tenancy.models import Role
+    from tests import factories
+
+    _person, email = multi_store.person(12)
+    request = _recorded(multi_store.tenant, email, "correction")
+    client.force_login(factories.user_create(tenant=multi_store.tenant, role=Role.IT_ADMIN))
+    page = _page(client, request)
+    assert "Create RECTIFY job" not in page  # IT admins may not create RECTIFY jobs
+    assert "Record outcome and close" in page

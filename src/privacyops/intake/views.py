@@ -218,6 +218,7 @@ def _detail_context(user: User, intake: IntakeRequest, posted: Any = None,
                     **forms_: forms.Form) -> dict[str, Any]:
     job_type = JOB_TYPE_FOR_REQUEST.get(intake.request_type)
     may_manage = can(user, "intake.manage", intake.tenant)
+    pending_job_type = PENDING_JOB_TYPE_FOR_REQUEST.get(intake.request_type, "")
     jobs = selectors.request_jobs(intake)
     job_subjects = tuple(job.target_id for job in jobs if job.target_type == "subject")
     return {
@@ -225,8 +226,10 @@ def _detail_context(user: User, intake: IntakeRequest, posted: Any = None,
         "can_manage": may_manage and intake.is_open,
         "may_note": may_manage,
         "fulfil_job_type": job_type,
-        "pending_job_type": PENDING_JOB_TYPE_FOR_REQUEST.get(intake.request_type, ""),
-        "correctable_systems": _correctable_systems(intake, posted) if may_manage else [],
+        "pending_job_type": pending_job_type,
+        # Offered to those who may create the job (an IT admin records the outcome instead).
+        "correctable_systems": _correctable_systems(intake, posted) if pending_job_type and can(
+            user, f"job.create.{pending_job_type}", intake.tenant) else [],
         "posted_lift": posted is not None and posted.get("action") == "restrict"
                        and posted.get("lift") == "1",
         "latest_deadline": services.latest_deadline(intake),
