@@ -195,7 +195,7 @@ class TestOperatorQueue:
         screenshot(page, "intake-detail-fulfil-refused")
         drop_expected(console_errors, 409)
 
-        page.get_by_label("Subject id").fill("42")
+        page.get_by_label("Person", exact=True).fill("42")
         page.get_by_role("button", name="Link").click()
         expect(page.locator("#subject")).to_contain_text("42")
 

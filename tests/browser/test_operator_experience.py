@@ -88,8 +88,66 @@ class TestPeopleNotIds:
         expect(options.filter(has_text=name).first).to_be_attached(timeout=10_000)
         values = options.evaluate_all("os => os.map(o => o.value)")
         assert person in values
-        # While a name is typed, the dry-run preview answers that it is not an id (a 4xx).
+        # While a name is typed, the dry-run preview answers that it is not an id (a 4xx);
+        # wait for its last answer before dropping those.
+        page.wait_for_load_state("networkidle")
         console_errors[:] = [e for e in console_errors if "/jobs/preview/" not in e]
+
+
+    def test_a_legal_hold_finds_a_person_by_name(self, page, staff, demo_tenant, settings):  # noqa: F811
+        tenant, person = demo_tenant
+        datastore = settings.DATAMAP_DIR.replace("datamaps", "demo.sqlite3")
+        name, _email = _display_of(datastore, person)
+        login(page, staff.email)
+        page.goto("/platform/privacy/holds/")
+        page.get_by_text("Place a legal hold").click()
+        expect(page.get_by_label("Scope id")).to_have_accessible_description(
+            "For a subject, type a name or an email and pick the person; the id is filled in.")
+        page.locator("#id_tenant").select_option(str(tenant.pk))  # the place form's
+        page.locator("#id_scope_type").fill("subject")
+        page.locator("#id_scope_id").press_sequentially(name.split()[-1][:6], delay=30)
+        options = page.locator("#people-options option")
+        expect(options.filter(has_text=name).first).to_be_attached(timeout=10_000)
+        assert person in options.evaluate_all("os => os.map(o => o.value)")
+
+    def test_a_request_is_linked_by_finding_the_person(self, page, staff, demo_tenant,  # noqa: F811
+                                                       settings, console_errors):
+        from django.db import transaction
+
+        from privacyops.intake.lifecycle import request_record
+
+        tenant, person = demo_tenant
+        datastore = settings.DATAMAP_DIR.replace("datamaps", "demo.sqlite3")
+        name, email = _display_of(datastore, person)
+        with transaction.atomic():  # asked under another address, so not found by email
+            request = request_record(tenant=tenant, email="old.address@example.org",
+                                     request_type="access", channel="operator",
+                                     actor=Actor.system("test"), verified=True)
+        login(page, staff.email)
+        page.goto(f"/platform/requests/{request.pk}/")
+        field = page.get_by_label("Person", exact=True)
+        # A name typed without picking anyone is refused, and nothing is linked.
+        field.fill(name)
+        page.get_by_role("button", name="Link", exact=True).click()
+        expect(page.locator("#action-error")).to_contain_text("pick them from the suggestions")
+        console_errors[:] = [e for e in console_errors if "422" not in e]
+        request.refresh_from_db()
+        assert request.subject_id == ""
+
+        field = page.get_by_label("Person", exact=True)
+        field.fill("")
+        field.press_sequentially(name.split()[0][:5], delay=30)
+        options = page.locator("#link-people-options option")
+        suggestion = options.filter(has_text=name).first
+        expect(suggestion).to_be_attached(timeout=10_000)
+        assert suggestion.get_attribute("value") == person
+        field.fill(person)  # what picking the suggestion puts in the field
+        page.get_by_role("button", name="Link", exact=True).click()
+        expect(page.locator("#subject")).to_contain_text(name)
+        expect(page.locator("#subject")).to_contain_text(email)
+        request.refresh_from_db()
+        assert request.subject_id == person
+        screenshots_at_widths(page, "request-linked-by-person")
 
 
 class TestDecisions:

@@ -71,3 +71,68 @@ def test_rectify_from_the_new_job_page_and_see_old_and_new_values(page, staff, d
     with sqlite3.connect(_datastore()) as conn:
         assert conn.execute("SELECT job_title FROM people WHERE id = ?",
                             (person,)).fetchone() == ("Head of Quokkas",)
+
+
+def _request_for(tenant, person: str, request_type: str):
+    from django.db import transaction
+
+    from privacyops.intake.lifecycle import request_record
+    from privacyops.tenancy.actors import Actor
+
+    with sqlite3.connect(_datastore()) as conn:
+        (email,) = conn.execute("SELECT email FROM people WHERE id = ?", (person,)).fetchone()
+    with transaction.atomic():
+        return request_record(tenant=tenant, email=email, request_type=request_type,
+                              channel="operator", actor=Actor.system("test"), verified=True)
+
+
+def test_a_correction_request_is_fulfilled_from_its_page(page, staff, demo_tenant,
+                                                         console_errors):
+    demo, person = demo_tenant
+    request = _request_for(demo, person, "correction")
+    login(page, staff.email)
+    page.goto(f"/platform/requests/{request.pk}/")
+    form = page.get_by_role("region", name="Correct in demo (RECTIFY)")
+    expect(form.get_by_label("job_title", exact=True)).to_be_visible()
+    expect(form.get_by_label("id", exact=True)).to_have_count(0)  # keys are not offered
+    assert axe_violations(page) == []
+
+    form.get_by_role("button", name="Create RECTIFY job in demo").click()  # nothing filled in
+    expect(page.locator("#action-error")).to_contain_text("at least one change")
+    assert not Job.objects.filter(request=request).exists()
+    console_errors[:] = [e for e in console_errors if "422" not in e]  # the refusal, on purpose
+
+    form = page.get_by_role("region", name="Correct in demo (RECTIFY)")
+    form.get_by_label("job_title", exact=True).fill("Keeper of Quokkas")
+    form.get_by_role("button", name="Create RECTIFY job in demo").click()
+    expect(page.get_by_text("Fulfilment started")).to_be_visible()
+    job = Job.objects.get(request=request)
+    run_job_now(job.pk)
+    page.reload()
+    expect(page.locator("h1 .badge").first).to_have_text("Completed")
+    screenshot(page, "request-correction-completed")
+    with sqlite3.connect(_datastore()) as conn:
+        assert conn.execute("SELECT job_title FROM people WHERE id = ?",
+                            (person,)).fetchone() == ("Keeper of Quokkas",)
+
+
+def test_a_restriction_request_chooses_set_or_lift(page, staff, demo_tenant):
+    demo, person = demo_tenant
+    with sqlite3.connect(_datastore()) as conn:
+        conn.execute("UPDATE people SET processing_restricted_at = '2026-01-05T10:00:00' "
+                     "WHERE id = ?", (person,))
+    request = _request_for(demo, person, "restriction")
+    login(page, staff.email)
+    page.goto(f"/platform/requests/{request.pk}/")
+    section = page.get_by_role("region", name="Fulfil with a RESTRICT job")
+    expect(section.get_by_label("Restrict processing (set the marker)")).to_be_checked()
+    section.get_by_label("Lift the restriction (clear the marker)").check()
+    assert axe_violations(page) == []
+    section.get_by_role("button", name="Create RESTRICT job").click()
+    expect(page.get_by_text("Fulfilment started")).to_be_visible()
+    job = Job.objects.get(request=request)
+    assert job.params["lift"] is True
+    run_job_now(job.pk)
+    with sqlite3.connect(_datastore()) as conn:
+        assert conn.execute("SELECT processing_restricted_at FROM people WHERE id = ?",
+                            (person,)).fetchone() == (None,)

@@ -94,7 +94,8 @@ def test_the_request_page_form_lists_fields_and_creates_the_rectify_job(
 
     new_phone = "+1-555-" + uuid.uuid4().hex[:8]
     response = client.post(f"/platform/requests/{request.pk}/fulfil/",
-                           {"change_phone": new_phone, "change_name": ""})
+                           {"action": "rectify", "system": "demo",
+                            "change_phone": new_phone, "change_name": ""})
     assert response.status_code == 302
     job = Job.objects.get(request=request)
     assert job.job_type == "RECTIFY"

@@ -95,7 +95,7 @@ class TestFulfil:
     def test_unlinked_request_is_refused_with_what_to_do(self, client, tenant, staff):
         request = verified_request(client, tenant)
         with pytest.raises(Conflict, match=r"No data subject of this workspace has the email.*"
-                           "type the subject's id"):
+                           "find the person"):
             services.intake_fulfil(request_id=request.pk, actor=factories.actor(staff))
         assert not Job.objects.exists()
 

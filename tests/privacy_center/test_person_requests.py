@@ -141,3 +141,62 @@ class TestAfterErasure:
         assert receipt_problems(document) == []
         # Nobody else gets it.
         assert Client().get(link).status_code == 404
+
+
+class TestFiledBySubjectId:
+    """A request that names the person by subject id alone (an application's API call, the
+    GDPR screen) is listed in their privacy center when their email is in the data."""
+
+    def _by_subject_id(self, client, acme, person) -> IntakeRequest:
+        from tests.privacy_center.test_api import app_token, bearer
+
+        response = client.post("/api/v1/privacy/delete-account",
+                               {"subject_id": str(person.id)},
+                               content_type="application/json", **bearer(app_token(acme)))
+        assert response.status_code == 201, response.content
+        request = IntakeRequest.objects.get()
+        assert request.email == ""  # the email itself is not stored
+        return request
+
+    def test_an_api_request_by_subject_id_is_listed_for_the_person(self, client, acme,
+                                                                   people, staff):
+        person = people.erasable(2)[1]
+        request = self._by_subject_id(client, acme, person)
+        operator = Client()
+        operator.force_login(staff)
+        detail = text(operator.get(f"/platform/requests/{request.pk}/"))
+        assert "Listed in the person's privacy center" in detail
+
+        sign_in(client, person.email.upper())  # however the person types it
+        page = text(client.get(url("center")))
+        assert f'data-reference="{request.reference}"' in page
+        assert "Deletion of your data" in page
+
+    def test_the_gdpr_screen_export_is_listed_for_the_person(self, client, acme, people):
+        from privacyops.tenancy.models import Role
+        from tests.workspace.test_views import export_url, signed_in
+
+        person = people.all()[7]
+        signed_in(client, acme, Role.ADMIN)
+        assert client.post(export_url(person.id)).status_code == 200
+        request = IntakeRequest.objects.get(channel=Channel.GDPR_SCREEN)
+        assert request.email == ""
+        person_client = Client()
+        sign_in(person_client, person.email)
+        page = text(person_client.get(url("center")))
+        assert f'data-reference="{request.reference}"' in page
+
+    def test_without_an_email_in_the_data_the_operator_page_says_so(self, client, acme,
+                                                                    people, staff):
+        person = people.erasable(3)[2]
+        people.execute("UPDATE people SET email = '' WHERE id = ?", person.id)
+        request = self._by_subject_id(client, acme, person)
+        operator = Client()
+        operator.force_login(staff)
+        detail = text(operator.get(f"/platform/requests/{request.pk}/"))
+        assert "Not listed in the person's privacy center" in detail
+        assert f"Tell them its reference ({request.reference})" in detail
+
+        # Signing in with the address the person had finds nothing of it.
+        sign_in(client, person.email)
+        assert request.reference not in text(client.get(url("center")))

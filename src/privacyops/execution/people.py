@@ -13,7 +13,7 @@ from django.db.models import prefetch_related_objects
 
 from privacyops.connectors import ConnectorError
 from privacyops.errors import DomainError
-from privacyops.execution.registry import datastore_for, tenant_key_for
+from privacyops.execution.registry import datastore_for, system_for, tenant_key_for
 from privacyops.jobs.models import Job
 from privacyops.tenancy.models import Tenant
 
@@ -54,19 +54,30 @@ def people_by_tenant(wanted: dict[Tenant, list[str]]) -> dict[tuple[int, str], P
 
 
 def people_for_jobs(jobs: Iterable[Job]) -> dict[int, Person]:
-    """The person each subject job targets, by job id (jobs of other target types are absent)."""
+    """The person each subject job targets, by job id (jobs of other target types are absent,
+    and so are those a RECTIFY or RESTRICT ran on another system than the one asked here:
+    the same id may be someone else there)."""
     jobs = [job for job in jobs if job.target_type == SUBJECT]
     tenants: dict[int, Tenant] = {}
     for job in jobs:
         tenants.setdefault(job.tenant_id, job.tenant)
     # Every tenant's systems in one query, however many tenants the page shows.
     prefetch_related_objects(list(tenants.values()), "systems")
+    jobs = [job for job in jobs if _on_the_job_system(job, tenants[job.tenant_id])]
     wanted: dict[Tenant, list[str]] = defaultdict(list)
     for job in jobs:
         wanted[tenants[job.tenant_id]].append(job.target_id)
     people = people_by_tenant(wanted)
     return {job.pk: people[(job.tenant_id, job.target_id)]
             for job in jobs if (job.tenant_id, job.target_id) in people}
+
+
+def _on_the_job_system(job: Job, tenant: Tenant) -> bool:
+    named = job.params.get("system") if isinstance(job.params, dict) else None
+    if not named:
+        return True
+    system = system_for(tenant)
+    return system is not None and system.name == named
 
 
 def jobs_with_people(jobs: Iterable[Job]) -> list[Job]:

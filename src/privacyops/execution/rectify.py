@@ -18,14 +18,14 @@ import io
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from privacyops.audit.services import audit_record
-from privacyops.connectors import ConnectorError, TargetNotFound
+from privacyops.connectors import ConnectorError, Target, TargetNotFound
 from privacyops.connectors.sql_rectify import (
     InvalidChange,
     NoRestrictionMarker,
@@ -33,18 +33,22 @@ from privacyops.connectors.sql_rectify import (
     rectifiable_fields,
 )
 from privacyops.datamap import DataMapError
-from privacyops.errors import ValidationFailed
+from privacyops.errors import DomainError, ValidationFailed
 from privacyops.execution.crypto import DecryptionError, decrypt_stream, encrypt_stream
 from privacyops.execution.errors import JobBlocked
 from privacyops.execution.registry import (
     DatastoreUnavailable,
-    datamap_for,
-    datastore_for,
-    target_for,
+    datamap_of_system,
+    datastore_of_system,
+    system_for,
+    systems_of,
 )
 from privacyops.jobs.models import Job, JobType
 from privacyops.tenancy.actors import Actor
-from privacyops.tenancy.models import Tenant
+from privacyops.tenancy.models import ConnectorType, System, Tenant
+
+if TYPE_CHECKING:
+    from privacyops.connectors.sql import SqlDatastore
 
 PARAM_TYPES = frozenset({JobType.RECTIFY, JobType.RESTRICT})
 REQUEST_PURPOSE = "rectify.request"
@@ -78,6 +82,48 @@ def unseal(token: str, *, purpose: str, bound_to: str) -> Any:
     return envelope["data"]
 
 
+# --- which system ---------------------------------------------------------------------------
+
+def sql_systems(tenant: Tenant) -> list[System]:
+    """The tenant's SQL systems, in the order they were added (the first is the job system)."""
+    return [system for system in systems_of(tenant) if system.connector_type == ConnectorType.SQL]
+
+
+def system_named(tenant: Tenant, name: Any) -> System:
+    """The SQL system a RECTIFY or RESTRICT writes to: the one named, else the tenant's job
+    system (its first SQL system). 422 for a name the tenant has no SQL system of."""
+    systems = sql_systems(tenant)
+    if name in (None, ""):
+        chosen = system_for(tenant)
+        if chosen is None:
+            raise ValidationFailed(f"Tenant {tenant.slug} has no SQL system to correct data in; "
+                                   "add one with `privacyops system add`.", field="system",
+                                   code="no_system")
+        return chosen
+    for system in systems:
+        if system.name == name:
+            return system
+    known = ", ".join(system.name for system in systems) or "none"
+    raise ValidationFailed(f"Tenant {tenant.slug} has no SQL system named {str(name)[:80]!r}; "
+                           f"choose one of: {known}.", field="system", code="unknown_system")
+
+
+def job_system(job: Job) -> System:
+    """The system a RECTIFY or RESTRICT job writes to (`params.system`, else the job system)."""
+    params = job.params if isinstance(job.params, dict) else {}
+    try:
+        return system_named(job.tenant, params.get("system"))
+    except ValidationFailed as refused:
+        raise JobBlocked(f"{refused.message} The system was renamed or removed since the job "
+                         "was created; create a new job.", code="no_system") from None
+
+
+def _datastore_and_target(job: Job) -> tuple[SqlDatastore, Target]:
+    system = job_system(job)
+    return datastore_of_system(system), Target(scope="subject", id=job.target_id,
+                             tenant_key=system.datastore_key or None)
+
+
 # --- job creation ---------------------------------------------------------------------------
 
 def _invalid(error: InvalidChange) -> ValidationFailed:
@@ -103,53 +149,64 @@ def job_params_checked(*, tenant: Tenant, job_type: str, target_type: str,
     return _rectify_params(tenant, params)
 
 
+def _system_param(tenant: Tenant, params: dict[str, Any]) -> tuple[System, dict[str, Any]]:
+    """The system the job writes to, and the `system` to store: only when named, so a job of a
+    one-system tenant keeps the params it always had."""
+    named = params.get("system")
+    system = system_named(tenant, named)
+    return system, ({"system": system.name} if named not in (None, "") else {})
+
+
 def _restrict_params(tenant: Tenant, params: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(params) - {"lift"})
+    unknown = sorted(set(params) - {"lift", "system"})
     if unknown:
-        raise ValidationFailed(f"RESTRICT takes only `lift` (true to lift the restriction); "
-                               f"remove {', '.join(unknown)}.", field="params")
+        raise ValidationFailed(f"RESTRICT takes only `lift` (true to lift the restriction) and "
+                               f"`system`; remove {', '.join(unknown)}.", field="params")
     lift = params.get("lift", False)
     if not isinstance(lift, bool):
         raise ValidationFailed("`lift` is true (lift the restriction) or false (restrict).",
                                field="lift")
-    datamap = datamap_for(tenant)
-    if datamap is None or datamap.subject.restriction_marker is None:
-        where = f"data map {datamap.name!r}" if datamap else "no data map (no system yet)"
+    system, stored = _system_param(tenant, params)
+    datamap = datamap_of_system(system)
+    if datamap.subject.restriction_marker is None:
         raise ValidationFailed(
-            f"Tenant {tenant.slug} has {where} declaring no restriction marker, so processing "
-            "cannot be restricted here. Add `restriction_marker: {column: "
-            "processing_restricted_at, value: now}` under `subject:` in the data map (a "
-            "nullable timestamp or text column of the subject's table), then try again.",
+            f"Data map {datamap.name!r} of tenant {tenant.slug}'s system {system.name} declares "
+            "no restriction marker, so processing cannot be restricted there. Add "
+            "`restriction_marker: {column: processing_restricted_at, value: now}` under "
+            "`subject:` in the data map (a nullable timestamp or text column of the subject's "
+            "table), then try again.",
             code="no_restriction_marker", field="job_type")
-    return {"lift": lift}
+    return {"lift": lift, **stored}
 
 
 def _rectify_params(tenant: Tenant, params: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(params) - {"changes"})
+    unknown = sorted(set(params) - {"changes", "system"})
     if unknown:
-        raise ValidationFailed(f"RECTIFY takes only `changes` ({{field: value}}); remove "
-                               f"{', '.join(unknown)}.", field="params")
+        raise ValidationFailed(f"RECTIFY takes only `changes` ({{field: value}}) and `system`; "
+                               f"remove {', '.join(unknown)}.", field="params")
     changes = params.get("changes")
     if not isinstance(changes, Mapping):
         raise ValidationFailed("RECTIFY needs `changes`: an object of the subject's fields and "
                                "their corrected values.", field="changes")
+    system, stored = _system_param(tenant, params)
     try:
-        datastore_for(tenant).rectify_check(changes)
+        datastore_of_system(system).rectify_check(changes)
     except InvalidChange as error:
         raise _invalid(error) from None
     except (ConnectorError, DataMapError, SQLAlchemyError) as error:
         raise DatastoreUnavailable(
-            f"The datastore of tenant {tenant.slug} could not be asked for its columns "
-            f"({type(error).__name__}); try again when it answers.") from None
-    return {"fields": list(changes),
+            f"The datastore of system {system.name} (tenant {tenant.slug}) could not be asked "
+            f"for its columns ({type(error).__name__}); try again when it answers.") from None
+    return {"fields": list(changes), **stored,
             "changes_sealed": seal(dict(changes), purpose=REQUEST_PURPOSE,
                                    bound_to=f"tenant:{tenant.pk}")}
 
 
 def job_params_public(job: Job) -> dict[str, Any]:
-    """What lists and the API show of a job's params: field names and `lift`, never values."""
+    """What lists and the API show of a job's params: field names, `lift` and the system,
+    never values."""
     params = job.params if isinstance(job.params, dict) else {}
-    return {key: params[key] for key in ("fields", "lift") if key in params}
+    return {key: params[key] for key in ("fields", "lift", "system") if key in params}
 
 
 # --- executors ------------------------------------------------------------------------------
@@ -183,8 +240,7 @@ def _audited(job: Job, worker: str, action: str, metadata: dict[str, Any]) -> No
 
 
 def run_rectify(job: Job, worker: str) -> dict[str, Any]:
-    datastore = datastore_for(job.tenant)
-    target = target_for(job.tenant, job.target_type, job.target_id)
+    datastore, target = _datastore_and_target(job)
     changes = _requested_changes(job)
     at = datetime.now(tz=UTC).replace(microsecond=0)
     try:
@@ -220,8 +276,7 @@ def run_rectify(job: Job, worker: str) -> dict[str, Any]:
 
 
 def run_restrict(job: Job, worker: str) -> dict[str, Any]:
-    datastore = datastore_for(job.tenant)
-    target = target_for(job.tenant, job.target_type, job.target_id)
+    datastore, target = _datastore_and_target(job)
     lift = bool(job.params.get("lift", False))
     at = datetime.now(tz=UTC).replace(microsecond=0)
     try:
@@ -274,5 +329,22 @@ def requested_changes_shown(job: Job) -> list[dict[str, Any]] | None:
 
 def rectifiable_fields_for(tenant: Tenant) -> list[str]:
     """The subject fields the new-job page offers for RECTIFY ([] without a data map)."""
-    datamap = datamap_for(tenant)
-    return [] if datamap is None else rectifiable_fields(datamap)
+    system = system_for(tenant)
+    return [] if system is None else rectifiable_fields(datamap_of_system(system))
+
+
+def correctable_systems(tenant: Tenant) -> list[tuple[str, list[str], bool]]:
+    """Each SQL system of the tenant whose data map can be corrected or restricted:
+    (name, its subject's rectifiable fields, whether it declares a restriction marker).
+    A system whose map cannot be read is left out (its health shows on Platform → Tenants)."""
+    found = []
+    for system in sql_systems(tenant):
+        try:
+            datamap = datamap_of_system(system)
+        except DomainError:
+            continue
+        fields = rectifiable_fields(datamap)
+        restrictable = datamap.subject.restriction_marker is not None
+        if fields or restrictable:
+            found.append((system.name, fields, restrictable))
+    return found

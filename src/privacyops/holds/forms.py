@@ -40,7 +40,10 @@ class HoldPlaceForm(forms.Form):
         label="Scope type", max_length=40,
         widget=forms.TextInput(attrs={"list": "scope-types", "placeholder": "subject, tenant, identity…"}),
     )
-    scope_id = forms.CharField(label="Scope id", max_length=200)
+    scope_id = forms.CharField(
+        label="Scope id", max_length=200,
+        help_text="For a subject, type a name or an email and pick the person; the id is "
+                  "filled in.")
     reason = forms.CharField(
         label="Reason", max_length=2000,
         widget=forms.Textarea(

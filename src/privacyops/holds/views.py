@@ -94,7 +94,7 @@ def hold_list(request: HttpRequest) -> HttpResponse:
     )
     # Naming a person: typing a name or an email suggests subjects (value: the subject id).
     place_form.fields["scope_id"].widget.attrs.update({
-        "list": "people-options", "autocomplete": "off",
+        "list": "people-options", "autocomplete": "off", "aria-describedby": "id_scope_id-hint",
         "hx-get": reverse("platform:people-search"), "hx-trigger": "input changed delay:300ms",
         "hx-include": "#id_tenant", "hx-target": "#people-options", "hx-swap": "innerHTML",
     })

@@ -108,6 +108,9 @@ class FulfilIn(Schema):
         "rectifiable fields); creates a RECTIFY job.")
     lift: bool | None = Field(
         None, description="A restriction's RESTRICT job: false restricts, true lifts.")
+    system: str | None = Field(
+        None, max_length=200, description="With `changes` or `lift`: the SQL system to "
+        "correct or restrict in (its name); default the workspace's first SQL system.")
 
 
 class WithdrawIn(Schema):
@@ -210,12 +213,12 @@ def assign_request(request: HttpRequest, payload: AssignIn,
 def fulfil_request(request: HttpRequest, request_id: RequestId,
                    payload: FulfilIn | None = None) -> dict[str, Any]:
     """EXPORT for access and portability, ERASE for erasure (one job by identity on every
-    system); RECTIFY for a correction with `changes`, RESTRICT for a restriction with `lift`.
-    The request completes when its jobs all complete."""
+    system); RECTIFY for a correction with `changes`, RESTRICT for a restriction with `lift`,
+    in the system named by `system`. The request completes when its jobs all complete."""
     actor = _act(request, request_id)
     return _out(services.intake_fulfil(
         request_id=request_id, actor=actor, changes=payload.changes if payload else None,
-        lift=payload.lift if payload else None))
+        lift=payload.lift if payload else None, system=payload.system if payload else None))
 
 
 @router.post("/requests/{request_id}/extend",

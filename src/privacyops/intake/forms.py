@@ -94,7 +94,8 @@ class IntakeForm(forms.Form):
 class LinkForm(forms.Form):
     subject_id = forms.CharField(
         max_length=200, strip=True,
-        error_messages={"required": "Type the id of the data subject this request concerns."},
+        error_messages={"required": "Type the name or email of the person this request "
+                                    "concerns, and pick them from the suggestions."},
     )
 
 

@@ -85,6 +85,35 @@ def identity_digest(tenant_id: int, email: str, subject_ids: tuple[str, ...] = (
     return ""
 
 
+def subject_email(tenant: Tenant, subject_ids: tuple[str, ...] | list[str]) -> str:
+    """The email the workspace's datastore shows for these subjects (the data map's display
+    and identity fields), when they are one person with one email and not erased; "" otherwise
+    (or when the datastore does not answer). Asked outside any control-DB transaction."""
+    from privacyops.execution.people import people_by_tenant
+
+    ids = sorted({str(subject_id) for subject_id in subject_ids if str(subject_id)})
+    if not ids:
+        return ""
+    people = people_by_tenant({tenant: ids})
+    emails = {canonical_email(person.email) for person in people.values()
+              if not person.erased and "@" in person.email}
+    found = len(people) == len(ids) and len(emails) == 1
+    return emails.pop() if found else ""
+
+
+def listed_for_person(request: IntakeRequest, job_subjects: tuple[str, ...] = ()) -> bool:
+    """Whether the person finds this request in their privacy center, which lists requests by
+    the keyed hash of the email they sign in with. A request filed by subject id alone whose
+    person's email could not be found carries the hash of those ids instead (`identity_digest`)
+    and is not listed; `job_subjects` are its jobs' subject ids."""
+    if not request.identity_hash:
+        return False
+    if request.email:
+        return True
+    ids = tuple({request.subject_id, *job_subjects} - {""})
+    return not ids or request.identity_hash != identity_digest(request.tenant_id, "", ids)
+
+
 # --- state machine and timeline -----------------------------------------------------------
 
 def transition(request: IntakeRequest, to: str) -> None:
@@ -139,9 +168,14 @@ def request_record(
     name: str = "", details: str = "", identifiers: dict[str, str] | None = None,
     language: str = "", verified: bool = False, token_hash: str = "", ip_hash: str = "",
     own_data_confirmed: bool = False, subject_id: str = "",
-    identity_subjects: tuple[str, ...] = (),
+    identity_subjects: tuple[str, ...] = (), identity_email: str = "",
 ) -> IntakeRequest:
     """Create a request from any channel. Must run inside the caller's transaction.
+
+    A request that names the person by subject id (no `email`) is hashed by `identity_email`,
+    the email the datastore shows for them (`subject_email`), when there is one: it is kept
+    only as the keyed hash, so the person finds the request in their privacy center; else by
+    the subject ids (`identity_subjects`), and the privacy center cannot list it.
 
     A request the caller already verified (an application that authenticated its user, an
     operator acting for the person, the privacy center's code) starts `verified`; the public
@@ -161,7 +195,7 @@ def request_record(
     request = IntakeRequest.objects.create(
         tenant=tenant, channel=channel, email=(email or "").strip(),
         name=(name or "").strip()[:200], identifiers=identifiers or {},
-        identity_hash=identity_digest(tenant.pk, email, identity_subjects),
+        identity_hash=identity_digest(tenant.pk, email or identity_email, identity_subjects),
         language=(language or "")[:16],
         request_type=request_type, details=(details or "").strip(),
         own_data_confirmed=own_data_confirmed, ip_hash=ip_hash, submitted_at=now,
@@ -270,14 +304,15 @@ def jobs_attach(request: IntakeRequest, jobs: list[Job], actor: Actor) -> None:
 
 @transaction.atomic(durable=True)
 def request_for_job(job: Job, *, request_type: str, channel: str, actor: Actor,
-                    email: str = "") -> IntakeRequest:
+                    email: str = "", identity_email: str = "") -> IntakeRequest:
     """Record a request for a job a screen created directly (the workspace GDPR screen, whose
     admin acts on the person's request): verified, in progress with the job, and completed
-    with it."""
+    with it. `identity_email` (the person's email as the screen showed it) is kept only as
+    the keyed hash, so the person finds the request in their privacy center."""
     request = request_record(
         tenant=job.tenant, email=email, request_type=request_type, channel=channel,
         actor=actor, verified=True, subject_id=job.target_id,
-        identity_subjects=(job.target_id,),
+        identity_subjects=(job.target_id,), identity_email=identity_email,
     )
     jobs_attach(request, [job], actor)
     return request

@@ -27,6 +27,7 @@ from privacyops.intake.lifecycle import (
     _job_for_request,
     add_months,
     audited,
+    canonical_email,
     event_add,
     identity_for,
     jobs_attach,
@@ -253,16 +254,23 @@ def _require_verified(request: IntakeRequest) -> None:
 
 def _canonical_subject_id(request: IntakeRequest, subject_id: str) -> str:
     """The subject's id as the datastore spells it, so the request, its job and the privacy
-    center name one person by one id (an id that matches nobody is refused when the job is
-    created)."""
+    center name one person by one id. An id no subject has (a name typed without picking the
+    person from the suggestions) is refused (422); kept as typed when the datastore cannot
+    be asked."""
     from privacyops.execution.registry import DatastoreUnavailable
     from privacyops.execution.targets import target_resolve
 
     try:
-        return target_resolve(tenant=request.tenant, target_type="subject",
-                              target_id=subject_id).id
+        resolved = target_resolve(tenant=request.tenant, target_type="subject",
+                                  target_id=subject_id)
     except DatastoreUnavailable:
         return subject_id
+    if resolved.exists is False:
+        raise ValidationFailed(
+            f"No data subject of workspace {request.tenant.name} has the id "
+            f"{subject_id[:80]!r}. Type the person's name or email and pick them from the "
+            "suggestions; their subject id is filled in.", field="subject id")
+    return resolved.id
 
 
 def _tenant_or_404(tenant_id: int, actor: Actor) -> Tenant:
@@ -384,7 +392,7 @@ def _intake_link(*, request_id: int, subject_id: str, actor: Actor) -> IntakeReq
     request = _managed_request(request_id, actor)
     _require_open(request, "linked")
     subject_id = _clean_text(subject_id, "subject id", limit=200,
-                             hint=" Type the id of the data subject the request concerns.")
+                             hint=" Type the person's name or email and pick them.")
     subject_id = clean_identifier(subject_id, field="subject id", what="subject id")
     previous = request.subject_id
     request.subject_id, request.linked_at = subject_id, timezone.now()
@@ -401,7 +409,9 @@ def intake_link(*, request_id: int, subject_id: str, actor: Actor) -> IntakeRequ
                            target_id=request_id):
         request = _managed_request(request_id, actor, lock=False)
         if (subject_id or "").strip():  # asked of the datastore outside the write transaction
-            subject_id = _canonical_subject_id(request, subject_id.strip())
+            subject_id = clean_identifier(subject_id.strip(), field="subject id",
+                                          what="subject id")
+            subject_id = _canonical_subject_id(request, subject_id)
         return _intake_link(request_id=request_id, subject_id=subject_id, actor=actor)
 
 
@@ -466,25 +476,69 @@ def _intake_pending_job_type(*, request_id: int, actor: Actor) -> IntakeRequest:
     return request
 
 
+def _on_job_system(request: IntakeRequest, system_name: str | None) -> bool:
+    from privacyops.execution.registry import system_for
+
+    first = system_for(request.tenant)
+    return not system_name or (first is not None and first.name == system_name)
+
+
+def _subjects_in(request: IntakeRequest, system_name: str | None) -> tuple[str, ...]:
+    """The data subjects a correction or restriction may act on in the chosen system: the
+    linked subject or those found by the request's email in the job system (`targets_for`);
+    in another system, those that system finds by the email (a linked id names a row of the
+    job system, not of this one)."""
+    from privacyops.execution.rectify import system_named
+    from privacyops.execution.registry import DatastoreUnavailable, datastore_of_system
+
+    system = system_named(request.tenant, system_name)
+    if _on_job_system(request, system.name):
+        return targets_for(request)
+    email = canonical_email(request.email)
+    if not email:
+        return ()
+    try:
+        return tuple(datastore_of_system(system).find_subject_ids(system.datastore_key or None,
+                                                                  email))
+    except DatastoreUnavailable:
+        return ()
+
+
 def _rectify_or_restrict(request: IntakeRequest, *, changes: dict[str, Any] | None,
-                         lift: bool | None, actor: Actor) -> IntakeRequest:
+                         lift: bool | None, system: str | None,
+                         actor: Actor) -> IntakeRequest:
     """A correction's RECTIFY (`changes`) or a restriction's RESTRICT (`lift`) on the one data
-    subject of the request (linked, or found by its email): these jobs take a primary key in
-    one system, so several matches need the operator to link one first."""
+    subject of the request in one system (the chosen one, else the job system): linked, or
+    found by its email. These jobs take a primary key in one system, so several matches need
+    the operator to link one first. The values are checked by `job_create`, as for a job
+    created on its own."""
     from privacyops.jobs.services import job_create
 
     job_type = PENDING_JOB_TYPE_FOR_REQUEST[request.request_type]
     if not can(acting_user(actor), f"job.create.{job_type}", request.tenant):
         raise PermissionDenied(f"You may not create {job_type} jobs in this workspace; ask an "
                                "operator who may to fulfil this request.")
-    subjects = targets_for(request)
+    if (changes is not None) != (job_type == JobType.RECTIFY):
+        given, wanted = ("changes", "lift") if changes is not None else ("lift", "changes")
+        raise ValidationFailed(
+            f"A {request.get_request_type_display().split(' —')[0].lower()} request is "
+            f"fulfilled with `{wanted}`, not `{given}`.", field=given, code="invalid_params")
+    subjects = _subjects_in(request, system)
     if len(subjects) != 1:
         found = "No data subject" if not subjects else f"{len(subjects)} data subjects"
+        if _on_job_system(request, system):
+            raise Conflict(
+                f"{found} of this workspace match the email of request {request.reference}: "
+                "link the person under \"Link to a data subject\" first.", code="not_linked")
         raise Conflict(
-            f"{found} of this workspace match the email of request {request.reference}: type "
-            "the subject's id under \"Link to a data subject\" first.", code="not_linked")
+            f"{found} of system {system} match the email of request {request.reference}, so "
+            "the request cannot name the row to change there; create the job on the new-job "
+            "page with the person's id in that system, then record the outcome.",
+            code="not_linked")
     params: dict[str, Any] = ({"changes": changes} if job_type == JobType.RECTIFY
                               else {"lift": bool(lift)})
+    if system:
+        params["system"] = system
     job = job_create(
         tenant_id=request.tenant_id, job_type=job_type, target_type="subject",
         target_id=subjects[0], reason=f"Privacy request {request.reference}", actor=actor,
@@ -494,9 +548,10 @@ def _rectify_or_restrict(request: IntakeRequest, *, changes: dict[str, Any] | No
 
 
 def intake_fulfil(*, request_id: int, actor: Actor, changes: dict[str, Any] | None = None,
-                  lift: bool | None = None) -> IntakeRequest:
+                  lift: bool | None = None, system: str | None = None) -> IntakeRequest:
     """Create the jobs that fulfil the request: EXPORT for access and portability, ERASE for
-    erasure (the workspace's approval policy applies), one per data subject found.
+    erasure (the workspace's approval policy applies), one per data subject found; RECTIFY
+    for a correction with `changes`, RESTRICT for a restriction with `lift`, in `system`.
 
     `job_create` is durable on its own, so the jobs are created first and the request records
     them in a second transaction, which re-checks that nothing changed meanwhile. The request
@@ -512,7 +567,8 @@ def intake_fulfil(*, request_id: int, actor: Actor, changes: dict[str, Any] | No
                 "close the request.", code="decision_required")
         if request.request_type in PENDING_JOB_TYPE_FOR_REQUEST and (
                 changes is not None or lift is not None):
-            return _rectify_or_restrict(request, changes=changes, lift=lift, actor=actor)
+            return _rectify_or_restrict(request, changes=changes, lift=lift, system=system,
+                                        actor=actor)
         job_type = _fulfilment_job_type(request, actor)
         if job_type is None:
             return _intake_pending_job_type(request_id=request.pk, actor=actor)
@@ -527,8 +583,8 @@ def intake_fulfil(*, request_id: int, actor: Actor, changes: dict[str, Any] | No
         if not subjects:
             raise Conflict(
                 f"No data subject of this workspace has the email of request "
-                f"{request.reference}: type the subject's id under \"Link to a data subject\" "
-                "first.", code="not_linked")
+                f"{request.reference}: find the person under \"Link to a data subject\" (type "
+                "their name or another email) and link them first.", code="not_linked")
         jobs = [_job_for_request(request, subject_id=subject, actor=actor,
                                  source=JobSource.INTAKE) for subject in subjects]
         return _intake_record_fulfilment(

@@ -34,6 +34,7 @@ from privacyops.intake.forms import (
     form_token_spend,
     looks_like_a_bot,
 )
+from privacyops.intake.lifecycle import listed_for_person
 from privacyops.intake.models import (
     JOB_TYPE_FOR_REQUEST,
     OUTCOME_REQUEST_TYPES,
@@ -213,19 +214,29 @@ def new_request(request: HttpRequest) -> HttpResponse:
                   {"form": form, "tenants": tenants, "action_error": error}, status=status)
 
 
-def _detail_context(user: User, intake: IntakeRequest, **forms_: forms.Form) -> dict[str, Any]:
+def _detail_context(user: User, intake: IntakeRequest, posted: Any = None,
+                    **forms_: forms.Form) -> dict[str, Any]:
     job_type = JOB_TYPE_FOR_REQUEST.get(intake.request_type)
     may_manage = can(user, "intake.manage", intake.tenant)
+    pending_job_type = PENDING_JOB_TYPE_FOR_REQUEST.get(intake.request_type, "")
+    jobs = selectors.request_jobs(intake)
+    job_subjects = tuple(job.target_id for job in jobs if job.target_type == "subject")
     return {
         "intake": intake, "now": timezone.now(),
         "can_manage": may_manage and intake.is_open,
         "may_note": may_manage,
         "fulfil_job_type": job_type,
-        "pending_job_type": PENDING_JOB_TYPE_FOR_REQUEST.get(intake.request_type, ""),
-        "rectifiable_fields": _rectifiable_fields(intake),
+        "pending_job_type": pending_job_type,
+        # Offered to those who may create the job (an IT admin records the outcome instead).
+        "correctable_systems": _correctable_systems(intake, posted) if pending_job_type and can(
+            user, f"job.create.{pending_job_type}", intake.tenant) else [],
+        "posted_lift": posted is not None and posted.get("action") == "restrict"
+                       and posted.get("lift") == "1",
         "latest_deadline": services.latest_deadline(intake),
         "needs_outcome": intake.request_type in OUTCOME_REQUEST_TYPES,
-        "jobs": selectors.request_jobs(intake),
+        "jobs": jobs,
+        "listed_for_person": listed_for_person(intake, job_subjects),
+        "linked_person": _linked_person(intake),
         "timeline": selectors.request_timeline(intake),
         "assignable": selectors.assignable_users(intake) if may_manage else [],
         "link_form": forms_.get("link_form") or LinkForm(initial={"subject_id": intake.subject_id}),
@@ -234,6 +245,17 @@ def _detail_context(user: User, intake: IntakeRequest, **forms_: forms.Form) -> 
         "extend_form": forms_.get("extend_form") or ExtendForm(),
         "note_form": forms_.get("note_form") or NoteForm(),
     }
+
+
+def _linked_person(intake: IntakeRequest) -> Any:
+    """The linked subject's name and email from the data map's display fields (None when
+    not linked, or the datastore does not answer)."""
+    if not intake.subject_id:
+        return None
+    from privacyops.execution.people import people_by_tenant
+
+    return people_by_tenant({intake.tenant: [intake.subject_id]}).get(
+        (intake.tenant_id, intake.subject_id))
 
 
 @login_required
@@ -258,7 +280,7 @@ Perform = Callable[[dict[str, Any], Actor], IntakeRequest]
 
 def _act(
     request: HttpRequest, pk: int, form_name: str, form_class: type[forms.Form] | None,
-    perform: Perform, done: str,
+    perform: Perform, done: str, *, keep_posted: bool = False,
 ) -> HttpResponse:
     user = _user(request)
     intake = selectors.intake_request_for(user=user, request_id=pk)
@@ -273,7 +295,8 @@ def _act(
             messages.success(request, done)
             return redirect("intake_platform:detail", pk=pk)
     intake.refresh_from_db()
-    context = _detail_context(user, intake, **({form_name: form} if form else {}))
+    context = _detail_context(user, intake, request.POST if keep_posted else None,
+                              **({form_name: form} if form else {}))
     context["action_error"] = error
     return render(request, "intake/detail.html", context, status=error.status if error else 422)
 
@@ -298,28 +321,51 @@ def verify(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def fulfil(request: HttpRequest, pk: int) -> HttpResponse:
-    # A correction's form posts `change_<field>` for each field to correct (blank = keep);
-    # a restriction's posts `lift` (0 restricts, 1 lifts). Other types post nothing.
-    changes = {key.removeprefix("change_"): value for key in request.POST
-               if key.startswith("change_") and (value := request.POST.get(key, "")).strip()}
-    lift = request.POST.get("lift")
+    # A correction's form posts action=rectify, its `system` and `change_<field>` for each field
+    # to correct (blank = keep); a restriction's posts action=restrict, `system` and `lift`
+    # (0 restricts, 1 lifts). The service checks them, as it does the API's. Other types, and
+    # the plain "Fulfil" button, post nothing.
+    action = request.POST.get("action", "")
+    changes: dict[str, Any] | None = None
+    lift: bool | None = None
+    if action == "rectify":
+        changes = {key.removeprefix("change_"): value for key in request.POST
+                   if key.startswith("change_") and (value := request.POST.get(key, "")).strip()}
+    elif action == "restrict":
+        lift = request.POST.get("lift") == "1"
+    system = (request.POST.get("system", "").strip() or None) if action else None
     return _act(request, pk, "", None,
                 lambda _data, actor: services.intake_fulfil(
-                    request_id=pk, actor=actor, changes=changes or None,
-                    lift=None if lift is None else lift == "1"),
-                "Fulfilment started; the request completes when its jobs complete.")
+                    request_id=pk, actor=actor, changes=changes, lift=lift, system=system),
+                "Fulfilment started; the request completes when its jobs complete.",
+                keep_posted=True)
 
 
-def _rectifiable_fields(intake: IntakeRequest) -> list[str]:
-    """The subject fields a correction's form offers (those the new-job page offers)."""
-    if intake.request_type != "correction":
+def _correctable_systems(intake: IntakeRequest, posted: Any) -> list[dict[str, Any]]:
+    """The systems a correction's or restriction's form offers: for a correction, each SQL
+    system with the subject fields it may rectify (and the values just posted, kept after a
+    refusal); for a restriction, those whose data map declares a restriction marker."""
+    if intake.request_type not in ("correction", "restriction"):
         return []
-    from privacyops.execution.rectify import rectifiable_fields_for
+    from privacyops.execution.rectify import correctable_systems
+    from privacyops.execution.registry import system_for
 
     try:
-        return rectifiable_fields_for(intake.tenant)
-    except DomainError:  # no usable data map: the form is not shown
+        systems = correctable_systems(intake.tenant)
+        first = system_for(intake.tenant)
+    except DomainError:  # no usable data map: the outcome form remains
         return []
+    chosen = posted.get("system", "") if posted is not None else ""
+    offered = []
+    for name, fields, restrictable in systems:
+        if intake.request_type == "correction" and fields:
+            values = posted if posted is not None and chosen == name else {}
+            offered.append({"name": name, "job_system": first is not None and first.name == name,
+                            "fields": [(field, values.get(f"change_{field}", ""))
+                                       for field in fields]})
+        elif intake.request_type == "restriction" and restrictable:
+            offered.append({"name": name, "chosen": name == chosen})
+    return offered
 
 
 @login_required

@@ -140,7 +140,7 @@ def people_search(request: HttpRequest) -> HttpResponse:
     email or id contains what was typed (the option's value is the subject id)."""
     viewer = viewer_of(request)
     typed = (request.GET.get("q") or request.GET.get("target_id") or request.GET.get("scope_id")
-             or "").strip()[:100]
+             or request.GET.get("subject_id") or "").strip()[:100]
     people: list[Person] = []
     raw = request.GET.get("tenant", "")
     tenant = (tenants_visible_to(viewer, "job.view").filter(pk=int(raw)).first()

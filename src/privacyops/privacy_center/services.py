@@ -223,7 +223,7 @@ def _identity(tenant: Tenant, request_type: str, email: str) -> dict[str, str] |
 @transaction.atomic(durable=True)
 def _request_record(*, tenant: Tenant, request_type: str, email: str,
                     subject_ids: tuple[str, ...] | list[str], actor: Actor,
-                    identity: dict[str, str] | None) -> Any:
+                    identity: dict[str, str] | None, identity_email: str) -> Any:
     from privacyops.intake.lifecycle import request_record
     from privacyops.intake.models import Channel
 
@@ -231,6 +231,7 @@ def _request_record(*, tenant: Tenant, request_type: str, email: str,
         tenant=tenant, email=email, request_type=request_type, channel=Channel.PRIVACY_CENTER,
         actor=actor, verified=True, identity_subjects=tuple(subject_ids),
         subject_id=subject_ids[0] if len(subject_ids) == 1 and identity is None else "",
+        identity_email=identity_email,
     )
 
 
@@ -254,10 +255,14 @@ def _as_request(*, tenant: Tenant, request_type: str, email: str,
 
     `job_create` is durable on its own (as for an operator's "Fulfil"): the request commits
     first, then its jobs, then a third transaction attaches them and puts it in progress."""
-    from privacyops.intake.lifecycle import _job_for_request
+    from privacyops.intake.lifecycle import _job_for_request, subject_email
 
+    # Asked by subject id (an application's API call): the person's email as the datastore
+    # shows it, so the request is listed in their privacy center too (kept only hashed).
+    identity_email = "" if email else subject_email(tenant, subject_ids)
     request = _request_record(tenant=tenant, request_type=request_type, email=email,
-                              subject_ids=subject_ids, actor=actor, identity=identity)
+                              subject_ids=subject_ids, actor=actor, identity=identity,
+                              identity_email=identity_email)
     created: list[Job | None]
     if identity is not None:
         created = [_job_for_request(request, actor=actor, source=JobSource.PRIVACY_CENTER,

@@ -66,14 +66,16 @@ def _existing_subject(tenant: Tenant, subject_id: str) -> SubjectRow:
     return subject
 
 
-def _as_request(job: Job, request_type: str, actor: Actor, email: str = "") -> None:
+def _as_request(job: Job, request_type: str, actor: Actor, email: str = "",
+                identity_email: str = "") -> None:
     """The screen acts on a person's request: it is in the request queue too (channel
-    `gdpr_screen`), completed with its job."""
+    `gdpr_screen`), completed with its job, and in the person's privacy center (found by the
+    keyed hash of the email the screen shows for them)."""
     from privacyops.intake.lifecycle import request_for_job
     from privacyops.intake.models import Channel
 
     request_for_job(job, request_type=request_type, channel=Channel.GDPR_SCREEN, actor=actor,
-                    email=email)
+                    email=email, identity_email=identity_email)
 
 
 def gdpr_export(*, tenant: Tenant, subject_id: str, actor: Actor) -> GdprExport:
@@ -93,7 +95,7 @@ def gdpr_export(*, tenant: Tenant, subject_id: str, actor: Actor) -> GdprExport:
             actor=actor, source=JobSource.GDPR_SCREEN, approval_required=False,
             enqueue=False,
         )
-        _as_request(job, "access", actor)
+        _as_request(job, "access", actor, identity_email=subject.email)
         me = f"gdpr-screen:{worker_id()}"
         claimed = job_claim(job_id=job.pk, worker_id=me) is not None
         now = datetime.now(tz=UTC)
