@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.execution.shop_store import ShopStore, shop_store
+from tests.execution.test_ledger_multi import two_systems
 
-__all__ = ["shop_store"]
+__all__ = ["shop_store", "two_systems"]
 
 CANARY = b"canary-ticket-of-customer-102-shop-1"
 
@@ -108,3 +109,15 @@ class TestVacuumAfterErase:
         assert job.result["vacuumed"] == []
         last_vacuum, _dead = _stats(shop_store.url, "customers")
         assert last_vacuum is None
+
+
+@pytest.mark.parametrize("shop_store", ["postgresql"], indirect=True)
+def test_an_erasure_across_systems_vacuums_each_system_it_changed(two_systems, settings):
+    """A person erased by identity in two PostgreSQL systems: each system's changed tables are
+    vacuumed once its step is recorded (the server's `last_vacuum`)."""
+    _postgres(two_systems.shop)
+    settings.VACUUM_AFTER_ERASE = "vacuum"
+    two_systems.erase_by_identity("customer1.shop1@example.com")
+    for store, table in ((two_systems.shop, "customers"), (two_systems.loyalty, "members")):
+        last_vacuum, _dead = _stats(store.url, table)
+        assert last_vacuum is not None, table
