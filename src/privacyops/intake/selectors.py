@@ -123,7 +123,9 @@ def requests_filtered(queryset: QuerySet[IntakeRequest],
     elif filters.assignee == "me":
         queryset = queryset.filter(assignee_id=filters.viewer_id)
     elif filters.assignee.isdigit():
-        queryset = queryset.filter(assignee_id=int(filters.assignee))
+        number = int(filters.assignee)  # beyond a 64-bit id nobody is assigned (no overflow)
+        queryset = (queryset.filter(assignee_id=number) if number < 2**63
+                    else queryset.none())
     if filters.sort in SORTS:
         return queryset.order_by(*QUEUE_SORTING.order(filters.sort))
     open_first = Case(When(status__in=OPEN_STATUSES, then=Value(0)), default=Value(1),
