@@ -7,8 +7,6 @@ from playwright.sync_api import expect
 
 from privacyops.execution.runner import run_job_now
 from privacyops.jobs.models import Job, JobStatus
-from privacyops.jobs.services import job_approve, job_create
-from privacyops.tenancy.actors import Actor
 from tests.browser.conftest import login, screenshot, screenshots_at_widths
 from tests.execution.multi_store import demo_store, multi_store
 
@@ -17,17 +15,8 @@ __all__ = ["demo_store", "multi_store"]
 
 def test_an_operator_picks_the_helpdesk_account_and_the_erase_completes(
         page, live_server, multi_store, staff, other_staff, console_errors):
-    _person_id, email = multi_store.person()
-    requester = multi_store.requester_of(email)
+    job, requester, email = multi_store.ambiguous_erase(staff, other_staff)
     (name,) = multi_store.desk("SELECT name FROM requesters WHERE id = ?", requester)[0]
-    multi_store.desk("INSERT INTO requesters (id, workspace_id, email, name, created_at) "
-                     "VALUES (99999, ?, ?, 'Second Account', '2026-01-01')",
-                     multi_store.key, email.upper())
-    job = job_create(tenant_id=multi_store.tenant.pk, job_type="ERASE", target_type="subject",
-                     identity={"email": email}, reason="Art. 17", actor=Actor.for_user(staff))
-    job_approve(job_id=job.pk, actor=Actor.for_user(other_staff))
-    run_job_now(job.pk)
-    assert Job.objects.get(pk=job.pk).status == JobStatus.FAILED
 
     login(page, staff.email)
     page.goto(f"/platform/privacy/jobs/{job.pk}/")

@@ -45,6 +45,27 @@ class MultiStore:
         return self.desk("SELECT id FROM requesters WHERE workspace_id = ? AND email = ?",
                          self.key, email)[0][0]
 
+    def ambiguous_erase(self, requested_by, approved_by):
+        """An ERASE by email that failed because two helpdesk requesters share the address:
+        (the job, the person's helpdesk requester id, the email)."""
+        from privacyops.execution.runner import run_job_now
+        from privacyops.jobs.models import JobStatus
+        from privacyops.jobs.services import job_approve, job_create
+        from privacyops.tenancy.actors import Actor
+
+        _person_id, email = self.person()
+        requester = self.requester_of(email)
+        self.desk("INSERT INTO requesters (id, workspace_id, email, name, created_at) "
+                  "VALUES (99999, ?, ?, 'Second Account', '2026-01-01')", self.key, email.upper())
+        job = job_create(tenant_id=self.tenant.pk, job_type="ERASE", target_type="subject",
+                         identity={"email": email}, reason="Art. 17",
+                         actor=Actor.for_user(requested_by))
+        job_approve(job_id=job.pk, actor=Actor.for_user(approved_by))
+        run_job_now(job.pk)
+        job.refresh_from_db()
+        assert job.status == JobStatus.FAILED
+        return job, requester, email
+
     def table_bytes(self) -> tuple[bytes, bytes]:
         """Every row of both datastores, as bytes: equal before and after means nothing
         was written."""

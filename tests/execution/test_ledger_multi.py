@@ -119,15 +119,20 @@ class TwoSystems:
         self.shop.restore()
         self.loyalty.restore()
 
-    def erase_by_identity(self, email: str) -> Job:
-        job = job_create(tenant_id=self.tenant.pk, job_type="ERASE", target_type="subject",
-                         identity={"email": email}, reason="Art. 17",
-                         actor=factories.actor(self.shop.requester))
+    def completed(self, job: Job) -> Job:
+        """The job approved (when its tenant's policy asks) and run to Completed."""
         if job.status == JobStatus.PENDING:
             job_approve(job_id=job.pk, actor=factories.actor(self.shop.approver))
         run_job_now(job.pk)
         job.refresh_from_db()
         assert job.status == JobStatus.COMPLETED, job.error_message
+        return job
+
+    def erase_by_identity(self, email: str) -> Job:
+        job = self.completed(job_create(
+            tenant_id=self.tenant.pk, job_type="ERASE", target_type="subject",
+            identity={"email": email}, reason="Art. 17",
+            actor=factories.actor(self.shop.requester)))
         steps = {s.system_name: s.status for s in JobStep.objects.filter(job=job)}
         assert steps == {"shop": "completed", "loyalty": "completed"}
         return job
@@ -285,14 +290,9 @@ class TestReplayPerSystem:
         two_systems.backup()
         since = timezone.now().isoformat()
         other = Tenant.objects.get(slug="shop-two")
-        job = job_create(tenant_id=other.pk, job_type="PURGE", target_type="tenant",
-                         target_id="2", reason="Contract ended",
-                         actor=factories.actor(two_systems.shop.requester))
-        if job.status == JobStatus.PENDING:
-            job_approve(job_id=job.pk, actor=factories.actor(two_systems.shop.approver))
-        run_job_now(job.pk)
-        job.refresh_from_db()
-        assert job.status == JobStatus.COMPLETED, job.error_message
+        two_systems.completed(job_create(
+            tenant_id=other.pk, job_type="PURGE", target_type="tenant", target_id="2",
+            reason="Contract ended", actor=factories.actor(two_systems.shop.requester)))
         expected = two_systems.checksums()
         assert not [m for m in expected["loyalty"]["members"] if m // 100 == 92]
         assert not [c for c in expected["shop"]["customers"] if c // 100 == 2]

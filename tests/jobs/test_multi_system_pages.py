@@ -10,7 +10,7 @@ from django.urls import reverse
 from privacyops.audit.models import AuditEvent
 from privacyops.execution.runner import run_job_now
 from privacyops.jobs.models import Job, JobStatus
-from privacyops.jobs.services import job_approve, job_create
+from privacyops.jobs.services import job_create
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import ConnectorType, System
 from tests import factories
@@ -101,19 +101,7 @@ class TestProgress:
 
 
 def _ambiguous_erase(multi_store, staff, approver) -> tuple[Job, int, str]:
-    """An ERASE by email that failed because two helpdesk requesters share the address."""
-    _person_id, email = multi_store.person()
-    requester = multi_store.requester_of(email)
-    multi_store.desk("INSERT INTO requesters (id, workspace_id, email, name, created_at) "
-                     "VALUES (99999, ?, ?, 'Second Account', '2026-01-01')",
-                     multi_store.key, email.upper())
-    job = job_create(tenant_id=multi_store.tenant.pk, job_type="ERASE", target_type="subject",
-                     identity={"email": email}, reason="Art. 17", actor=Actor.for_user(staff))
-    job_approve(job_id=job.pk, actor=Actor.for_user(approver))
-    run_job_now(job.pk)
-    job.refresh_from_db()
-    assert job.status == JobStatus.FAILED
-    return job, requester, email
+    return multi_store.ambiguous_erase(staff, approver)
 
 
 def _pick_rows(html: str) -> dict[str, str]:
