@@ -184,6 +184,15 @@ class TestStitch:
             False, 2, 3, "its sequence number is not a whole number (edited).")
 
 
+    def test_a_second_stretch_linked_to_another_chain(self):
+        """#4 to #6 are a chain of their own, re-linked from a hash that is not #3's."""
+        rows = chain(3) + chain(3, prev="e" * 64, first=4)
+        parts = [(1, verify_segment(rows[:3], start_seq=1, start_prev=GENESIS_HASH)),
+                 (4, verify_segment(rows[3:], start_seq=4, start_prev=None))]
+        assert stitch(parts, head=(6, rows[-1][-1])) == verify_rows(
+            rows, head=(6, rows[-1][-1])) == VerifyResult(
+            False, 3, 4, "its previous-hash does not match the event before it.")
+
     def test_a_stretch_with_no_rows_in_the_middle_is_a_gap_not_the_end(self):
         """Stretches verified in parallel: #4 and #5 are gone, so the middle one is empty."""
         rows = chain(7)
