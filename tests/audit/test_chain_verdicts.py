@@ -158,6 +158,13 @@ class TestSegment:
                               start_prev=GENESIS_HASH) == Segment(3, 1, GENESIS_HASH,
                                                                   rows[2][-1])
 
+    def test_the_event_after_an_archived_one_must_link_to_it(self):
+        """#3 is re-chained from another hash: its own hash is right, its link is not."""
+        rows = [*chain(2), *chain(1, prev="e" * 64, first=3)]
+        archived = [rows[0], edited(rows[1], 10, ARCHIVED), rows[2]]
+        assert verify_rows(archived, head=(3, rows[2][-1])) == VerifyResult(
+            False, 2, 3, "its previous-hash does not match the event before it.")
+
 
 class TestStitch:
     def test_stretches_verified_apart_give_the_whole_walk_s_verdict(self):
@@ -192,6 +199,16 @@ class TestStitch:
         assert stitch(parts, head=(6, rows[-1][-1])) == verify_rows(
             rows, head=(6, rows[-1][-1])) == VerifyResult(
             False, 3, 4, "its previous-hash does not match the event before it.")
+
+    def test_a_second_stretch_starting_with_an_event_already_seen(self):
+        """The sequence is checked before the link, as in one walk: #3 again is out of
+        sequence (its link to #2 is not the question)."""
+        rows = chain(4)
+        parts = [(1, verify_segment(rows[:3], start_seq=1, start_prev=GENESIS_HASH)),
+                 (4, verify_segment(rows[2:], start_seq=4, start_prev=None))]
+        assert stitch(parts, head=(4, rows[-1][-1])) == verify_rows(
+            [*rows[:3], *rows[2:]], head=(4, rows[-1][-1])) == VerifyResult(
+            False, 3, 3, "it is out of sequence: the chain expects #4 here.")
 
     def test_a_stretch_with_no_rows_in_the_middle_is_a_gap_not_the_end(self):
         """Stretches verified in parallel: #4 and #5 are gone, so the middle one is empty."""
