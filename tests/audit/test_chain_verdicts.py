@@ -158,6 +158,13 @@ class TestSegment:
                               start_prev=GENESIS_HASH) == Segment(3, 1, GENESIS_HASH,
                                                                   rows[2][-1])
 
+    def test_a_time_read_as_a_datetime_is_hashed_as_its_text(self):
+        """The database may hand created_at back as a datetime: it is hashed as the
+        isoformat text with microseconds, as written."""
+        rows = chain(2)
+        as_read = [edited(row, 1, WHEN) for row in rows]
+        assert verify_rows(as_read, head=(2, rows[-1][-1])) == VerifyResult(True, 2)
+
     def test_the_event_after_an_archived_one_must_link_to_it(self):
         """#3 is re-chained from another hash: its own hash is right, its link is not."""
         rows = [*chain(2), *chain(1, prev="e" * 64, first=3)]
