@@ -79,7 +79,7 @@ MODULES: tuple[Module, ...] = (
             "tests/connectors/test_sql_erase_columns.py"),
            extra_args=("-m", "not mysql")),
     Module("hold_guard", ("src/privacyops/execution/guards.py",),
-           ("tests/execution/test_guards.py",)),
+           ("tests/execution/test_guards.py", "tests/holds/test_coverage.py")),
     Module("hold_coverage", ("src/privacyops/holds/selectors.py",),
            ("tests/holds/test_selectors.py",)),
     Module("rate_limits", ("src/privacyops/intake/ratelimit.py",),

@@ -78,6 +78,30 @@ class TestEachRule:
             "the held subject shares rows with the target"]
 
 
+class TestIdentityHolds:
+    """A hold naming a person by an identity field ("email <address>"), resolved by the
+    datastore: Erin is erin@example.com (11), Root root@example.com (13)."""
+
+    def test_it_covers_the_person_it_names(self, workspace, store):
+        assert why(workspace, store, subject(11), scope_type="identity",
+                   scope_id="email Erin@Example.com") == ["it names this person by identity"]
+
+    def test_it_covers_a_target_that_reaches_the_person(self, workspace, store):
+        """A purge of issuer 1 reaches Erin, who signs in through it."""
+        assert why(workspace, store, Target("issuer", "1", "1"), scope_type="identity",
+                   scope_id="email erin@example.com") == [
+            "the target reaches the person it names by identity"]
+
+    def test_it_leaves_other_people_alone(self, workspace, store):
+        """Root shares no rows with Erin."""
+        assert why(workspace, store, subject(13), scope_type="identity",
+                   scope_id="email erin@example.com") == []
+
+    def test_an_address_nobody_has_covers_no_one(self, workspace, store):
+        assert why(workspace, store, subject(11), scope_type="identity",
+                   scope_id="email nobody@example.com") == []
+
+
 class TestNotCovered:
     """The same holds leave unrelated targets alone, so the rules above are not 'always yes'."""
 
