@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from privacyops.connectors import Target
 from privacyops.connectors.sql import SqlDatastore
@@ -96,6 +97,15 @@ class TestIdentityHolds:
         """Root shares no rows with Erin."""
         assert why(workspace, store, subject(13), scope_type="identity",
                    scope_id="email erin@example.com") == []
+
+    def test_a_value_with_spaces_is_read_whole(self, workspace, store, database_url):
+        """Only the first space separates the field from the value."""
+        engine = create_engine(database_url)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE people SET employee_id = 'E 11 B' WHERE id = 11"))
+        engine.dispose()
+        assert why(workspace, store, subject(11), scope_type="identity",
+                   scope_id="employee_id E 11 B") == ["it names this person by identity"]
 
     def test_an_address_nobody_has_covers_no_one(self, workspace, store):
         assert why(workspace, store, subject(11), scope_type="identity",
