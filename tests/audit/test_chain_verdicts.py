@@ -148,8 +148,10 @@ class TestSegment:
         duplicated = RawJSON('{"a":null,"a":null,"b":[1,"é"]}')
         found = verify_segment([edited(rows[0], 10, duplicated)], start_seq=1,
                                start_prev=GENESIS_HASH)
-        assert found.failure is not None
-        assert found.failure.reason.startswith("its stored metadata is not spelled canonically")
+        assert found.failure == VerifyResult(
+            False, 0, 1, "its stored metadata is not spelled canonically (duplicate keys, key "
+                         "order or spacing), so the database may read other values than the "
+                         "ones hashed (edited).")
 
     def test_an_archived_event_keeps_its_link(self):
         rows = chain(3)
@@ -157,6 +159,20 @@ class TestSegment:
         assert verify_segment([rows[0], middle, rows[2]], start_seq=1,
                               start_prev=GENESIS_HASH) == Segment(3, 1, GENESIS_HASH,
                                                                   rows[2][-1])
+
+    def test_a_time_read_as_a_datetime_is_hashed_as_its_text(self):
+        """The database may hand created_at back as a datetime: it is hashed as the
+        isoformat text with microseconds, as written."""
+        rows = chain(2)
+        as_read = [edited(row, 1, WHEN) for row in rows]
+        assert verify_rows(as_read, head=(2, rows[-1][-1])) == VerifyResult(True, 2)
+
+    def test_the_event_after_an_archived_one_must_link_to_it(self):
+        """#3 is re-chained from another hash: its own hash is right, its link is not."""
+        rows = [*chain(2), *chain(1, prev="e" * 64, first=3)]
+        archived = [rows[0], edited(rows[1], 10, ARCHIVED), rows[2]]
+        assert verify_rows(archived, head=(3, rows[2][-1])) == VerifyResult(
+            False, 2, 3, "its previous-hash does not match the event before it.")
 
 
 class TestStitch:
@@ -183,6 +199,25 @@ class TestStitch:
         assert stitch(parts, head=(4, rows[-1][-1])) == VerifyResult(
             False, 2, 3, "its sequence number is not a whole number (edited).")
 
+
+    def test_a_second_stretch_linked_to_another_chain(self):
+        """#4 to #6 are a chain of their own, re-linked from a hash that is not #3's."""
+        rows = chain(3) + chain(3, prev="e" * 64, first=4)
+        parts = [(1, verify_segment(rows[:3], start_seq=1, start_prev=GENESIS_HASH)),
+                 (4, verify_segment(rows[3:], start_seq=4, start_prev=None))]
+        assert stitch(parts, head=(6, rows[-1][-1])) == verify_rows(
+            rows, head=(6, rows[-1][-1])) == VerifyResult(
+            False, 3, 4, "its previous-hash does not match the event before it.")
+
+    def test_a_second_stretch_starting_with_an_event_already_seen(self):
+        """The sequence is checked before the link, as in one walk: #3 again is out of
+        sequence (its link to #2 is not the question)."""
+        rows = chain(4)
+        parts = [(1, verify_segment(rows[:3], start_seq=1, start_prev=GENESIS_HASH)),
+                 (4, verify_segment(rows[2:], start_seq=4, start_prev=None))]
+        assert stitch(parts, head=(4, rows[-1][-1])) == verify_rows(
+            [*rows[:3], *rows[2:]], head=(4, rows[-1][-1])) == VerifyResult(
+            False, 3, 3, "it is out of sequence: the chain expects #4 here.")
 
     def test_a_stretch_with_no_rows_in_the_middle_is_a_gap_not_the_end(self):
         """Stretches verified in parallel: #4 and #5 are gone, so the middle one is empty."""

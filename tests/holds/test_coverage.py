@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from privacyops.connectors import Target
 from privacyops.connectors.sql import SqlDatastore
@@ -76,6 +77,39 @@ class TestEachRule:
         """Hank (12) is held; Erin (11) is the actor of an activity row about him."""
         assert why(workspace, store, subject(11), scope_type="subject", scope_id="12") == [
             "the held subject shares rows with the target"]
+
+
+class TestIdentityHolds:
+    """A hold naming a person by an identity field ("email <address>"), resolved by the
+    datastore: Erin is erin@example.com (11), Root root@example.com (13)."""
+
+    def test_it_covers_the_person_it_names(self, workspace, store):
+        assert why(workspace, store, subject(11), scope_type="identity",
+                   scope_id="email Erin@Example.com") == ["it names this person by identity"]
+
+    def test_it_covers_a_target_that_reaches_the_person(self, workspace, store):
+        """A purge of issuer 1 reaches Erin, who signs in through it."""
+        assert why(workspace, store, Target("issuer", "1", "1"), scope_type="identity",
+                   scope_id="email erin@example.com") == [
+            "the target reaches the person it names by identity"]
+
+    def test_it_leaves_other_people_alone(self, workspace, store):
+        """Root shares no rows with Erin."""
+        assert why(workspace, store, subject(13), scope_type="identity",
+                   scope_id="email erin@example.com") == []
+
+    def test_a_value_with_spaces_is_read_whole(self, workspace, store, database_url):
+        """Only the first space separates the field from the value."""
+        engine = create_engine(database_url)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE people SET employee_id = 'E 11 B' WHERE id = 11"))
+        engine.dispose()
+        assert why(workspace, store, subject(11), scope_type="identity",
+                   scope_id="employee_id E 11 B") == ["it names this person by identity"]
+
+    def test_an_address_nobody_has_covers_no_one(self, workspace, store):
+        assert why(workspace, store, subject(11), scope_type="identity",
+                   scope_id="email nobody@example.com") == []
 
 
 class TestNotCovered:
