@@ -286,3 +286,22 @@ def test_an_interrupted_purge_has_removed_the_lowest_keys(library) -> None:
     reader_one = sorted(row["id"] for row in VISITS if row["reader_id"] == 1)
     left = sorted(k for k, row in fetch_rows(url, "visits").items() if row["reader_id"] == 1)
     assert left == reader_one[100:]
+
+
+CARD_OF_64 = "Library card of Di, issued at the Central Branch on 2021-03-04 9"
+
+
+def test_a_plain_value_as_long_as_a_digest_is_hashed_too(library) -> None:
+    """Only a 64-character lowercase hex text counts as already hashed: a card number that
+    merely has 64 characters is personal data like any other and is hashed."""
+    url, store = library
+    assert len(CARD_OF_64) == 64
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE readers SET card_number = :c WHERE id = 4"), {"c": CARD_OF_64})
+    engine.dispose()
+
+    result = store.erase(Target("subject", "4", "1"), at=AT)
+
+    assert fetch_rows(url, "readers")[4]["card_number"] == digest(CARD_OF_64)
+    assert "card_number" in dict((c.table, c.columns) for c in result.tables)["readers"]

@@ -59,8 +59,10 @@ def _field_erase(column: Column[Any], action: EraseAction, traversal: Traversal)
     if action.kind == "null":
         return ColumnErase(column, column.is_not(None), None)
     if action.kind == "hash":
-        # A 64-hex HMAC is never hashed again, so a second ERASE changes nothing.
-        unhashed = func.length(cast(column, String)) != 64
+        # A 64-hex HMAC is never hashed again, so a second ERASE changes nothing; any other
+        # text is hashed, a plain value of 64 characters too.
+        text_of = cast(column, String)
+        unhashed = or_(func.length(text_of) != 64, ~text_of.regexp_match(DIGEST.pattern))
         return ColumnErase(column, and_(column.is_not(None), unhashed), None, hashed=True)
     if action.kind == "pseudonym":
         value: Any = action.pseudonym_for(traversal.target.id, traversal.tenant_key)
