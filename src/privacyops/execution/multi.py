@@ -35,11 +35,11 @@ from privacyops.datamap import DataMapError
 from privacyops.errors import DomainError
 from privacyops.execution.errors import JobBlocked, LeaseLost
 from privacyops.execution.guards import hold_guard, refuse_if_held
-from privacyops.execution.ledger import vacuum_after_erase
 from privacyops.execution.models import Artifact, JobStep, StepStatus
 from privacyops.execution.packaging import Package, sha256_file, write_export_json
 from privacyops.execution.registry import DatastoreUnavailable, connector_of_system
 from privacyops.execution.steps import job_finish_if_settled, step_waiting, steps_result
+from privacyops.execution.vacuum import vacuum_soon
 from privacyops.jobs.models import Job, JobStatus
 from privacyops.tenancy.actors import Actor
 from privacyops.tenancy.models import ConnectorType, System
@@ -296,7 +296,7 @@ def _erase_step(job: Job, work: Work, worker: str, at: datetime) -> None:
     _save(step, status=StepStatus.COMPLETED, verified=True, finished_at=timezone.now(),
           rows=result.rows_changed, result=done)
     if datastore is not None:  # PostgreSQL: old row versions out of the files, once recorded
-        vacuum_after_erase(datastore, [c.table for c in result.tables if c.rows])
+        vacuum_soon(datastore, [c.table for c in result.tables if c.rows])
 
 
 def step_rule(step: JobStep, target: Target) -> dict[str, Any]:
@@ -589,7 +589,7 @@ def run_tenant_purge_all(job: Job, worker: str) -> dict[str, Any]:
                               code="verification_failed")
         _save(step, status=StepStatus.COMPLETED, verified=True, finished_at=timezone.now(),
               rows=done["rows_deleted"], result=done)
-        vacuum_after_erase(datastore, [t for t, n in result.deleted.items() if n])
+        vacuum_soon(datastore, [t for t, n in result.deleted.items() if n])
     with transaction.atomic():
         Tenant.objects.filter(pk=job.tenant_id).update(hash_key=None)
     outcome = steps_result(job, list(JobStep.objects.filter(job=job)))
