@@ -37,12 +37,6 @@ FINAL = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.REJECTED)
 IDLE_KILL_AFTER_SECONDS = 10
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "durability: real worker processes killed mid-job (crash safety, holds)"
-    )
-
-
 def control_database_url() -> str:
     """The URL of the database this test runs against, for the worker processes."""
     database = settings.DATABASES["default"]
