@@ -1,11 +1,9 @@
-"""Shared fixtures. The control DB is a real SQLite file or a real PostgreSQL database."""
+"""Shared fixtures. The control DB is a real SQLite file or a real PostgreSQL database.
+
+The data folder (PRIVACYOPS_DATA_DIR) is chosen by tests/environment.py, loaded first.
+"""
 
 from __future__ import annotations
-
-import os
-import tempfile
-
-os.environ.setdefault("PRIVACYOPS_DATA_DIR", tempfile.mkdtemp(prefix="privacyops-test-"))
 
 import pytest
 

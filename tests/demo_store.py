@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from privacyops.demo.generate import generate_demo_datastore
+from privacyops.demo.generate import DemoWorkspace, generate_demo_datastore
 from privacyops.execution.demo import write_demo_datamap
 from privacyops.tenancy.models import Tenant
 from tests import factories
@@ -36,15 +38,30 @@ class DemoStore:
         return rows[offset][0]
 
 
+# Generated once per test process (and day: rows are anchored to the start of the UTC day);
+# each test gets a copy of the file, byte for byte what generating it again would write.
+_TEMPLATES: dict[str, tuple[Path, tuple[DemoWorkspace, ...]]] = {}
+
+
+def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[DemoWorkspace, ...]]:
+    day = datetime.now(UTC).date().isoformat()
+    if day not in _TEMPLATES:
+        path = tmp_path_factory.mktemp("demo-store-template") / "demo.sqlite3"
+        summary = generate_demo_datastore(path, people=150, workspaces=2, progress=False)
+        _TEMPLATES[day] = (path, summary.workspaces)
+    return _TEMPLATES[day]
+
+
 @pytest.fixture
-def demo_store(tmp_path, settings, transactional_db) -> DemoStore:
+def demo_store(tmp_path, tmp_path_factory, settings, transactional_db) -> DemoStore:
     settings.DATAMAP_DIR = str(tmp_path / "datamaps")
     path = tmp_path / "demo.sqlite3"
-    summary = generate_demo_datastore(path, people=150, workspaces=2, progress=False)
+    template, workspaces = _demo_template(tmp_path_factory)
+    shutil.copyfile(template, path)
     write_demo_datamap(path)
     tenants = [
         factories.tenant_create(slug=ws.slug, name=ws.name, datastore_key=str(ws.id),
                                 datamap_name="demo")
-        for ws in summary.workspaces
+        for ws in workspaces
     ]
     return DemoStore(path, tenants[0], tenants[1])

@@ -34,12 +34,7 @@ from privacyops.tenancy.models import Tenant
 from tests import factories
 
 FINAL = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.REJECTED)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "durability: real worker processes killed mid-job (crash safety, holds)"
-    )
+IDLE_KILL_AFTER_SECONDS = 10
 
 
 def control_database_url() -> str:
@@ -61,6 +56,7 @@ class WorkerPool:
     env: dict[str, str]
     log_dir: Path
     processes: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    started_at: dict[int, float] = field(default_factory=dict)
     logs: list[IO[bytes]] = field(default_factory=list)
     started: int = 0
     kills: int = 0
@@ -75,6 +71,7 @@ class WorkerPool:
              "--reconcile-every", "1"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
+        self.started_at[slot] = time.monotonic()
 
     def start_all(self, count: int) -> None:
         for slot in range(count):
@@ -99,16 +96,22 @@ class WorkerPool:
     def kill_one(self, rng: random.Random, *, idle_too: bool) -> bool:
         """SIGKILL a worker in the middle of a job (an idle one if `idle_too`); restart it.
 
-        Returns False when nobody is busy and idle workers are spared.
+        An idle worker is killed only once it has run IDLE_KILL_AFTER_SECONDS: one still
+        starting holds nothing, and killing starting workers over and over on a loaded machine
+        (interpreter start-up takes seconds there) left no worker alive long enough to claim
+        a job. Returns False when nobody is busy and idle workers are spared.
         """
         busy = self.busy_slots()
         if busy:
             self.kill(rng.choice(busy), mid_job=True)
-        elif idle_too:
-            self.kill(rng.choice(list(self.processes)), mid_job=False)
-        else:
-            return False
-        return True
+            return True
+        now = time.monotonic()
+        settled = [slot for slot in self.processes
+                   if now - self.started_at[slot] >= IDLE_KILL_AFTER_SECONDS]
+        if idle_too and settled:
+            self.kill(rng.choice(settled), mid_job=False)
+            return True
+        return False
 
     def crashed(self) -> list[int]:
         return [slot for slot, p in self.processes.items() if p.poll() is not None]
