@@ -9,6 +9,7 @@ import urllib.request
 from datetime import timedelta
 
 import django_rq
+import pytest
 from django.utils import timezone
 
 from privacyops.audit.models import AuditEvent
@@ -16,6 +17,11 @@ from privacyops.jobs.models import Job, JobStatus
 from privacyops.jobs.services import job_create
 from tests import factories
 from tests.scale.conftest import free_port, process_env, run_worker_batch, stop_process, wait_until
+
+# Real RQ worker processes, stopped by SIGTERM against deadlines: scripts/test runs them after
+# the parallel runs, one at a time (under a parallel run's load their shutdown timing is not
+# the product's).
+pytestmark = pytest.mark.serial
 
 
 def _rq_env(redis_url: str) -> dict[str, str]:
