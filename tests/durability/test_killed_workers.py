@@ -54,12 +54,15 @@ def _enqueue(store, planned: PlannedJob, staff, approver) -> int:
     return job.pk
 
 
-def _stored_files(tenant_ids: list[int]) -> set[str]:
+def _stored_files(jobs: list[Job]) -> set[str]:
+    """The files in the folders of these jobs. The data folder is the whole test run's, so
+    earlier tests' packages (whose tenants and jobs may have had the same ids) are not counted."""
     root = Path(settings.STORAGES["default"]["OPTIONS"]["location"])
     return {
         path.relative_to(root).as_posix()
-        for tenant_id in tenant_ids
-        for path in (root / "exports" / str(tenant_id)).rglob("*") if path.is_file()
+        for job in jobs
+        for path in (root / "exports" / str(job.tenant_id) / str(job.pk)).rglob("*")
+        if path.is_file()
     }
 
 
@@ -147,7 +150,7 @@ class TestKilledWorkers:
             assert len(plain) == artifact.size
             names = set(zipfile.ZipFile(io.BytesIO(plain)).namelist())
             assert {"export.json", "manifest.json"} <= names
-        assert _stored_files(tenant_ids) == {a.storage_name for a in live}
+        assert _stored_files(jobs) == {a.storage_name for a in live}
 
         print(  # the run's figures, for the report
             f"\n[durability/{connection.vendor}] {len(jobs)} jobs ({waves} extra waves), "
