@@ -715,17 +715,26 @@ class SystemsBench:
             self.email = conn.execute("SELECT email FROM people WHERE id = ?",
                                       (person,)).fetchone()[0]
 
-    def stores(self, k: int) -> tuple[list[Any], list[Path]]:
+    def stores(self, k: int) -> list[Any]:
+        """K connectors, made once per K and kept across repetitions like a worker keeps its
+        engines (statements compiled once); `fresh` puts the datastores back before each."""
         from privacyops.connectors.sql import SqlDatastore
 
         paths = spread_copies(self.pristine, self.folder, k, self.person)
         stores = [SqlDatastore(self.datamap, f"sqlite:///{path}", hash_key=HASH_KEY)
                   for path in paths]
-        for store in stores:  # reflected and connected before timing, like a warm worker
+        for store in stores:
             assert not store.reflected.issues
+        return stores
+
+    def fresh(self, stores: list[Any]) -> None:
+        """The K datastores as they were before any ERASE (untimed), reconnected."""
+        for store in stores:
+            store.engine.dispose()
+        spread_copies(self.pristine, self.folder, len(stores), self.person)
+        for store in stores:
             with store.engine.connect():
                 pass
-        return stores, paths
 
     def _each(self, stores: list[Any], work: Callable[[int, Any], int]) -> int:
         from concurrent.futures import ThreadPoolExecutor
@@ -768,14 +777,16 @@ class SystemsBench:
         times: dict[int, dict[str, list[float]]] = {n: {"export": [], "erase": []}
                                                      for n in (1, k)}
         rows: dict[int, dict[str, int]] = {1: {}, k: {}}
+        stores = {n: self.stores(n) for n in (1, k)}
         for rep in range(reps + 1):  # the first round is an untimed warm-up
             for n in ((1, k) if rep % 2 == 0 else (k, 1)):
-                stores, _paths = self.stores(n)
+                self.fresh(stores[n])
                 sink: dict[str, list[float]] = times[n] if rep else {"export": [], "erase": []}
-                rows[n]["export"] = self.export(stores, sink["export"])
-                rows[n]["erase"] = self.erase(stores, sink["erase"])
-                for store in stores:
-                    store.close()
+                rows[n]["export"] = self.export(stores[n], sink["export"])
+                rows[n]["erase"] = self.erase(stores[n], sink["erase"])
+        for each in stores.values():
+            for store in each:
+                store.close()
         # The person's own row is in every system (exported and erased K times).
         if (rows[k]["erase"] != rows[1]["erase"] + (k - 1)
                 or rows[k]["export"] != rows[1]["export"] + (k - 1)):

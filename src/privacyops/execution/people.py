@@ -15,7 +15,7 @@ from privacyops.connectors import ConnectorError
 from privacyops.errors import DomainError
 from privacyops.execution.registry import datastore_for, system_for, tenant_key_for
 from privacyops.jobs.models import Job
-from privacyops.tenancy.models import Tenant
+from privacyops.tenancy.models import ConnectorType, Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ class Person:
     name: str
     email: str
     erased: bool
+    # Where a person search found them (system names, the job system first); empty elsewhere.
+    systems: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -115,13 +117,38 @@ def step_candidates(step: Any) -> list[Person]:
 
 
 def people_matching(tenant: Tenant, typed: str, *, limit: int = 10) -> list[Person]:
-    """Subjects of the tenant whose display fields or identity contain `typed`."""
-    try:
-        rows = datastore_for(tenant).list_subjects(tenant_key_for(tenant), search=typed,
-                                                   limit=limit)
-    except Exception as error:  # suggestions are a convenience: no answer, no suggestions
-        logger.warning("people search of tenant %s failed: %s", tenant.pk, type(error).__name__)
-        return []
-    return [Person(id=str(row.get("id")), name=str(row.get("name") or ""),
-                   email=str(row.get("email") or ""), erased=bool(row.get("erased")))
-            for row in rows]
+    """People of the tenant whose display fields or identity contain `typed`, searched in
+    every system that lists its subjects (the SQL systems), the job system first.
+
+    The same email in several systems is one person, with each system named. `id` is the
+    person's subject id in the job system, and empty for someone only other systems hold
+    (a job reaches them by email). A system that does not answer is left out, with a warning
+    in the log."""
+    from privacyops.execution.registry import connector_of_system, systems_of
+
+    job_system = system_for(tenant)
+    systems = sorted((s for s in systems_of(tenant) if s.connector_type == ConnectorType.SQL),
+                     key=lambda s: (job_system is None or s.pk != job_system.pk, s.pk))
+    found: dict[str, dict[str, Any]] = {}
+    for system in systems:
+        try:
+            rows = connector_of_system(system).list_subjects(  # type: ignore[attr-defined]
+                system.datastore_key or None, search=typed, limit=limit)
+        except Exception as error:  # suggestions are a convenience: no answer, no suggestions
+            logger.warning("people search of system %s (tenant %s) failed: %s", system.pk,
+                           tenant.pk, type(error).__name__)
+            continue
+        primary = job_system is not None and system.pk == job_system.pk
+        for row in rows:
+            email = str(row.get("email") or "")
+            key = email.casefold() if email else f"{system.pk}:{row.get('id')}"
+            person = found.setdefault(key, {"id": "", "name": "", "email": email,
+                                            "erased": True, "systems": []})
+            if primary and not person["id"]:
+                person["id"] = str(row.get("id"))
+            person["name"] = person["name"] or str(row.get("name") or "")
+            person["erased"] = person["erased"] and bool(row.get("erased"))
+            person["systems"].append(system.name)
+    return [Person(id=p["id"], name=p["name"], email=p["email"], erased=p["erased"],
+                   systems=tuple(p["systems"]))
+            for p in list(found.values())[:limit]]

@@ -47,6 +47,9 @@ class JobCreateForm(forms.Form):
                                      "aria-describedby": "changes-hint"}),
     )
     lift = forms.BooleanField(label="Lift the restriction (RESTRICT)", required=False)
+    system = forms.CharField(
+        label="System (RECTIFY, RESTRICT)", max_length=100, required=False,
+        help_text="The SQL system whose row to change, by name; empty: the tenant's first.")
 
     def clean_changes(self) -> dict[str, str]:
         """One `field: value` per line (the value may be empty, and may hold colons)."""
@@ -67,10 +70,12 @@ class JobCreateForm(forms.Form):
     def job_params(self) -> dict[str, object]:
         """The `params` of job_create for the chosen job type."""
         job_type = self.cleaned_data["job_type"]
+        system = (self.cleaned_data.get("system") or "").strip()
+        named = {"system": system} if system else {}
         if job_type == JobType.RECTIFY:
-            return {"changes": self.cleaned_data["changes"]}
+            return {"changes": self.cleaned_data["changes"], **named}
         if job_type == JobType.RESTRICT:
-            return {"lift": self.cleaned_data["lift"]}
+            return {"lift": self.cleaned_data["lift"], **named}
         return {}
 
     def __init__(
@@ -86,6 +91,10 @@ class JobCreateForm(forms.Form):
         data = super().clean() or {}
         target_id = (data.get("target_id") or "").strip()
         email = (data.get("email") or "").strip()
+        if data.get("target_type") == "subject" and "@" in target_id and not email:
+            # A person the search found by email (someone only other systems hold).
+            data["email"], data["target_id"] = target_id, ""
+            target_id, email = "", target_id
         if not target_id and not email:
             self.add_error("target_id", "Type the target id, or the person's email below.")
         elif target_id and email:

@@ -136,8 +136,10 @@ def job_row(request: HttpRequest, job_id: int) -> HttpResponse:
 @privacy_page("job.view")
 @require_GET
 def people_search(request: HttpRequest) -> HttpResponse:
-    """Suggestions for a form that names a person: subjects of the chosen tenant whose name,
-    email or id contains what was typed (the option's value is the subject id)."""
+    """Suggestions for a form that names a person: people of the chosen tenant, in any of its
+    SQL systems, whose name, email or id contains what was typed. The option's value is the
+    subject id in the job system; on the new-job form (which takes an email as well), the email
+    of someone only other systems hold."""
     viewer = viewer_of(request)
     typed = (request.GET.get("q") or request.GET.get("target_id") or request.GET.get("scope_id")
              or request.GET.get("subject_id") or "").strip()[:100]
@@ -147,7 +149,8 @@ def people_search(request: HttpRequest) -> HttpResponse:
               if raw.isdigit() and len(raw) < 19 else None)
     if tenant is not None and len(typed) >= 2:
         people = people_matching(tenant, typed)
-    return render(request, "jobs/_people_options.html", {"people": people})
+    return render(request, "jobs/_people_options.html",
+                  {"people": people, "by_email": "target_id" in request.GET})
 
 
 # --- CSV export of the filtered list -------------------------------------------------------------

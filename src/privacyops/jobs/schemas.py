@@ -39,6 +39,10 @@ class JobCreateIn(Schema):
         "it. Kept only encrypted; lists and the audit log show the field names.")
     lift: bool | None = Field(
         None, description="RESTRICT only: true lifts the restriction (the marker is cleared).")
+    system: str | None = Field(
+        None, min_length=1, max_length=100, pattern=NO_NUL,
+        description="RECTIFY and RESTRICT only: the SQL system whose row to change, by name "
+        "(default: the tenant's first SQL system); 422 names the systems there are.")
 
     def job_params(self) -> dict[str, Any]:
         """The `params` of job_create: only what the request gave."""
@@ -47,6 +51,8 @@ class JobCreateIn(Schema):
             params["changes"] = self.changes
         if self.lift is not None:
             params["lift"] = self.lift
+        if self.system is not None:
+            params["system"] = self.system
         return params
 
     @field_validator("target_id")

@@ -28,7 +28,7 @@ from privacyops.execution.rectify import (
     rectification_shown,
     requested_changes_shown,
 )
-from privacyops.execution.registry import target_types_for
+from privacyops.execution.registry import systems_of, target_types_for
 from privacyops.jobs.forms import JobCreateForm
 from privacyops.jobs.list_views import job_row, jobs_bulk, jobs_export_csv, overview, people_search
 from privacyops.jobs.models import Job, JobStatus, JobType
@@ -42,7 +42,7 @@ from privacyops.jobs.services import (
     job_step_pick,
 )
 from privacyops.tenancy.actors import Actor
-from privacyops.tenancy.models import Tenant, User
+from privacyops.tenancy.models import ConnectorType, Tenant, User
 from privacyops.tenancy.policy import can, tenants_visible_to
 from privacyops.web.pages import KeysetPage, keyset_page, privacy_page, viewer_of
 
@@ -284,11 +284,14 @@ def job_new(request: HttpRequest) -> HttpResponse:
     if datamap_error is not None:
         form.add_error(None, datamap_error.message)
     rectifiable: list[str] = []
+    sql_systems: list[str] = []
     if tenant is not None and datamap_error is None:
         try:
             rectifiable = rectifiable_fields_for(tenant)
         except DomainError:
             rectifiable = []
+        sql_systems = [system.name for system in systems_of(tenant)
+                       if system.connector_type == ConnectorType.SQL]
     status = 200
     if request.method == "POST":
         status = 422
@@ -311,7 +314,8 @@ def job_new(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"Job #{job.pk} created ({job.status}).")
                 return redirect("platform:job-detail", job_id=job.pk)
     return render(request, "jobs/new.html",
-                  {"form": form, "tab": "jobs", "rectifiable_fields": rectifiable}, status=status)
+                  {"form": form, "tab": "jobs", "rectifiable_fields": rectifiable,
+                   "sql_systems": sql_systems}, status=status)
 
 
 @privacy_page("job.view")
@@ -327,6 +331,8 @@ def job_preview(request: HttpRequest) -> HttpResponse:
                                "target_id": target_id}
     status = 200
     email = params.get("email", "").strip()
+    if target_type == "subject" and "@" in target_id and not email:  # picked by email
+        email, target_id = target_id, ""
     if job_type == JobType.ERASE and email and not target_id:
         from privacyops.execution.preview import dry_run_identity
 
