@@ -62,7 +62,8 @@ def gym(tmp_path: Path) -> Iterator[SqlDatastore]:
                           "visits INTEGER)"))
         conn.execute(text("INSERT INTO members VALUES (1, 'Renée@Example.org', 'Renée', 4711), "
                           "(2, 'other@example.org', 'Other', 4712)"))
-        conn.execute(text("INSERT INTO checkins VALUES (10, 1, 4711, ' Renée@Example.ORG ', 3), (11, 1, 4711, '', 4711), (12, 2, 4712, '', 1)"))
+        conn.execute(text("INSERT INTO checkins VALUES (10, 1, 4711, ' Renée@Example.ORG ', 3), "
+                          "(11, 1, 4711, '', 4711), (12, 2, 4712, '', 1)"))
     engine.dispose()
     store = SqlDatastore(load_datamap(tmp_path / "gym.yaml"), f"sqlite:///{path}",
                          hash_key=HASH_KEY)
