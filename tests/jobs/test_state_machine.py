@@ -143,6 +143,33 @@ class TestApproveAndReject:
         job_reject(job_id=job.pk, reason="x" * 1000, actor=factories.actor(other_staff))
         assert Job.objects.get(pk=job.pk).status == JobStatus.REJECTED
 
+    def test_approval_queues_the_job_itself(self, tenant, staff, other_staff):
+        from django_tasks_db.models import DBTaskResult
+
+        job = factories.job_create(tenant=tenant, requested_by=staff)
+        job_approve(job_id=job.pk, actor=factories.actor(other_staff))
+        queued = [row.args_kwargs["kwargs"] for row in DBTaskResult.objects.all()]
+        assert queued == [{"job_id": job.pk}]
+
+    def test_a_super_admin_of_the_jobs_own_workspace_may_reject_where_allowed(self, tenant,
+                                                                              staff):
+        from privacyops.tenancy.models import Role
+
+        tenant.super_admins_can_approve = True
+        tenant.save()
+        approver = factories.user_create(tenant=tenant, role=Role.SUPER_ADMIN)
+        job = factories.job_create(tenant=tenant, requested_by=staff)
+        job_reject(job_id=job.pk, reason="Not this person", actor=factories.actor(approver))
+        assert Job.objects.get(pk=job.pk).rejected_by == approver
+
+    def test_a_reason_with_a_control_character_names_the_reason_field(self, tenant, staff,
+                                                                      other_staff):
+        job = factories.job_create(tenant=tenant, requested_by=staff)
+        with pytest.raises(ValidationFailed) as refused:
+            job_reject(job_id=job.pk, reason="x\x00y", actor=factories.actor(other_staff))
+        assert refused.value.details["field"] == "reason"
+        assert Job.objects.get(pk=job.pk).status == JobStatus.PENDING
+
     def test_an_empty_reason(self, tenant, staff, other_staff):
         job = factories.job_create(tenant=tenant, requested_by=staff)
         with pytest.raises(ValidationFailed) as refused:
@@ -169,8 +196,8 @@ class TestCancel:
         job = factories.job_create(tenant=tenant)
         job_cancel(job_id=job.pk, actor=Actor.subject("42"))
         job.refresh_from_db()
-        assert (job.status, job.rejected_at, job.rejection_reason) == (
-            JobStatus.REJECTED, T0, "Cancelled by the data subject")
+        assert (job.status, job.rejected_at, job.rejection_reason, job.withdrawn_by_subject) == (
+            JobStatus.REJECTED, T0, "Cancelled by the data subject", True)
         assert event("job.cancelled").metadata == {"reason": "Cancelled by the data subject"}
 
     def test_the_reason_is_trimmed_and_cut_at_1000_characters(self, tenant):
@@ -283,6 +310,15 @@ class TestWorkerSide:
         assert not job_release_for_retry(job_id=job.pk, worker_id="worker-1", code="x",
                                          message="y")
         assert Job.objects.get(pk=job.pk).status == status
+
+    def test_completion_hands_the_job_and_its_event_to_what_completes_with_it(self, tenant):
+        # An ERASE's ledger and receipt are written this way, in the completion's transaction.
+        job = leased(tenant)
+        seen = []
+        assert job_complete(job_id=job.pk, worker_id="worker-1", result={"rows": 3},
+                            on_completed=lambda done, completed: seen.append(
+                                (done.pk, done.status, completed.action, completed.target_id)))
+        assert seen == [(job.pk, JobStatus.COMPLETED, "job.completed", str(job.pk))]
 
     def test_a_missing_job_is_neither_completed_nor_failed(self):
         assert not job_complete(job_id=424242, worker_id="worker-1", result={})

@@ -101,17 +101,11 @@ def subject_email(tenant: Tenant, subject_ids: tuple[str, ...] | list[str]) -> s
     return emails.pop() if found else ""
 
 
-def listed_for_person(request: IntakeRequest, job_subjects: tuple[str, ...] = ()) -> bool:
+def listed_for_person(request: IntakeRequest) -> bool:
     """Whether the person finds this request in their privacy center, which lists requests by
     the keyed hash of the email they sign in with. A request filed by subject id alone whose
-    person's email could not be found carries the hash of those ids instead (`identity_digest`)
-    and is not listed; `job_subjects` are its jobs' subject ids."""
-    if not request.identity_hash:
-        return False
-    if request.email:
-        return True
-    ids = tuple({request.subject_id, *job_subjects} - {""})
-    return not ids or request.identity_hash != identity_digest(request.tenant_id, "", ids)
+    person's email could not be found carries the hash of those ids instead and is not."""
+    return bool(request.identity_hash) and request.listed_for_person
 
 
 # --- state machine and timeline -----------------------------------------------------------
@@ -196,6 +190,7 @@ def request_record(
         tenant=tenant, channel=channel, email=(email or "").strip(),
         name=(name or "").strip()[:200], identifiers=identifiers or {},
         identity_hash=identity_digest(tenant.pk, email or identity_email, identity_subjects),
+        listed_for_person=bool(canonical_email(email or identity_email)),
         language=(language or "")[:16],
         request_type=request_type, details=(details or "").strip(),
         own_data_confirmed=own_data_confirmed, ip_hash=ip_hash, submitted_at=now,

@@ -96,6 +96,9 @@ class IntakeRequest(models.Model):
     name = models.CharField(max_length=200, blank=True, default="")
     identifiers = models.JSONField(default=dict, blank=True)  # other identifiers the person gave
     identity_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    # Whether identity_hash is of the person's email, so their privacy center lists the request
+    # (a request filed by subject id whose email could not be found is hashed by the ids).
+    listed_for_person = models.BooleanField(default=True)
     language = models.CharField(max_length=16, blank=True, default="")
     request_type = models.CharField(max_length=20, choices=RequestType.choices)
     details = models.TextField(blank=True, default="")

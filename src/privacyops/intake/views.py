@@ -220,7 +220,6 @@ def _detail_context(user: User, intake: IntakeRequest, posted: Any = None,
     may_manage = can(user, "intake.manage", intake.tenant)
     pending_job_type = PENDING_JOB_TYPE_FOR_REQUEST.get(intake.request_type, "")
     jobs = selectors.request_jobs(intake)
-    job_subjects = tuple(job.target_id for job in jobs if job.target_type == "subject")
     return {
         "intake": intake, "now": timezone.now(),
         "can_manage": may_manage and intake.is_open,
@@ -235,7 +234,7 @@ def _detail_context(user: User, intake: IntakeRequest, posted: Any = None,
         "latest_deadline": services.latest_deadline(intake),
         "needs_outcome": intake.request_type in OUTCOME_REQUEST_TYPES,
         "jobs": jobs,
-        "listed_for_person": listed_for_person(intake, job_subjects),
+        "listed_for_person": listed_for_person(intake),
         "linked_person": _linked_person(intake),
         "timeline": selectors.request_timeline(intake),
         "assignable": selectors.assignable_users(intake) if may_manage else [],
