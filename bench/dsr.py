@@ -45,6 +45,7 @@ rows, small-subject EXPORT and ERASE < 50 ms.
 from __future__ import annotations
 
 import argparse
+import os
 import hashlib
 import hmac
 import io
@@ -739,9 +740,10 @@ class SystemsBench:
     def _each(self, stores: list[Any], work: Callable[[int, Any], int]) -> int:
         from concurrent.futures import ThreadPoolExecutor
 
-        if len(stores) == 1:
-            return work(0, stores[0])
-        with ThreadPoolExecutor(max_workers=min(4, len(stores))) as pool:
+        threads = int(os.environ.get("PRIVACYOPS_JOB_STEP_THREADS", "4"))
+        if len(stores) == 1 or threads <= 1:
+            return sum(work(index, store) for index, store in enumerate(stores))
+        with ThreadPoolExecutor(max_workers=min(threads, len(stores))) as pool:
             return sum(pool.map(lambda pair: work(*pair), enumerate(stores)))
 
     def export(self, stores: list[Any], into: list[float]) -> int:
