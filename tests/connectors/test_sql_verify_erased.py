@@ -12,7 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    insert,
+)
 
 from privacyops.connectors import Target
 from privacyops.connectors.sql import SqlDatastore
@@ -50,23 +59,31 @@ entities:
 
 
 @pytest.fixture
-def gym(tmp_path: Path) -> Iterator[SqlDatastore]:
-    path = tmp_path / "gym.sqlite3"
-    (tmp_path / "gym.yaml").write_text(DATAMAP)
-    engine = create_engine(f"sqlite:///{path}")
+def gym(database_url: str, tmp_path: Path) -> Iterator[SqlDatastore]:
+    """The gym on SQLite, PostgreSQL and MariaDB (tests/connectors/conftest.py)."""
+    engine = create_engine(database_url)
+    metadata = MetaData()
+    members = Table("members", metadata,
+                    Column("id", Integer, primary_key=True, autoincrement=False),
+                    Column("email", Text), Column("name", Text), Column("badge", Integer))
+    checkins = Table("checkins", metadata,
+                     Column("id", Integer, primary_key=True, autoincrement=False),
+                     Column("member_id", Integer, ForeignKey("members.id")),
+                     Column("badge_seen", Integer), Column("remark", Text),
+                     Column("visits", Integer))
+    metadata.create_all(engine)
     with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE members (id INTEGER PRIMARY KEY, email TEXT, "
-                          "name TEXT, badge INTEGER)"))
-        conn.execute(text("CREATE TABLE checkins (id INTEGER PRIMARY KEY, member_id INTEGER "
-                          "REFERENCES members(id), badge_seen INTEGER, remark TEXT, "
-                          "visits INTEGER)"))
-        conn.execute(text("INSERT INTO members VALUES (1, 'Renée@Example.org', 'Renée', 4711), "
-                          "(2, 'other@example.org', 'Other', 4712)"))
-        conn.execute(text("INSERT INTO checkins VALUES (10, 1, 4711, ' Renée@Example.ORG ', 3), "
-                          "(11, 1, 4711, '', 4711), (12, 2, 4712, '', 1)"))
+        conn.execute(insert(members), [
+            {"id": 1, "email": "Renée@Example.org", "name": "Renée", "badge": 4711},
+            {"id": 2, "email": "other@example.org", "name": "Other", "badge": 4712}])
+        conn.execute(insert(checkins), [
+            {"id": 10, "member_id": 1, "badge_seen": 4711, "remark": " Renée@Example.ORG ",
+             "visits": 3},
+            {"id": 11, "member_id": 1, "badge_seen": 4711, "remark": "", "visits": 4711},
+            {"id": 12, "member_id": 2, "badge_seen": 4712, "remark": "", "visits": 1}])
     engine.dispose()
-    store = SqlDatastore(load_datamap(tmp_path / "gym.yaml"), f"sqlite:///{path}",
-                         hash_key=HASH_KEY)
+    (tmp_path / "gym.yaml").write_text(DATAMAP)
+    store = SqlDatastore(load_datamap(tmp_path / "gym.yaml"), database_url, hash_key=HASH_KEY)
     yield store
     store.close()
 
@@ -77,6 +94,15 @@ def test_an_email_the_map_keeps_in_a_text_column_is_named(gym):
     problems = gym.verify_erased(target, {"email": "renée@example.org"})
     assert problems == ["checkins.remark: 1 row(s) still hold one of the subject's identity "
                         "values"]
+
+
+def test_the_same_store_checks_an_email_then_a_number(gym):
+    # What verification searches is built once per table and kind of value: an email first
+    # must not stop a later number from being looked for in the integer columns.
+    target = Target("subject", "1", None)
+    gym.erase(target)
+    assert len(gym.verify_erased(target, {"email": "renée@example.org"})) == 1
+    assert len(gym.verify_erased(target, {"badge": "4711"})) == 3
 
 
 def test_a_numeric_identity_kept_in_integer_columns_is_named(gym):

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Engine,
     String,
     and_,
+    bindparam,
     case,
     cast,
     create_engine,
@@ -125,6 +126,8 @@ class SqlDatastore:
         self.engine = _sqlite_engine(url) if url.startswith("sqlite") else create_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._reflected: ReflectedMap | None = None
+        # Per entity, the identity-value counts of verification (`_identity_counts`).
+        self._identity_columns_of: dict[tuple[str, bool], list[tuple[str, Any]]] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -464,25 +467,41 @@ class SqlDatastore:
         with self._connect() as conn:
             for entity in traversal.entities:  # one statement per table
                 table = self.reflected.table(entity)
-                checks: list[tuple[str, ColumnElement[bool]]] = [
+                checks: list[tuple[str, Any]] = [
                     (f"{table.name}.{item.column.name}: {{n}} row(s) do not hold the erased "
-                     "value", item.needs_change) for item in erase_plan(traversal, entity)]
+                     "value", func.sum(case((item.needs_change, 1), else_=0)))
+                    for item in erase_plan(traversal, entity)]
                 if values:
-                    checks += [
-                        (f"{table.name}.{name}: {{n}} row(s) still hold one of the subject's "
-                         "identity values",
-                         func.lower(func.trim(cast(column, String))).in_(values))
-                        for name in self.datamap.entities[entity].fields
-                        if _may_hold(column := self.reflected.column(entity, name), values)]
+                    checks += self._identity_counts(entity, values)
                 if not checks:
                     continue
-                counts = conn.execute(select(
-                    *(func.sum(case((condition, 1), else_=0)) for _, condition in checks)
-                ).select_from(table).where(traversal.condition(entity))).one()
+                counts = conn.execute(
+                    select(*(count for _, count in checks)).select_from(table)
+                    .where(traversal.condition(entity)),
+                    {IDENTITY_VALUES: values} if values else {}).one()
                 found: list[Any] = list(counts)
                 problems += [sentence.format(n=int(n)) for (sentence, _), n
                              in zip(checks, found, strict=True) if n]
         return problems
+
+    def _identity_counts(self, entity: str, values: list[str]) -> list[tuple[str, Any]]:
+        """For each column of `entity` that can hold one of these identity values (see
+        `_may_hold`): its sentence, and the count of rows whose text, lower-cased and trimmed,
+        is one of them (the values are the statement's `identity_values` parameter). Built
+        once per entity: the same expressions serve every ERASE."""
+        numeric = any(_may_hold_as_number(value) for value in values)
+        key = (entity, numeric)
+        if key not in self._identity_columns_of:
+            table = self.reflected.table(entity)
+            wanted: Any = bindparam(IDENTITY_VALUES, expanding=True)
+            self._identity_columns_of[key] = [
+                (f"{table.name}.{name}: {{n}} row(s) still hold one of the subject's identity "
+                 "values",
+                 func.sum(case((func.lower(func.trim(cast(column, String))).in_(wanted), 1),
+                               else_=0)))
+                for name in self.datamap.entities[entity].fields
+                if _may_hold(column := self.reflected.column(entity, name), numeric)]
+        return self._identity_columns_of[key]
 
     def describe_subjects(self, tenant_key: str | None, ids: list[str]) -> dict[str, dict[str, Any]]:
         """Display fields and the erased flag of these subjects, in one query: who a job is
@@ -709,14 +728,18 @@ class SqlDatastore:
                        chunk_guard=chunk_guard, on_progress=on_progress)
 
 
+IDENTITY_VALUES = "privacyops_identity_values"
 _NOT_TEXT = (sqltypes.Integer, sqltypes.Numeric, sqltypes.Boolean, sqltypes.Date,
              sqltypes.DateTime, sqltypes.Time, sqltypes.Interval)
 
 
-def _may_hold(column: Any, values: list[str]) -> bool:
-    """Whether a column can hold one of these identity values: text always; a number, a date
-    or a flag only when some value could be written as one (no letter, no @). An email is
-    never looked for in a count or a timestamp, which keeps verification cheap."""
-    if not isinstance(column.type, _NOT_TEXT):
-        return True
-    return any(not any(ch.isalpha() or ch == "@" for ch in value) for value in values)
+def _may_hold_as_number(value: str) -> bool:
+    """Whether an identity value could be stored as a number, a date or a flag."""
+    return not any(ch.isalpha() or ch == "@" for ch in value)
+
+
+def _may_hold(column: Any, numeric: bool) -> bool:
+    """Whether a column can hold an identity value: text always; a number, a date or a flag
+    only when some value could be written as one (`numeric`). An email is never looked for
+    in a count or a timestamp, which keeps verification cheap."""
+    return numeric or not isinstance(column.type, _NOT_TEXT)
