@@ -733,6 +733,7 @@ class SystemsBench:
         for store in stores:
             store.engine.dispose()
         spread_copies(self.pristine, self.folder, len(stores), self.person)
+        os.sync()  # the copies reach the disk now, not while the next operation is timed
         for store in stores:
             with store.engine.connect():
                 pass

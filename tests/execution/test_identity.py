@@ -49,6 +49,19 @@ class TestResolveIdentity:
         assert helpdesk.resolve_identity({"email": "ZOË.A\\B@example.org"}, str(key)) == [
             "99103"]
 
+    def test_stored_capitals_and_spaces_are_found_too(self, multi_store):
+        # What the datastore holds may be written any way: capitals, spaces around it.
+        key = multi_store.key
+        for offset, address in enumerate(["  Bea.Upper@Example.org ", "BEA.UPPER@example.ORG",
+                                          "bea.upper@example.org", "\tbea.upper@example.org"]):
+            multi_store.desk("INSERT INTO requesters (id, workspace_id, email, name, created_at) "
+                             "VALUES (?, ?, ?, 'Bea', '2026-01-01')", 99200 + offset, key,
+                             address)
+        helpdesk = _connector(multi_store, "helpdesk")
+        # The tab is not a space the database trims, so that one is another address.
+        assert helpdesk.resolve_identity({"email": "bea.upper@example.org"}, str(key)) == [
+            "99200", "99201", "99202"]
+
     def test_no_match_is_an_empty_list(self, multi_store):
         key = str(multi_store.key)
         assert _connector(multi_store, "demo").resolve_identity(
