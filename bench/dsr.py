@@ -45,12 +45,12 @@ rows, small-subject EXPORT and ERASE < 50 ms.
 from __future__ import annotations
 
 import argparse
-import os
 import hashlib
 import hmac
 import io
 import json
 import multiprocessing
+import os
 import resource
 import shutil
 import sqlite3

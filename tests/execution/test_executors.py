@@ -67,6 +67,36 @@ class TestExport:
         assert not raw.startswith(b"PK")
         assert email.encode() not in raw
 
+    def test_a_package_is_listed_only_when_its_job_completes(self, demo_store, staff,
+                                                            other_staff):
+        from privacyops.execution.executors import run_export
+        from privacyops.jobs.services import job_claim, job_complete
+
+        person = demo_store.erasable_person()
+        job = job_create(tenant_id=demo_store.tenant.pk, job_type="EXPORT",
+                         target_type="subject", target_id=str(person), reason="test",
+                         actor=factories.actor(staff))
+        claimed = job_claim(job_id=job.pk, worker_id="worker-1")
+        finished = run_export(claimed, "worker-1")
+        # The file is stored, its row waits for the completion.
+        assert not Artifact.objects.filter(job=job).exists()
+        # Another worker took the job over: this one's completion is refused, nothing listed.
+        Job.objects.filter(pk=job.pk).update(lease_owner="worker-2")
+        assert not job_complete(job_id=job.pk, worker_id="worker-1", result=finished.result,
+                                on_completed=finished.on_completed)
+        assert not Artifact.objects.filter(job=job).exists()
+        Job.objects.filter(pk=job.pk).update(lease_owner="worker-1")
+        assert job_complete(job_id=job.pk, worker_id="worker-1", result=finished.result,
+                            on_completed=finished.on_completed)
+        assert Artifact.objects.filter(job=job).count() == 1
+        assert Job.objects.get(pk=job.pk).status == JobStatus.COMPLETED
+        client = Client()
+        client.force_login(staff)
+        response = client.get(finished.result["download_url"])
+        assert response.status_code == 200
+        assert "export.json" in zipfile.ZipFile(
+            io.BytesIO(b"".join(response.streaming_content))).namelist()
+
     def test_other_tenant_admin_cannot_download(self, demo_store, staff, other_staff):
         job = _run(demo_store.tenant, staff, other_staff, "EXPORT", demo_store.erasable_person())
         outsider = factories.user_create(tenant=demo_store.other_tenant, role="admin")

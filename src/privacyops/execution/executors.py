@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from django.core import signing
 from django.db import transaction
 from django.urls import reverse
 
+from privacyops.audit.models import AuditEvent
 from privacyops.connectors import (
     PreconditionFailure,
     PreconditionsFailed,
@@ -24,7 +27,7 @@ from privacyops.execution.ledger import categories_by_table, datamap_snapshot_ta
 from privacyops.execution.packaging import build_package
 from privacyops.execution.rectify import run_rectify, run_restrict
 from privacyops.execution.registry import datastore_for, target_for
-from privacyops.execution.storage import artifact_store, artifacts_delete, packages_holding
+from privacyops.execution.storage import artifact_prepare, artifacts_delete, packages_holding
 from privacyops.execution.vacuum import vacuum_planned
 from privacyops.jobs.models import Job
 from privacyops.jobs.services import job_heartbeat
@@ -48,7 +51,16 @@ def _not_found(job: Job) -> JobBlocked:
                       code="target_not_found")
 
 
-def run_export(job: Job, worker: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Finished:
+    """What an executor answers when something must be written with the job's completion:
+    `on_completed` runs in the transaction that records the job Completed."""
+
+    result: dict[str, Any]
+    on_completed: Callable[[Job, AuditEvent], None]
+
+
+def run_export(job: Job, worker: str) -> Finished:
     datastore = datastore_for(job.tenant)
     target = target_for(job.tenant, job.target_type, job.target_id)
     if not datastore.exists(target):
@@ -65,11 +77,11 @@ def run_export(job: Job, worker: str) -> dict[str, Any]:
         if not job_heartbeat(job_id=job.pk, worker_id=worker):
             raise LeaseLost(job.pk)
         stamp = datetime.now(tz=UTC).strftime("%Y%m%d-%H%M%S")
-        artifact = artifact_store(
+        artifact = artifact_prepare(
             job=job, package=package, target_id=key,
             file_name=f"export-{job.target_type}-{key}-{stamp}.zip",
         )
-    return {
+    result = {
         "download_url": signed_download_path(str(artifact.pk)),
         "expires_at": artifact.expires_at.isoformat(),
         "sections": package.sections,
@@ -78,6 +90,8 @@ def run_export(job: Job, worker: str) -> dict[str, Any]:
         "file_name": artifact.file_name,
         "special_categories": special,
     }
+    # The package is listed in the transaction that completes the job: one commit, not two.
+    return Finished(result, lambda _job, _event: artifact.save(force_insert=True))
 
 
 def precondition_sentence(failures: list[PreconditionFailure]) -> str:

@@ -6,8 +6,9 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -22,6 +23,10 @@ from privacyops.jobs.services import (
     job_heartbeat,
     job_release_for_retry,
 )
+
+if TYPE_CHECKING:
+    from privacyops.audit.models import AuditEvent
+    from privacyops.jobs.models import Job
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +96,7 @@ def run_job_now(job_id: int, *, worker: str | None = None) -> None:
         executor = run_retention
     try:
         with lease_kept_alive(job.pk, me):
-            result = executor(job, me)
+            outcome: Any = executor(job, me)
     except LeaseLost:
         logger.warning("job %s: lease lost to another worker; stopping", job.pk)
         return
@@ -113,12 +118,18 @@ def run_job_now(job_id: int, *, worker: str | None = None) -> None:
                 f"The attempt stopped with an unexpected {type(error).__name__}; no datastore "
                 "transaction was left half-written. See the worker log.")
         return
-    if result is None:  # the executor ended (or parked) the job itself
+    if outcome is None:  # the executor ended (or parked) the job itself
         return
+    from privacyops.execution.executors import Finished
     from privacyops.execution.ledger import erasure_recorded
 
+    on_completed: Callable[[Job, AuditEvent], None] | None = (
+        erasure_recorded if job.is_destructive else None)
+    result: dict[str, Any] = outcome
+    if isinstance(outcome, Finished):
+        result, on_completed = outcome.result, outcome.on_completed
     if not job_complete(job_id=job.pk, worker_id=me, result=result,
-                        on_completed=erasure_recorded if job.is_destructive else None):
+                        on_completed=on_completed):
         logger.warning("job %s finished but its lease was lost; another worker owns it", job.pk)
         return
     if job.is_destructive:

@@ -1,7 +1,8 @@
 """Export artifacts in Django storage (local folder by default, S3-compatible at scale).
 
 A package is encrypted into a local temporary file first and handed to storage whole; its
-Artifact row is written only afterwards, so a crash never leaves a listed half-written package.
+Artifact row is written only afterwards (a single-system export's in the transaction that
+completes its job), so a crash never leaves a listed half-written package.
 A worker killed between the two leaves a file without a row (or a row its job never
 published); the retried attempt of the same job discards both before storing its own.
 """
@@ -56,8 +57,12 @@ def _discard_earlier_attempts(job: Job) -> None:
         default_storage.delete(f"{folder}/{name}")
 
 
-def artifact_store(*, job: Job, package: Package, file_name: str,
-                   target_id: str | None = None) -> Artifact:
+def artifact_prepare(*, job: Job, package: Package, file_name: str,
+                     target_id: str | None = None) -> Artifact:
+    """Store the package's encrypted file (after discarding what killed attempts of the job
+    left) and answer its Artifact, not yet saved: the caller saves it in the transaction that
+    completes the job (see `run_export`), so the package is listed exactly when its job is
+    Completed and no commit of its own is waited for."""
     storage_name = f"{_job_folder(job)}/{package.sha256[:16]}.zip.enc"
     _discard_earlier_attempts(job)
     with tempfile.TemporaryFile() as encrypted:
@@ -67,13 +72,22 @@ def artifact_store(*, job: Job, package: Package, file_name: str,
         if default_storage.exists(storage_name):
             default_storage.delete(storage_name)
         stored_name = default_storage.save(storage_name, File(encrypted, name=storage_name))
+    return Artifact(
+        job=job, tenant_id=job.tenant_id, target_type=job.target_type,
+        target_id=target_id or job.target_id, storage_name=stored_name, file_name=file_name,
+        size=package.size, sha256=package.sha256,
+        expires_at=timezone.now() + timedelta(days=settings.DOWNLOAD_LINK_DAYS),
+    )
+
+
+def artifact_store(*, job: Job, package: Package, file_name: str,
+                   target_id: str | None = None) -> Artifact:
+    """`artifact_prepare`, and the row saved at once."""
+    artifact = artifact_prepare(job=job, package=package, file_name=file_name,
+                                target_id=target_id)
     with transaction.atomic():
-        return Artifact.objects.create(
-            job=job, tenant_id=job.tenant_id, target_type=job.target_type,
-            target_id=target_id or job.target_id, storage_name=stored_name, file_name=file_name,
-            size=package.size, sha256=package.sha256,
-            expires_at=timezone.now() + timedelta(days=settings.DOWNLOAD_LINK_DAYS),
-        )
+        artifact.save(force_insert=True)
+    return artifact
 
 
 def part_store(*, job: Job, source: BinaryIO, file_name: str, part: str,
