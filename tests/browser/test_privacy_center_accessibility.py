@@ -45,7 +45,9 @@ def test_the_signed_in_request_list_has_no_serious_violations(
     page.get_by_role("button", name="Delete my account").click()  # scheduled: can be cancelled
     expect(page.locator("[data-status='Scheduled']")).to_be_visible()
     if language == "de":
-        page.get_by_role("button", name="Deutsch").click()
+        page.get_by_role("button", name="Deutsch").click()  # a form post that reloads the page
+        expect(page.locator("html")).to_have_attribute("lang", "de")
+        page.wait_for_load_state("load")
     page.reload()
     expect(page.locator("html")).to_have_attribute("lang", language)
     requests = page.get_by_role("heading", name=HEADINGS[language])
