@@ -13,6 +13,14 @@ def _connector(store, name):
     return connector_of_system(System.objects.get(tenant=store.tenant, name=name))
 
 
+def _requesters(store, first_id: int, addresses: list[str]) -> None:
+    """Helpdesk requesters of the store's workspace with these addresses, written as given."""
+    for offset, address in enumerate(addresses):
+        store.desk("INSERT INTO requesters (id, workspace_id, email, name, created_at) "
+                   "VALUES (?, ?, ?, 'Someone', '2026-01-01')", first_id + offset, store.key,
+                   address)
+
+
 class TestResolveIdentity:
     def test_one_match_in_each_system_by_its_own_key(self, multi_store):
         person_id, email = multi_store.person()
@@ -35,11 +43,8 @@ class TestResolveIdentity:
 
     def test_wildcard_characters_in_an_address_match_only_themselves(self, multi_store):
         key = multi_store.key
-        for offset, address in enumerate(["ana_b%c@example.org", "anaxbyc@example.org",
-                                          "ana_b%c@example_org", "Zoë.A\\B@Example.org"]):
-            multi_store.desk("INSERT INTO requesters (id, workspace_id, email, name, created_at) "
-                             "VALUES (?, ?, ?, 'Wild', '2026-01-01')", 99100 + offset, key,
-                             address)
+        _requesters(multi_store, 99100, ["ana_b%c@example.org", "anaxbyc@example.org",
+                                         "ana_b%c@example_org", "Zoë.A\\B@Example.org"])
         helpdesk = _connector(multi_store, "helpdesk")
         assert helpdesk.resolve_identity({"email": "ANA_B%C@example.org"}, str(key)) == ["99100"]
         assert helpdesk.resolve_identity({"email": "anaxbyc@example.org"}, str(key)) == ["99101"]
@@ -52,11 +57,8 @@ class TestResolveIdentity:
     def test_stored_capitals_and_spaces_are_found_too(self, multi_store):
         # What the datastore holds may be written any way: capitals, spaces around it.
         key = multi_store.key
-        for offset, address in enumerate(["  Bea.Upper@Example.org ", "BEA.UPPER@example.ORG",
-                                          "bea.upper@example.org", "\tbea.upper@example.org"]):
-            multi_store.desk("INSERT INTO requesters (id, workspace_id, email, name, created_at) "
-                             "VALUES (?, ?, ?, 'Bea', '2026-01-01')", 99200 + offset, key,
-                             address)
+        _requesters(multi_store, 99200, ["  Bea.Upper@Example.org ", "BEA.UPPER@example.ORG",
+                                         "bea.upper@example.org", "\tbea.upper@example.org"])
         helpdesk = _connector(multi_store, "helpdesk")
         # The tab is not a space the database trims, so that one is another address.
         assert helpdesk.resolve_identity({"email": "bea.upper@example.org"}, str(key)) == [
