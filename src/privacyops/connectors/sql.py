@@ -126,7 +126,9 @@ class SqlDatastore:
         self.engine = _sqlite_engine(url) if url.startswith("sqlite") else create_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._reflected: ReflectedMap | None = None
-        # Per entity, the identity-value counts of verification (`_identity_counts`).
+        # Built once: the identity-value counts of verification per entity
+        # (`_identity_counts`), and what each export section selects (`_section_shape`).
+        self._section_shapes: dict[str, tuple[list[str], list[Any], Any, list[Any]]] = {}
         self._identity_columns_of: dict[tuple[str, bool], list[tuple[str, Any]]] = {}
 
     def close(self) -> None:
@@ -281,6 +283,20 @@ class SqlDatastore:
         return failures
 
     def _section_statement(self, traversal: Traversal, section: SectionSpec) -> tuple[list[str], Any]:
+        names, columns, joined, order = self._section_shape(section)
+        statement = (select(*columns).select_from(joined)
+                     .where(traversal.condition(section.entity)).order_by(*order))
+        if section.limit:
+            statement = statement.limit(section.limit)
+        return list(names), statement
+
+    def _section_shape(self, section: SectionSpec) -> tuple[list[str], list[Any], Any, list[Any]]:
+        """What an export section selects, from which joined tables, in which order: the same
+        for every target, so built once per section (an export of a few rows was mostly the
+        building of these; a job by identity pays it on every system)."""
+        cached = self._section_shapes.get(section.name)
+        if cached is not None:
+            return cached
         entity = section.entity
         table = self.reflected.table(entity)
         spec = self.datamap.entities[entity]
@@ -302,17 +318,16 @@ class SqlDatastore:
         columns = [
             selected[name] if name in selected else table.c[name].label(name) for name in names
         ]
-        statement = select(*columns).select_from(joined).where(traversal.condition(entity))
         pk = self.reflected.pk(entity)
+        order: list[Any]
         if section.order_column:
-            order = table.c[section.order_column]
-            statement = statement.order_by(*(
-                (c.desc() if section.descending else c.asc()) for c in (order, pk)))
+            by = table.c[section.order_column]
+            order = [(c.desc() if section.descending else c.asc()) for c in (by, pk)]
         else:
-            statement = statement.order_by(pk)
-        if section.limit:
-            statement = statement.limit(section.limit)
-        return list(names), statement
+            order = [pk]
+        shape = (list(names), columns, joined, order)
+        self._section_shapes[section.name] = shape
+        return shape
 
     def iter_export(self, target: Target) -> Iterator[ExportSection]:
         """Every export section in data-map order, rows streamed in batches (bounded memory)."""
