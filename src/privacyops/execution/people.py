@@ -15,7 +15,7 @@ from privacyops.connectors import ConnectorError
 from privacyops.errors import DomainError
 from privacyops.execution.registry import datastore_for, system_for, tenant_key_for
 from privacyops.jobs.models import Job
-from privacyops.tenancy.models import ConnectorType, Tenant
+from privacyops.tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +124,10 @@ def people_matching(tenant: Tenant, typed: str, *, limit: int = 10) -> list[Pers
     person's subject id in the job system, and empty for someone only other systems hold
     (a job reaches them by email). A system that does not answer is left out, with a warning
     in the log."""
-    from privacyops.execution.registry import connector_of_system, systems_of
+    from privacyops.execution.registry import connector_of_system, sql_systems
 
-    job_system = system_for(tenant)
-    systems = sorted((s for s in systems_of(tenant) if s.connector_type == ConnectorType.SQL),
-                     key=lambda s: (job_system is None or s.pk != job_system.pk, s.pk))
+    systems = sql_systems(tenant)  # the first is the job system
+    job_system = systems[0] if systems else None
     found: dict[str, dict[str, Any]] = {}
     for system in systems:
         try:

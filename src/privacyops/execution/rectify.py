@@ -40,12 +40,12 @@ from privacyops.execution.registry import (
     DatastoreUnavailable,
     datamap_of_system,
     datastore_of_system,
+    sql_systems,
     system_for,
-    systems_of,
 )
 from privacyops.jobs.models import Job, JobType
 from privacyops.tenancy.actors import Actor
-from privacyops.tenancy.models import ConnectorType, System, Tenant
+from privacyops.tenancy.models import System, Tenant
 
 if TYPE_CHECKING:
     from privacyops.connectors.sql import SqlDatastore
@@ -83,11 +83,6 @@ def unseal(token: str, *, purpose: str, bound_to: str) -> Any:
 
 
 # --- which system ---------------------------------------------------------------------------
-
-def sql_systems(tenant: Tenant) -> list[System]:
-    """The tenant's SQL systems, in the order they were added (the first is the job system)."""
-    return [system for system in systems_of(tenant) if system.connector_type == ConnectorType.SQL]
-
 
 def system_named(tenant: Tenant, name: Any) -> System:
     """The SQL system a RECTIFY or RESTRICT writes to: the one named, else the tenant's job

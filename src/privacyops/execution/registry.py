@@ -173,6 +173,11 @@ def systems_of(tenant: Tenant) -> list[System]:
     return list(System.objects.filter(tenant=tenant).select_related("tenant").order_by("pk"))
 
 
+def sql_systems(tenant: Tenant) -> list[System]:
+    """The tenant's SQL systems, in the order they were added (the first is the job system)."""
+    return [system for system in systems_of(tenant) if system.connector_type == ConnectorType.SQL]
+
+
 def connector_of_system(system: System) -> SystemConnector:
     """The connector a multi-system job step uses: SQL datastores here, HTTP connectors from
     `privacyops.connectors.http` (imported on first use). Manual systems have none: their

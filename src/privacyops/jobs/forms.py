@@ -27,6 +27,14 @@ class JobFilterForm(forms.Form):
     )
 
 
+def target_or_email(target_type: str, target_id: str, email: str) -> tuple[str, str]:
+    """(target id, email) of the new-job form: a subject "id" with an @ is the email the person
+    search fills in for someone only other systems hold, so the job goes by identity."""
+    if target_type == "subject" and "@" in target_id and not email:
+        return "", target_id
+    return target_id, email
+
+
 class JobCreateForm(forms.Form):
     """A new job. Target types come from the chosen tenant's data map."""
 
@@ -90,11 +98,9 @@ class JobCreateForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         target_id = (data.get("target_id") or "").strip()
-        email = (data.get("email") or "").strip()
-        if data.get("target_type") == "subject" and "@" in target_id and not email:
-            # A person the search found by email (someone only other systems hold).
-            data["email"], data["target_id"] = target_id, ""
-            target_id, email = "", target_id
+        target_id, email = target_or_email(data.get("target_type") or "", target_id,
+                                           (data.get("email") or "").strip())
+        data["target_id"], data["email"] = target_id, email
         if not target_id and not email:
             self.add_error("target_id", "Type the target id, or the person's email below.")
         elif target_id and email:

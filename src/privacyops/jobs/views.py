@@ -28,8 +28,8 @@ from privacyops.execution.rectify import (
     rectification_shown,
     requested_changes_shown,
 )
-from privacyops.execution.registry import systems_of, target_types_for
-from privacyops.jobs.forms import JobCreateForm
+from privacyops.execution.registry import sql_systems, target_types_for
+from privacyops.jobs.forms import JobCreateForm, target_or_email
 from privacyops.jobs.list_views import job_row, jobs_bulk, jobs_export_csv, overview, people_search
 from privacyops.jobs.models import Job, JobStatus, JobType
 from privacyops.jobs.selectors import job_get
@@ -42,7 +42,7 @@ from privacyops.jobs.services import (
     job_step_pick,
 )
 from privacyops.tenancy.actors import Actor
-from privacyops.tenancy.models import ConnectorType, Tenant, User
+from privacyops.tenancy.models import Tenant, User
 from privacyops.tenancy.policy import can, tenants_visible_to
 from privacyops.web.pages import KeysetPage, keyset_page, privacy_page, viewer_of
 
@@ -284,14 +284,13 @@ def job_new(request: HttpRequest) -> HttpResponse:
     if datamap_error is not None:
         form.add_error(None, datamap_error.message)
     rectifiable: list[str] = []
-    sql_systems: list[str] = []
+    system_names: list[str] = []
     if tenant is not None and datamap_error is None:
         try:
             rectifiable = rectifiable_fields_for(tenant)
         except DomainError:
             rectifiable = []
-        sql_systems = [system.name for system in systems_of(tenant)
-                       if system.connector_type == ConnectorType.SQL]
+        system_names = [system.name for system in sql_systems(tenant)]
     status = 200
     if request.method == "POST":
         status = 422
@@ -315,7 +314,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
                 return redirect("platform:job-detail", job_id=job.pk)
     return render(request, "jobs/new.html",
                   {"form": form, "tab": "jobs", "rectifiable_fields": rectifiable,
-                   "sql_systems": sql_systems}, status=status)
+                   "sql_systems": system_names}, status=status)
 
 
 @privacy_page("job.view")
@@ -330,9 +329,7 @@ def job_preview(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"job_type": job_type, "target_type": target_type,
                                "target_id": target_id}
     status = 200
-    email = params.get("email", "").strip()
-    if target_type == "subject" and "@" in target_id and not email:  # picked by email
-        email, target_id = target_id, ""
+    target_id, email = target_or_email(target_type, target_id, params.get("email", "").strip())
     if job_type == JobType.ERASE and email and not target_id:
         from privacyops.execution.preview import dry_run_identity
 
